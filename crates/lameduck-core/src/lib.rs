@@ -1,0 +1,35 @@
+//! The drain sequence of lameduck, with no I/O.
+//!
+//! Every part of lameduck (the supervisor, the drain proxy, the library for
+//! Rust services and the rehearsal) ends a pod the same way. This crate holds
+//! what they share and what needs no sockets or processes to be decided:
+//!
+//! - [`Phase`]: where in the drain sequence a server is;
+//! - [`Budget`] and [`Deadlines`]: the time left before the kubelet's SIGKILL,
+//!   planned backwards from the grace period;
+//! - [`DrainDelay`]: how long to keep accepting after the stop was asked for;
+//! - [`parse_duration`]: durations written as `500ms`, `5s`, `2m`;
+//! - [`Signal`]: signal names and numbers as users write them.
+//!
+//! ```
+//! use std::time::Duration;
+//! use lameduck_core::{parse_duration, Budget};
+//!
+//! let grace = parse_duration("30s").unwrap();
+//! let budget = Budget::new(grace);
+//! // The app is killed a safety margin before the kubelet would kill the pod.
+//! assert_eq!(budget.app_timeout(), Duration::from_secs(28));
+//! ```
+#![deny(rust_2018_idioms)]
+
+mod budget;
+mod delay;
+mod duration;
+mod phase;
+mod signal;
+
+pub use budget::{Budget, Deadlines};
+pub use delay::{DrainDelay, DrainDelaySource};
+pub use duration::{format_duration, parse_duration, DurationError};
+pub use phase::Phase;
+pub use signal::{Signal, SignalError};

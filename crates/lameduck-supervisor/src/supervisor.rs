@@ -1,0 +1,479 @@
+//! The supervisor's event loop: one thread, blocked signals taken with
+//! `sigtimedwait`, every timer a timeout of that wait.
+
+use std::time::{Duration, Instant};
+
+use lameduck_core::{format_duration, Deadlines, Phase, Signal};
+use tracing::{debug, error, info, warn};
+
+use crate::config::{Config, SignalTarget};
+use crate::error::Error;
+use crate::hook::{start_hook, HookKind};
+use crate::spawn::{spawn, SpawnOptions};
+use crate::sys::{self, Pid, WaitStatus};
+
+/// How often to look whether an exited app's process group is empty. Group
+/// members that are not our children die without telling us.
+const GROUP_POLL: Duration = Duration::from_millis(50);
+
+/// Runs the app as `config` says until it and its process group are gone,
+/// and returns the exit status lameduck should end with: the app's own code,
+/// or 128+N when signal N ended it.
+///
+/// Blocks every catchable signal of the calling thread for good; call it from
+/// a single-threaded program's main thread.
+pub fn run(config: Config) -> Result<i32, Error> {
+    Supervisor::new(config)?.run()
+}
+
+struct Supervisor {
+    config: Config,
+    waitset: libc::sigset_t,
+    me: Pid,
+    phase: Phase,
+    /// The app's pid, which is also its process group id.
+    app: Option<Pid>,
+    app_status: Option<WaitStatus>,
+    hooks: Vec<RunningHook>,
+    /// Set when the stop was asked for, or when the app exited on its own.
+    deadlines: Option<Deadlines>,
+    stop: Option<Stop>,
+    killed: bool,
+}
+
+struct Stop {
+    requested_by: Signal,
+    delay_over: Instant,
+    skip_delay: bool,
+    passed_on: bool,
+}
+
+struct RunningHook {
+    kind: HookKind,
+    pid: Pid,
+    status: Option<WaitStatus>,
+}
+
+// === impl Supervisor ===
+
+impl Supervisor {
+    fn new(config: Config) -> Result<Self, Error> {
+        if config.command.is_empty() {
+            return Err(Error::NoCommand);
+        }
+        let catchable: Vec<Signal> = Signal::catchable().collect();
+        sys::block_signals(catchable.iter().copied()).map_err(Error::Setup)?;
+        let me = sys::getpid();
+        if me != 1 {
+            // Under shareProcessNamespace or plain docker without --init we
+            // are not PID 1, yet orphans of the app must still be reaped.
+            sys::become_subreaper().map_err(Error::Setup)?;
+        }
+        Ok(Supervisor {
+            waitset: sys::signal_set(catchable),
+            me,
+            phase: Phase::Serving,
+            app: None,
+            app_status: None,
+            hooks: Vec::new(),
+            deadlines: None,
+            stop: None,
+            killed: false,
+            config,
+        })
+    }
+
+    fn run(mut self) -> Result<i32, Error> {
+        if let Some(status) = self.pre_start()? {
+            return Ok(status);
+        }
+        let foreground = sys::owns_terminal_foreground();
+        let pid = spawn(
+            &self.config.command,
+            SpawnOptions {
+                foreground,
+                ..SpawnOptions::default()
+            },
+        )?;
+        self.app = Some(pid);
+        info!(
+            pid,
+            command = ?self.config.command,
+            drain_delay = %self.config.drain_delay,
+            grace_period = %format_duration(self.config.budget.grace_period()),
+            signal_target = %self.config.signal_target,
+            pid1 = self.me == 1,
+            "app started"
+        );
+        if let Some(warning) = self
+            .config
+            .budget
+            .check_delay(self.config.drain_delay.delay)
+        {
+            warn!("{warning}");
+        }
+
+        self.supervise()?;
+        self.post_stop()?;
+        if foreground {
+            // Hand the terminal back so the shell that started us gets it.
+            let _ = sys::set_terminal_foreground(sys::getpgrp());
+        }
+        self.phase = Phase::Exited;
+        let code = self
+            .app_status
+            .map_or(128 + Signal::KILL.number(), WaitStatus::code);
+        info!(code, phase = %self.phase, "exiting");
+        Ok(code)
+    }
+
+    /// Runs the pre-start hook. `Some(status)` means the app must not start.
+    fn pre_start(&mut self) -> Result<Option<i32>, Error> {
+        let Some(command) = self.config.hooks.pre_start.clone() else {
+            return Ok(None);
+        };
+        let status = self.run_hook(HookKind::PreStart, &command, None)?;
+        if let Some(stop) = &self.stop {
+            info!(signal = %stop.requested_by, "stop requested during the pre-start hook: the app is not started");
+            let code = if status.success() {
+                128 + stop.requested_by.number()
+            } else {
+                status.code()
+            };
+            return Ok(Some(code));
+        }
+        if !status.success() {
+            error!(
+                code = status.code(),
+                "pre-start hook failed ({status}): the app is not started"
+            );
+            return Ok(Some(status.code()));
+        }
+        Ok(None)
+    }
+
+    fn post_stop(&mut self) -> Result<(), Error> {
+        let Some(command) = self.config.hooks.post_stop.clone() else {
+            return Ok(());
+        };
+        let until = self.deadlines().exit;
+        self.run_hook(HookKind::PostStop, &command, Some(until))?;
+        Ok(())
+    }
+
+    /// Runs a hook to its end, handling signals meanwhile; kills its process
+    /// group at `until` (or at the stop's kill deadline).
+    fn run_hook(
+        &mut self,
+        kind: HookKind,
+        command: &str,
+        until: Option<Instant>,
+    ) -> Result<WaitStatus, Error> {
+        let pid = match start_hook(kind, command, self.app) {
+            Ok(pid) => pid,
+            Err(e) => {
+                error!(hook = %kind, "cannot start the {kind} hook: {e}");
+                return Ok(WaitStatus::Exited(e.exit_code()));
+            }
+        };
+        debug!(hook = %kind, pid, "hook started");
+        self.hooks.push(RunningHook {
+            kind,
+            pid,
+            status: None,
+        });
+        let mut killed = false;
+        loop {
+            if let Some(status) = self.hook_status(pid) {
+                return Ok(status);
+            }
+            let deadline = match (until, self.deadlines) {
+                (Some(u), _) => Some(u),
+                (None, Some(d)) => Some(d.kill),
+                (None, None) => None,
+            };
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                if !killed {
+                    warn!(hook = %kind, pid, "the {kind} hook is still running at its deadline: sending SIGKILL to its process group");
+                    let _ = sys::kill_group(pid, Signal::KILL);
+                    killed = true;
+                }
+                // A killed hook is reaped at once; wait for that, not for a timer.
+                self.wait_event(None)?;
+                continue;
+            }
+            self.wait_event(deadline)?;
+        }
+    }
+
+    fn hook_status(&self, pid: Pid) -> Option<WaitStatus> {
+        self.hooks
+            .iter()
+            .find(|h| h.pid == pid)
+            .and_then(|h| h.status)
+    }
+
+    fn hooks_running(&self) -> bool {
+        self.hooks.iter().any(|h| h.status.is_none())
+    }
+
+    /// The deadlines of the current stop, started now if there is none yet.
+    fn deadlines(&mut self) -> Deadlines {
+        *self
+            .deadlines
+            .get_or_insert_with(|| self.config.budget.deadlines(Instant::now()))
+    }
+
+    /// Waits while the app runs, and after it exited while its process group
+    /// and hooks still do.
+    fn supervise(&mut self) -> Result<(), Error> {
+        let app = self.app.ok_or(Error::NoCommand)?;
+        let mut leftovers_told = false;
+        loop {
+            let now = Instant::now();
+            self.pass_on_stop_if_due(now);
+            if let Some(d) = self.deadlines {
+                if !self.killed && now >= d.kill {
+                    self.kill_everything(app, d);
+                }
+            }
+            let mut poll = None;
+            if self.app_status.is_some() {
+                let group_alive = sys::group_alive(app);
+                if group_alive && !leftovers_told {
+                    leftovers_told = true;
+                    self.stop_leftovers(app);
+                }
+                if !group_alive && !self.hooks_running() {
+                    return Ok(());
+                }
+                if self.killed && now >= self.deadlines().exit {
+                    warn!(pgid = app, "processes of the app's group are still alive at the exit deadline; leaving them");
+                    return Ok(());
+                }
+                if group_alive {
+                    poll = Some(now + GROUP_POLL);
+                }
+            }
+            let next = [poll, self.next_timer()].into_iter().flatten().min();
+            self.wait_event(next)?;
+        }
+    }
+
+    /// The next instant the loop must wake up at, whatever happens.
+    fn next_timer(&self) -> Option<Instant> {
+        let d = self.deadlines?;
+        let delay = self
+            .stop
+            .as_ref()
+            .filter(|s| !s.passed_on && !s.skip_delay)
+            .map(|s| s.delay_over);
+        let deadline = if self.killed { d.exit } else { d.kill };
+        [delay, Some(deadline)].into_iter().flatten().min()
+    }
+
+    /// After the app exited on its own (or after it was stopped), whatever
+    /// else is left in its process group gets the stop signal, then SIGKILL
+    /// at the kill deadline.
+    fn stop_leftovers(&mut self, app: Pid) {
+        let signal = self.config.stop_signal.unwrap_or(Signal::TERM);
+        let d = self.deadlines();
+        info!(
+            pgid = app,
+            %signal,
+            kill_in = %format_duration(d.until_kill(Instant::now())),
+            "the app is gone but its process group is not: sending it the stop signal"
+        );
+        let _ = sys::kill_group(app, signal);
+        self.phase = Phase::Stopping;
+    }
+
+    fn pass_on_stop_if_due(&mut self, now: Instant) {
+        let on_drain_running = self
+            .hooks
+            .iter()
+            .any(|h| h.kind == HookKind::OnDrain && h.status.is_none());
+        let Some(stop) = self.stop.as_mut() else {
+            return;
+        };
+        if stop.passed_on || self.app_status.is_some() {
+            return;
+        }
+        let delay_over = now >= stop.delay_over;
+        let due = stop.skip_delay || (delay_over && !on_drain_running);
+        if !due {
+            return;
+        }
+        stop.passed_on = true;
+        let requested_by = stop.requested_by;
+        let delay = self.config.drain_delay.delay;
+        if !delay.is_zero() && delay_over {
+            info!(delay = %format_duration(delay), "drain delay over");
+        }
+        let signal = self.config.stop_signal.unwrap_or(requested_by);
+        self.phase = Phase::Stopping;
+        self.forward(signal, Purpose::Stop);
+    }
+
+    fn kill_everything(&mut self, app: Pid, d: Deadlines) {
+        self.killed = true;
+        let after = format_duration(d.kill.saturating_duration_since(d.start));
+        if self.app_status.is_none() || sys::group_alive(app) {
+            warn!(
+                pgid = app,
+                after = %after,
+                "deadline reached: sending SIGKILL to the app's process group"
+            );
+            let _ = sys::kill_group(app, Signal::KILL);
+        }
+        for hook in self.hooks.iter().filter(|h| h.status.is_none()) {
+            warn!(hook = %hook.kind, pid = hook.pid, after = %after, "deadline reached: sending SIGKILL to the {} hook", hook.kind);
+            let _ = sys::kill_group(hook.pid, Signal::KILL);
+        }
+    }
+
+    /// Waits for one signal or until `until`, and acts on it.
+    fn wait_event(&mut self, until: Option<Instant>) -> Result<(), Error> {
+        let timeout = until.map(|t| t.saturating_duration_since(Instant::now()));
+        let Some(received) = sys::wait_signal(&self.waitset, timeout).map_err(Error::Setup)? else {
+            return Ok(());
+        };
+        if received.sender == self.me {
+            // Raised by ourselves (SIGPIPE from a write to a closed stderr):
+            // not meant for the app.
+            return Ok(());
+        }
+        if received.signal == Signal::CHLD {
+            self.reap()
+        } else {
+            self.on_signal(received.signal, received.sender);
+        }
+        Ok(())
+    }
+
+    fn reap(&mut self) {
+        loop {
+            let (pid, status) = match sys::reap_one() {
+                Ok(Some(reaped)) => reaped,
+                Ok(None) => return,
+                Err(e) => {
+                    error!("waitpid failed: {e}");
+                    return;
+                }
+            };
+            if Some(pid) == self.app {
+                self.app_status = Some(status);
+                info!(pid, code = status.code(), "app {status}");
+            } else if let Some(hook) = self.hooks.iter_mut().find(|h| h.pid == pid) {
+                hook.status = Some(status);
+                if status.success() {
+                    info!(hook = %hook.kind, "{} hook succeeded", hook.kind);
+                } else {
+                    warn!(hook = %hook.kind, code = status.code(), "{} hook failed: {status}", hook.kind);
+                }
+            } else {
+                debug!(pid, "reaped orphan: {status}");
+            }
+        }
+    }
+
+    fn on_signal(&mut self, signal: Signal, sender: Pid) {
+        if !signal.is_stop_request() {
+            return self.forward(signal, Purpose::Forward);
+        }
+        match self.stop.as_mut() {
+            None => self.begin_stop(signal, sender),
+            Some(stop) if !stop.passed_on && self.app.is_some() => {
+                if signal == Signal::INT {
+                    info!(%signal, "second SIGINT: skipping the rest of the drain delay");
+                    stop.skip_delay = true;
+                } else {
+                    info!(%signal, "already draining: the stop goes on to the app when the drain delay is over");
+                }
+            }
+            Some(_) => self.forward(signal, Purpose::Forward),
+        }
+    }
+
+    fn begin_stop(&mut self, signal: Signal, sender: Pid) {
+        let now = Instant::now();
+        let deadlines = self.deadlines();
+        let delay = self.config.drain_delay.delay;
+        info!(
+            %signal,
+            sender,
+            drain_delay = %format_duration(delay),
+            kill_in = %format_duration(deadlines.until_kill(now)),
+            "stop requested"
+        );
+        self.stop = Some(Stop {
+            requested_by: signal,
+            delay_over: now + delay,
+            skip_delay: false,
+            passed_on: false,
+        });
+        if self.app.is_none() {
+            // Still in the pre-start hook: it hears the stop at once.
+            self.forward(self.config.stop_signal.unwrap_or(signal), Purpose::Stop);
+            return;
+        }
+        self.phase = Phase::Draining;
+        if !delay.is_zero() {
+            info!(delay = %format_duration(delay), phase = %self.phase, "drain delay begun: the app keeps running while balancers catch up");
+        }
+        if let Some(command) = self.config.hooks.on_drain.clone() {
+            match start_hook(HookKind::OnDrain, &command, self.app) {
+                Ok(pid) => self.hooks.push(RunningHook {
+                    kind: HookKind::OnDrain,
+                    pid,
+                    status: None,
+                }),
+                Err(e) => error!(hook = "on-drain", "cannot start the on-drain hook: {e}"),
+            }
+        }
+    }
+
+    /// Sends `signal` to the app (its group or itself, as configured), or to
+    /// the pre-start hook while the app has not started.
+    fn forward(&self, signal: Signal, purpose: Purpose) {
+        let (target, pid, result) = match self.app {
+            None => match self.hooks.iter().find(|h| h.status.is_none()) {
+                Some(hook) => (
+                    "hook's process group",
+                    hook.pid,
+                    sys::kill_group(hook.pid, signal),
+                ),
+                None => return debug!(%signal, "no process to forward to"),
+            },
+            Some(app)
+                if self.config.signal_target == SignalTarget::Child
+                    && self.app_status.is_none() =>
+            {
+                ("app", app, sys::kill(app, signal))
+            }
+            Some(app) => ("app's process group", app, sys::kill_group(app, signal)),
+        };
+        if let Err(e) = result {
+            return debug!(%signal, pid, "could not send to the {target}: {e}");
+        }
+        match purpose {
+            Purpose::Stop => {
+                info!(%signal, pid, phase = %self.phase, "stop passed on to the {target}")
+            }
+            // Terminal resizes come in bursts and say nothing about the app's end.
+            Purpose::Forward if signal.number() == libc::SIGWINCH => {
+                debug!(%signal, pid, "forwarded to the {target}")
+            }
+            Purpose::Forward => info!(%signal, pid, "forwarded to the {target}"),
+        }
+    }
+}
+
+/// Why a signal is sent to the app, for the log.
+#[derive(Clone, Copy)]
+enum Purpose {
+    /// lameduck passes on a signal it received.
+    Forward,
+    /// lameduck passes on the stop.
+    Stop,
+}

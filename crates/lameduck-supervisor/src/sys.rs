@@ -1,0 +1,235 @@
+//! Thin safe wrappers over the few system calls the supervisor needs.
+//!
+//! The supervisor is single-threaded and synchronous on purpose: as PID 1 it
+//! must stay small, start fast and never depend on a runtime to hear signals.
+//! Every `unsafe` block of the crate is in this file.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::time::Duration;
+
+use lameduck_core::Signal;
+
+/// A process id; process groups are named by their leader's id.
+pub type Pid = libc::pid_t;
+
+/// How a reaped process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitStatus {
+    /// It called `exit` with this code.
+    Exited(i32),
+    /// A signal ended it.
+    Signaled(Signal),
+}
+
+// === impl WaitStatus ===
+
+impl WaitStatus {
+    /// The status a shell would report: the code, or 128+N for signal N.
+    pub fn code(self) -> i32 {
+        match self {
+            WaitStatus::Exited(code) => code,
+            WaitStatus::Signaled(signal) => 128 + signal.number(),
+        }
+    }
+
+    /// Whether it ended with code 0.
+    pub fn success(self) -> bool {
+        self == WaitStatus::Exited(0)
+    }
+}
+
+impl std::fmt::Display for WaitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WaitStatus::Exited(code) => write!(f, "exited with code {code}"),
+            WaitStatus::Signaled(signal) => write!(f, "killed by {signal}"),
+        }
+    }
+}
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn sigset(signals: impl IntoIterator<Item = Signal>) -> libc::sigset_t {
+    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigemptyset initialises the set; sigaddset only writes into it.
+    unsafe {
+        libc::sigemptyset(set.as_mut_ptr());
+        for signal in signals {
+            libc::sigaddset(set.as_mut_ptr(), signal.number());
+        }
+        set.assume_init()
+    }
+}
+
+/// Blocks `signals` for the calling thread, so they wait to be taken with
+/// [`wait_signal`] instead of running a handler.
+pub fn block_signals(signals: impl IntoIterator<Item = Signal>) -> io::Result<()> {
+    let set = sigset(signals);
+    // SAFETY: `set` is initialised; a null old-set pointer is allowed.
+    let ret = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if ret != 0 {
+        return Err(io::Error::from_raw_os_error(ret));
+    }
+    Ok(())
+}
+
+/// A signal taken from the pending set, and who sent it.
+#[derive(Clone, Copy, Debug)]
+pub struct Received {
+    /// The signal.
+    pub signal: Signal,
+    /// The sender's pid (0 for the kernel or another PID namespace).
+    pub sender: Pid,
+}
+
+/// Waits up to `timeout` (forever if `None`) for one of the blocked
+/// `signals`. Returns `None` when the time ran out.
+pub fn wait_signal(
+    signals: &libc::sigset_t,
+    timeout: Option<Duration>,
+) -> io::Result<Option<Received>> {
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: t.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        tv_nsec: t.subsec_nanos() as libc::c_long,
+    });
+    let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |t| t as *const _);
+    loop {
+        let mut info = MaybeUninit::<libc::siginfo_t>::zeroed();
+        // SAFETY: both pointers are valid for the call; a null timeout waits forever.
+        let ret = unsafe { libc::sigtimedwait(signals, info.as_mut_ptr(), ts_ptr) };
+        if ret == -1 {
+            let err = io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EAGAIN) => return Ok(None),
+                Some(libc::EINTR) => continue,
+                _ => return Err(err),
+            }
+        }
+        // SAFETY: sigtimedwait filled `info` for the signal it returned.
+        let sender = unsafe { info.assume_init().si_pid() };
+        return Ok(Signal::from_number(ret).map(|signal| Received { signal, sender }));
+    }
+}
+
+/// Builds the set [`wait_signal`] waits on.
+pub fn signal_set(signals: impl IntoIterator<Item = Signal>) -> libc::sigset_t {
+    sigset(signals)
+}
+
+/// Sends `signal` to one process.
+pub fn kill(pid: Pid, signal: Signal) -> io::Result<()> {
+    // SAFETY: kill has no memory arguments.
+    check(unsafe { libc::kill(pid, signal.number()) }).map(drop)
+}
+
+/// Sends `signal` to every process of the group `pgid`.
+pub fn kill_group(pgid: Pid, signal: Signal) -> io::Result<()> {
+    kill(-pgid, signal)
+}
+
+/// Whether any process (zombies included) is left in the group `pgid`.
+pub fn group_alive(pgid: Pid) -> bool {
+    // SAFETY: signal 0 checks for existence and permission only.
+    let ret = unsafe { libc::kill(-pgid, 0) };
+    ret == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Reaps one child that has exited, without blocking. `Ok(None)` when no
+/// child has exited yet or there are no children at all.
+pub fn reap_one() -> io::Result<Option<(Pid, WaitStatus)>> {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: `status` is a valid out-pointer.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid == 0 {
+            return Ok(None);
+        }
+        if pid == -1 {
+            let err = io::Error::last_os_error();
+            return match err.raw_os_error() {
+                Some(libc::ECHILD) => Ok(None),
+                Some(libc::EINTR) => continue,
+                _ => Err(err),
+            };
+        }
+        let how = if libc::WIFEXITED(status) {
+            WaitStatus::Exited(libc::WEXITSTATUS(status))
+        } else if libc::WIFSIGNALED(status) {
+            match Signal::from_number(libc::WTERMSIG(status)) {
+                Some(signal) => WaitStatus::Signaled(signal),
+                None => WaitStatus::Exited(128 + libc::WTERMSIG(status)),
+            }
+        } else {
+            // Stopped or continued: waitpid without WUNTRACED does not report these.
+            continue;
+        };
+        return Ok(Some((pid, how)));
+    }
+}
+
+/// This process's id.
+pub fn getpid() -> Pid {
+    // SAFETY: no arguments.
+    unsafe { libc::getpid() }
+}
+
+/// Makes this process adopt the orphans of its descendants, as PID 1 does.
+pub fn become_subreaper() -> io::Result<()> {
+    // SAFETY: PR_SET_CHILD_SUBREAPER takes one integer argument.
+    check(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) })
+        .map(drop)
+}
+
+/// Whether stdin is a terminal whose foreground process group is ours, the
+/// case in which the app should get the foreground (and Ctrl-C) instead.
+pub fn owns_terminal_foreground() -> bool {
+    // SAFETY: plain queries on fd 0.
+    unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() }
+}
+
+/// Makes `pgid` the terminal's foreground process group.
+///
+/// Works from a background process only while SIGTTOU is blocked or ignored,
+/// which it is in the supervisor.
+pub fn set_terminal_foreground(pgid: Pid) -> io::Result<()> {
+    // SAFETY: plain call on fd 0.
+    check(unsafe { libc::tcsetpgrp(0, pgid) }).map(drop)
+}
+
+/// Our own process group.
+pub fn getpgrp() -> Pid {
+    // SAFETY: no arguments.
+    unsafe { libc::getpgrp() }
+}
+
+/// In a freshly forked child, before exec: gives the terminal to the
+/// child's own (new) process group and restores every signal disposition to
+/// its default, so the app starts as if from a clean shell (std already
+/// emptied the signal mask). Only async-signal-safe calls.
+pub fn prepare_child(take_terminal: bool) -> io::Result<()> {
+    // SAFETY: sigaction and tcsetpgrp are async-signal-safe; the sigaction
+    // structs are zeroed, which with SIG_DFL/SIG_IGN handlers is valid.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        if take_terminal {
+            // We are in a background group now: without ignoring SIGTTOU the
+            // kernel would stop us instead of letting us take the terminal.
+            action.sa_sigaction = libc::SIG_IGN;
+            libc::sigaction(libc::SIGTTOU, &action, std::ptr::null_mut());
+            check(libc::tcsetpgrp(0, libc::getpid()))?;
+        }
+        action.sa_sigaction = libc::SIG_DFL;
+        for number in 1..=libc::SIGRTMAX() {
+            // Fails harmlessly for SIGKILL, SIGSTOP and the C library's own.
+            libc::sigaction(number, &action, std::ptr::null_mut());
+        }
+    }
+    Ok(())
+}
