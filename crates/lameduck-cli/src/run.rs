@@ -49,7 +49,8 @@ pub struct RunArgs {
     pre_start: Option<String>,
 
     /// Shell command run when the stop begins, alongside the drain delay
-    /// (deregister, tell clients to move). The stop waits for it.
+    /// (deregister, tell clients to move). The stop waits for it, for at most
+    /// half the time the app has to stop.
     #[arg(long, env = "LAMEDUCK_ON_DRAIN", value_name = "CMD")]
     on_drain: Option<String>,
 

@@ -39,6 +39,8 @@ struct Supervisor {
     deadlines: Option<Deadlines>,
     stop: Option<Stop>,
     killed: bool,
+    /// Processes re-parented to us and reaped, for the exit log line.
+    orphans_reaped: u64,
 }
 
 struct Stop {
@@ -79,6 +81,7 @@ impl Supervisor {
             deadlines: None,
             stop: None,
             killed: false,
+            orphans_reaped: 0,
             config,
         })
     }
@@ -123,7 +126,7 @@ impl Supervisor {
         let code = self
             .app_status
             .map_or(128 + Signal::KILL.number(), WaitStatus::code);
-        info!(code, phase = %self.phase, "exiting");
+        info!(code, orphans_reaped = self.orphans_reaped, "exiting");
         Ok(code)
     }
 
@@ -263,13 +266,23 @@ impl Supervisor {
     /// The next instant the loop must wake up at, whatever happens.
     fn next_timer(&self) -> Option<Instant> {
         let d = self.deadlines?;
-        let delay = self
+        let now = Instant::now();
+        let stop_due = self
             .stop
             .as_ref()
             .filter(|s| !s.passed_on && !s.skip_delay)
-            .map(|s| s.delay_over);
+            .map(|s| s.delay_over)
+            .map(|delay_over| {
+                // Past the delay, only the on-drain hook holds the stop back:
+                // its end wakes us (SIGCHLD), its wait limit is a timer.
+                if now >= delay_over {
+                    hook_wait_limit(d)
+                } else {
+                    delay_over
+                }
+            });
         let deadline = if self.killed { d.exit } else { d.kill };
-        [delay, Some(deadline)].into_iter().flatten().min()
+        [stop_due, Some(deadline)].into_iter().flatten().min()
     }
 
     /// After the app exited on its own (or after it was stopped), whatever
@@ -288,11 +301,17 @@ impl Supervisor {
         self.phase = Phase::Stopping;
     }
 
+    /// Passes the stop on once the drain delay is over and the on-drain
+    /// hook is done; a hook that takes longer than half the app's time is
+    /// not waited for any more, so the app keeps time to stop by itself.
     fn pass_on_stop_if_due(&mut self, now: Instant) {
         let on_drain_running = self
             .hooks
             .iter()
             .any(|h| h.kind == HookKind::OnDrain && h.status.is_none());
+        let Some(deadlines) = self.deadlines else {
+            return;
+        };
         let Some(stop) = self.stop.as_mut() else {
             return;
         };
@@ -300,7 +319,8 @@ impl Supervisor {
             return;
         }
         let delay_over = now >= stop.delay_over;
-        let due = stop.skip_delay || (delay_over && !on_drain_running);
+        let hook_waited_enough = now >= hook_wait_limit(deadlines);
+        let due = stop.skip_delay || (delay_over && (!on_drain_running || hook_waited_enough));
         if !due {
             return;
         }
@@ -309,6 +329,9 @@ impl Supervisor {
         let delay = self.config.drain_delay.delay;
         if !delay.is_zero() && delay_over {
             info!(delay = %format_duration(delay), "drain delay over");
+        }
+        if on_drain_running && !stop.skip_delay {
+            warn!("the on-drain hook is still running: passing the stop on anyway, so the app has time to stop");
         }
         let signal = self.config.stop_signal.unwrap_or(requested_by);
         self.phase = Phase::Stopping;
@@ -344,10 +367,12 @@ impl Supervisor {
             return Ok(());
         }
         if received.signal == Signal::CHLD {
-            self.reap()
-        } else {
-            self.on_signal(received.signal, received.sender);
+            self.reap();
+            if !received.from_user {
+                return Ok(());
+            }
         }
+        self.on_signal(received.signal, received.sender);
         Ok(())
     }
 
@@ -372,6 +397,7 @@ impl Supervisor {
                     warn!(hook = %hook.kind, code = status.code(), "{} hook failed: {status}", hook.kind);
                 }
             } else {
+                self.orphans_reaped += 1;
                 debug!(pid, "reaped orphan: {status}");
             }
         }
@@ -467,6 +493,11 @@ impl Supervisor {
             Purpose::Forward => info!(%signal, pid, "forwarded to the {target}"),
         }
     }
+}
+
+/// Until when the stop waits for the on-drain hook: half of the app's time.
+fn hook_wait_limit(d: Deadlines) -> Instant {
+    d.start + (d.kill - d.start) / 2
 }
 
 /// Why a signal is sent to the app, for the log.

@@ -87,6 +87,9 @@ pub struct Received {
     pub signal: Signal,
     /// The sender's pid (0 for the kernel or another PID namespace).
     pub sender: Pid,
+    /// Whether a process sent it with kill(2) or sigqueue(3), rather than
+    /// the kernel raising it (a child's death, a terminal hang-up).
+    pub from_user: bool,
 }
 
 /// Waits up to `timeout` (forever if `None`) for one of the blocked
@@ -113,8 +116,19 @@ pub fn wait_signal(
             }
         }
         // SAFETY: sigtimedwait filled `info` for the signal it returned.
-        let sender = unsafe { info.assume_init().si_pid() };
-        return Ok(Signal::from_number(ret).map(|signal| Received { signal, sender }));
+        let info = unsafe { info.assume_init() };
+        // SAFETY: si_pid is valid for signals sent by kill and for SIGCHLD,
+        // and zero-initialised otherwise.
+        let sender = unsafe { info.si_pid() };
+        let from_user = matches!(
+            info.si_code,
+            libc::SI_USER | libc::SI_QUEUE | libc::SI_TKILL
+        );
+        return Ok(Signal::from_number(ret).map(|signal| Received {
+            signal,
+            sender,
+            from_user,
+        }));
     }
 }
 
@@ -210,9 +224,10 @@ pub fn getpgrp() -> Pid {
 }
 
 /// In a freshly forked child, before exec: gives the terminal to the
-/// child's own (new) process group and restores every signal disposition to
-/// its default, so the app starts as if from a clean shell (std already
-/// emptied the signal mask). Only async-signal-safe calls.
+/// child's own (new) process group, restores every signal disposition to its
+/// default and empties the signal mask (the fork inherited the supervisor's,
+/// which blocks everything), so the app starts as if from a clean shell.
+/// Only async-signal-safe calls.
 pub fn prepare_child(take_terminal: bool) -> io::Result<()> {
     // SAFETY: sigaction and tcsetpgrp are async-signal-safe; the sigaction
     // structs are zeroed, which with SIG_DFL/SIG_IGN handlers is valid.
@@ -225,10 +240,25 @@ pub fn prepare_child(take_terminal: bool) -> io::Result<()> {
             libc::sigaction(libc::SIGTTOU, &action, std::ptr::null_mut());
             check(libc::tcsetpgrp(0, libc::getpid()))?;
         }
-        action.sa_sigaction = libc::SIG_DFL;
+        // The raw system call, because the C library refuses to touch the
+        // two signals it keeps for itself, which a parent may still have
+        // left ignored. All zeroes is SIG_DFL with no flags and no mask.
+        let default_action = [0u64; 4];
         for number in 1..=libc::SIGRTMAX() {
-            // Fails harmlessly for SIGKILL, SIGSTOP and the C library's own.
-            libc::sigaction(number, &action, std::ptr::null_mut());
+            // Fails harmlessly for SIGKILL and SIGSTOP.
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                number,
+                default_action.as_ptr(),
+                std::ptr::null_mut::<u64>(),
+                8usize,
+            );
+        }
+        let mut empty = MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigemptyset(empty.as_mut_ptr());
+        let ret = libc::pthread_sigmask(libc::SIG_SETMASK, empty.as_ptr(), std::ptr::null_mut());
+        if ret != 0 {
+            return Err(io::Error::from_raw_os_error(ret));
         }
     }
     Ok(())

@@ -1,0 +1,330 @@
+#!/usr/bin/env bash
+# Supervisor benchmark: lameduck against tini, tini-static and dumb-init.
+#
+#   bench/supervisor.sh
+#
+# 1. Start-up: one hyperfine run (no shell in between, warm-up first) of
+#    `/bin/true` alone (first and again last, to see drift) and under each
+#    supervisor; overhead = mean - the average of the two plain /bin/true means.
+# 2. Own memory: each supervisor started in the background over `sleep 1000`;
+#    once its child has exec'd and the supervisor is parked in sigtimedwait,
+#    VmRSS, RssAnon and RssFile of the supervisor itself (not of the app) are
+#    read from /proc/<pid>/status; median of MEM_SAMPLES starts.
+#
+# Prints a markdown section and puts it in bench/RESULTS.md between the
+# BEGIN/END markers (anything outside them is kept). Raw data: bench/out/.
+#
+# Knobs (environment): RUNS (1000), WARMUP (50), MEM_SAMPLES (5).
+set -euo pipefail
+export LC_ALL=C
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+out="$here/out"
+results="$here/RESULTS.md"
+
+runs=${RUNS:-1000}
+warmup=${WARMUP:-50}
+mem_samples=${MEM_SAMPLES:-5}
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'supervisor.sh: %s\n' "$*" >&2; exit 1; }
+
+# --- tools -------------------------------------------------------------------
+
+sudo=""
+if [[ $EUID -ne 0 ]]; then
+    command -v sudo >/dev/null || die "not root and no sudo: install hyperfine tini dumb-init jq yourself"
+    sudo=sudo
+fi
+
+missing=()
+command -v hyperfine >/dev/null || missing+=(hyperfine)
+# Debian's tini package ships both /usr/bin/tini and /usr/bin/tini-static.
+[[ -x /usr/bin/tini && -x /usr/bin/tini-static ]] || missing+=(tini)
+command -v dumb-init >/dev/null || missing+=(dumb-init)
+command -v jq >/dev/null || missing+=(jq)
+if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+true_bin=/bin/true
+tini_bin=/usr/bin/tini
+tini_static_bin=/usr/bin/tini-static
+dumb_init_bin=$(command -v dumb-init)
+for b in "$true_bin" "$tini_bin" "$tini_static_bin" "$dumb_init_bin"; do
+    [[ -x $b ]] || die "$b is missing"
+done
+
+# --- lameduck ----------------------------------------------------------------
+
+log "building lameduck (release)"
+cargo build --release -q -p lameduck-cli --manifest-path "$repo/Cargo.toml"
+# Honours CARGO_TARGET_DIR and any cargo config, like the build above.
+target_dir=$(cargo metadata --format-version 1 --no-deps --manifest-path "$repo/Cargo.toml" | jq -r .target_directory)
+lameduck_bin="$target_dir/release/lameduck"
+[[ -x $lameduck_bin ]] || die "$lameduck_bin was not built"
+
+# Nothing from the caller's environment may change what is measured: a
+# KUBERNETES_SERVICE_HOST turns lameduck's drain delay on, LAMEDUCK_* set its
+# flags, TINI_* and DUMB_INIT_* those of the peers.
+unset KUBERNETES_SERVICE_HOST
+while read -r var; do unset "$var"; done < <(compgen -e | grep -E '^(LAMEDUCK|TINI|DUMB_INIT)_' || true)
+
+mkdir -p "$out"
+# Other work on the machine shows up in the timings: note how busy it was.
+read -r load1 load5 _ </proc/loadavg
+
+# --- start-up ------------------------------------------------------------------
+
+log "start-up: hyperfine, $warmup warm-up + $runs runs per command"
+hyperfine -N --warmup "$warmup" --runs "$runs" \
+    --export-json "$out/startup.json" --export-markdown "$out/startup.md" \
+    -n "/bin/true" "$true_bin" \
+    -n "lameduck run -- /bin/true" "'$lameduck_bin' run -- $true_bin" \
+    -n "tini -- /bin/true" "$tini_bin -- $true_bin" \
+    -n "tini-static -- /bin/true" "$tini_static_bin -- $true_bin" \
+    -n "dumb-init /bin/true" "$dumb_init_bin $true_bin" \
+    -n "/bin/true (again, last)" "$true_bin" >&2
+
+# name <TAB> mean ms <TAB> stddev ms <TAB> median ms <TAB> min ms
+jq -r '.results[] | [.command, .mean*1000, .stddev*1000, .median*1000, .min*1000] | @tsv' \
+    "$out/startup.json" >"$out/startup.tsv"
+
+# The baseline: the average of the plain /bin/true runs, first and last.
+base=$(awk -F'\t' '$1 ~ /^\/bin\/true/ { s += $2; n++ } END { printf "%.4f", s / n }' "$out/startup.tsv")
+drift=$(awk -F'\t' '$1 == "/bin/true" { a = $2 } $1 == "/bin/true (again, last)" { b = $2 } END { printf "%+.3f", b - a }' "$out/startup.tsv")
+
+startup_table=$(awk -F'\t' -v base="$base" '
+    { name[NR] = $1; mean[NR] = $2; sd[NR] = $3; med[NR] = $4 }
+    $1 == "tini -- /bin/true" { tini = $2 }
+    END {
+        tini_ov = tini - base
+        print "| command | mean ± σ (ms) | median (ms) | overhead over /bin/true (ms) | overhead ÷ tini'"'"'s |"
+        print "| --- | ---: | ---: | ---: | ---: |"
+        for (i = 1; i <= NR; i++) {
+            if (name[i] ~ /^\/bin\/true/) {
+                printf "| `%s` | %.3f ± %.3f | %.3f | — | — |\n", name[i], mean[i], sd[i], med[i]
+            } else {
+                ov = mean[i] - base
+                printf "| `%s` | %.3f ± %.3f | %.3f | %+.3f | %.2f× |\n", name[i], mean[i], sd[i], med[i], ov, ov / tini_ov
+            }
+        }
+    }' "$out/startup.tsv")
+
+ov() { awk -F'\t' -v n="$1" -v b="$base" '$1 == n { v = $2 } END { printf "%.3f", v - b }' "$out/startup.tsv"; }
+ov_lameduck=$(ov "lameduck run -- /bin/true")
+ov_tini=$(ov "tini -- /bin/true")
+ov_tini_static=$(ov "tini-static -- /bin/true")
+ov_dumb_init=$(ov "dumb-init /bin/true")
+
+# --- own memory ----------------------------------------------------------------
+
+# Values of the last sample, in KiB.
+vmrss=0 rssanon=0 rssfile=0
+
+# A supervisor still running when the script stops (an error, ^C) is killed,
+# with its app.
+running=""
+cleanup() {
+    [[ -n $running ]] || return 0
+    pkill -KILL -P "$running" 2>/dev/null || true
+    kill -KILL "$running" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+status_kib() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$2/status"; }
+
+# Starts "$@ sleep 1000" in the background, waits for the supervisor to have
+# its child exec'd and to be parked in sigtimedwait (every supervisor here
+# waits for signals that way), reads its memory and stops it. $1 is a label
+# for the files kept in bench/out.
+mem_once() {
+    local label=$1 keep=$2
+    shift 2
+    "$@" /bin/sleep 1000 </dev/null >/dev/null 2>>"$out/memory-$label.stderr" &
+    local pid=$! child="" comm="" wchan="" state="" settled=0
+    running=$pid
+    local deadline=$((SECONDS + 10))
+    while ((SECONDS < deadline)); do
+        [[ -d /proc/$pid ]] || die "$label exited early: see $out/memory-$label.stderr"
+        child="" comm="" wchan=""
+        read -r child _ <"/proc/$pid/task/$pid/children" || true
+        if [[ -n $child ]]; then
+            read -r comm <"/proc/$child/comm" 2>/dev/null || true
+            read -r wchan <"/proc/$pid/wchan" 2>/dev/null || true
+            state=$(awk '$1 == "State:" { print $2 }' "/proc/$pid/status")
+            # wchan is "0" where the kernel hides it: then sleeping must do.
+            if [[ $comm == sleep && $state == S && ($wchan == *sigtimedwait* || $wchan == 0) ]]; then
+                settled=1
+                break
+            fi
+        fi
+        sleep 0.01
+    done
+    ((settled)) || die "$label: no settled child after 10 s (child='$child' comm='$comm' wchan='$wchan')"
+
+    vmrss=$(status_kib VmRSS "$pid")
+    rssanon=$(status_kib RssAnon "$pid")
+    rssfile=$(status_kib RssFile "$pid")
+    if ((keep)); then
+        cat "/proc/$pid/smaps_rollup" >"$out/memory-$label.smaps_rollup"
+        cat "/proc/$pid/smaps" >"$out/memory-$label.smaps"
+        cat "/proc/$pid/status" >"$out/memory-$label.status"
+    fi
+
+    # Each forwards SIGTERM to the sleep and exits when it is gone.
+    kill -TERM "$pid"
+    deadline=$((SECONDS + 10))
+    while [[ -d /proc/$pid ]] && [[ $(awk '$1 == "State:" { print $2 }' "/proc/$pid/status" 2>/dev/null) != Z ]] && ((SECONDS < deadline)); do
+        sleep 0.01
+    done
+    if [[ -d /proc/$pid ]] && [[ $(awk '$1 == "State:" { print $2 }' "/proc/$pid/status" 2>/dev/null) != Z ]]; then
+        log "$label did not stop on SIGTERM: killing it and its child"
+        kill -KILL "$pid" "$child" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+    running=""
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+labels=(lameduck tini tini-static dumb-init)
+declare -A cmd_of=(
+    [lameduck]="$lameduck_bin run --"
+    [tini]="$tini_bin --"
+    [tini-static]="$tini_static_bin --"
+    [dumb-init]="$dumb_init_bin"
+)
+declare -A med_rss med_anon med_file min_rss max_rss
+
+log "own memory: $mem_samples starts per supervisor over sleep 1000"
+: >"$out/memory.tsv"
+for label in "${labels[@]}"; do
+    rm -f "$out/memory-$label.stderr"
+    for ((i = 1; i <= mem_samples; i++)); do
+        # shellcheck disable=SC2086 # the command line is split on purpose
+        mem_once "$label" $((i == 1)) ${cmd_of[$label]}
+        printf '%s\t%s\t%s\t%s\n' "$label" "$vmrss" "$rssanon" "$rssfile" >>"$out/memory.tsv"
+    done
+    med_rss[$label]=$(awk -v l="$label" '$1 == l { print $2 }' "$out/memory.tsv" | median)
+    med_anon[$label]=$(awk -v l="$label" '$1 == l { print $3 }' "$out/memory.tsv" | median)
+    med_file[$label]=$(awk -v l="$label" '$1 == l { print $4 }' "$out/memory.tsv" | median)
+    min_rss[$label]=$(awk -v l="$label" '$1 == l { print $2 }' "$out/memory.tsv" | sort -n | head -1)
+    max_rss[$label]=$(awk -v l="$label" '$1 == l { print $2 }' "$out/memory.tsv" | sort -n | tail -1)
+done
+
+linkage() { if ldd "$1" >/dev/null 2>&1; then echo dynamic; else echo static; fi; }
+
+memory_table=$(
+    echo "| supervisor | VmRSS median (KiB) | VmRSS (MiB) | min–max (KiB) | RssAnon (KiB) | RssFile (KiB) | × dumb-init | × tini | binary |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+    for label in "${labels[@]}"; do
+        bin=${cmd_of[$label]%% *}
+        size=$(stat -c %s "$bin")
+        awk -v l="$label" -v r="${med_rss[$label]}" -v a="${med_anon[$label]}" -v f="${med_file[$label]}" \
+            -v lo="${min_rss[$label]}" -v hi="${max_rss[$label]}" \
+            -v d="${med_rss[dumb-init]}" -v t="${med_rss[tini]}" -v s="$size" -v k="$(linkage "$bin")" \
+            'BEGIN { printf "| %s | %d | %.2f | %d–%d | %d | %d | %.2f× | %.2f× | %.0f KiB, %s |\n", l, r, r / 1024, lo, hi, a, f, r / d, r / t, s / 1024, k }'
+    done
+)
+
+# --- report --------------------------------------------------------------------
+
+pkg_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
+first_line() { "$@" 2>&1 | head -n1; }
+git_rev=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo "?")
+if [[ -n $(git -C "$repo" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null) ]]; then
+    git_rev="$git_rev, with uncommitted changes under crates/"
+fi
+
+verdict_startup=$(awk -v l="$ov_lameduck" -v t="$ov_tini" 'BEGIN {
+    if (l <= t) printf "met: lameduck adds %.3f ms over /bin/true, tini %.3f ms (%.2f× tini'"'"'s overhead)", l, t, l / t
+    else printf "missed: lameduck adds %.3f ms over /bin/true, tini %.3f ms, %.3f ms more (%.2f× tini'"'"'s overhead)", l, t, l - t, l / t }')
+verdict_memory=$(awk -v l="${med_rss[lameduck]}" -v d="${med_rss[dumb-init]}" 'BEGIN {
+    if (l <= d) printf "met: lameduck holds %.2f MiB, dumb-init %.2f MiB (%.2f×)", l / 1024, d / 1024, l / d
+    else printf "missed: lameduck holds %.2f MiB, dumb-init %.2f MiB (%.2f×, %d KiB more)", l / 1024, d / 1024, l / d, l - d }')
+split_lameduck=$(awk -v r="${med_rss[lameduck]}" -v a="${med_anon[lameduck]}" -v f="${med_file[lameduck]}" \
+    'BEGIN { printf "%d KiB anonymous and %d KiB file-backed of %d KiB (medians)", a, f, r }')
+# Where lameduck's resident pages are, by mapping, from its first sample's smaps.
+by_mapping=$(awk -v bin="$(readlink -f "$lameduck_bin")" '
+    /^[0-9a-f]+-[0-9a-f]+ / {
+        path = $6
+        if (path == bin) m = "the lameduck binary"
+        else if (path ~ /\/libc\.so/) m = "libc"
+        else if (path ~ /\/ld-linux/) m = "ld.so"
+        else if (path ~ /\/libgcc_s/) m = "libgcc_s"
+        else if (path == "[heap]") m = "heap"
+        else if (path == "[stack]") m = "stack"
+        else if (path == "") m = "other anonymous"
+        else m = "other"
+        if (!(m in rss)) order[++n] = m
+        rss[m] += 0
+    }
+    /^Rss:/ { rss[m] += $2 }
+    END {
+        # Largest first.
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (rss[order[j]] > rss[order[i]]) { t = order[i]; order[i] = order[j]; order[j] = t }
+        sep = ""
+        for (i = 1; i <= n; i++) if (rss[order[i]] > 0) { out = out sep order[i] " " rss[order[i]] " KiB"; sep = ", " }
+        print out
+    }' "$out/memory-lameduck.smaps")
+
+section=$(
+    cat <<EOF
+<!-- BEGIN bench/supervisor.sh: generated, rerun the script to update -->
+## Supervisor: start-up and memory
+
+Reproduce: \`bench/supervisor.sh\` (installs hyperfine, tini and dumb-init from
+Debian when missing, builds lameduck in release mode, raw data in \`bench/out/\`).
+
+- Machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n1), kernel $(uname -r) ($(uname -m)); run on $(date -u '+%Y-%m-%d %H:%M UTC'), load average $load1 (1 min) / $load5 (5 min) at the start.
+- lameduck: $(first_line "$lameduck_bin" --version) (commit $git_rev), $(first_line rustc --version), release profile (LTO, 1 codegen unit, stripped).
+- Peers: tini and tini-static $(first_line "$tini_bin" --version | sed 's/^tini version //') (Debian tini $(pkg_version tini)), dumb-init $(first_line "$dumb_init_bin" --version | sed 's/^dumb-init //') (Debian $(pkg_version dumb-init)); $(first_line hyperfine --version).
+
+### Start-up
+
+\`hyperfine -N --warmup $warmup --runs $runs\`: every command run directly (no shell), output to
+/dev/null, stdin /dev/null. lameduck at its default log level (info lines on stderr).
+Overhead is over the average of the two plain \`/bin/true\` means (run first and
+last; the last one differs from the first by $drift ms, a measure of drift during the run).
+
+$startup_table
+
+### Own memory
+
+The supervisor's own resident memory (\`/proc/<supervisor>/status\`, not the app's)
+while it supervises \`sleep 1000\`, read once the child has exec'd and the
+supervisor waits in sigtimedwait; median of $mem_samples starts.
+
+$memory_table
+
+### Reading
+
+- Start-up, aim "no slower than tini": $verdict_startup. tini-static adds $ov_tini_static ms, dumb-init $ov_dumb_init ms.
+- Own memory, aim "no more than dumb-init": $verdict_memory.
+- lameduck's VmRSS: $split_lameduck. By mapping (first sample): $by_mapping.
+<!-- END bench/supervisor.sh -->
+EOF
+)
+
+printf '\n%s\n' "$section"
+
+printf '%s\n' "$section" >"$out/section.md"
+begin='<!-- BEGIN bench/supervisor.sh'
+end='<!-- END bench/supervisor.sh -->'
+if [[ -f $results ]] && grep -qF "$begin" "$results" && grep -qF "$end" "$results"; then
+    # Replace the generated block, keep everything around it.
+    awk -v b="$begin" -v e="$end" -v file="$out/section.md" '
+        index($0, b) == 1 { while ((getline line < file) > 0) print line; skip = 1; next }
+        skip { if (index($0, e) == 1) skip = 0; next }
+        { print }' "$results" >"$results.tmp"
+    mv "$results.tmp" "$results"
+elif [[ -f $results ]]; then
+    printf '\n%s\n' "$section" >>"$results"
+else
+    printf '# Benchmark results\n\n%s\n' "$section" >"$results"
+fi
+log "results: $results (raw data in $out)"
