@@ -139,3 +139,39 @@ fn a_stop_during_pre_start_means_the_app_never_starts() {
     assert!(!started.exists());
     lameduck.wait_log("the app is not started");
 }
+
+#[test]
+fn a_stop_during_post_stop_neither_drains_again_nor_cuts_the_hook() {
+    let dir = tempdir();
+    let (waiting, go, drained, done) = (
+        dir.path().join("waiting"),
+        dir.path().join("go"),
+        dir.path().join("drained"),
+        dir.path().join("post-stop-done"),
+    );
+    let post = format!(
+        "touch {}; while [ ! -e {} ]; do sleep 0.01; done; touch {}",
+        waiting.display(),
+        go.display(),
+        done.display()
+    );
+    let drain = format!("touch {}", drained.display());
+    let lameduck = Lameduck::start(&[
+        "run",
+        "--post-stop",
+        &post,
+        "--on-drain",
+        &drain,
+        "--",
+        "sh",
+        "-c",
+        "exit 4",
+    ]);
+    support::wait_file(&waiting);
+    lameduck.signal(libc::SIGTERM);
+    lameduck.wait_log("the app has exited already");
+    std::fs::write(&go, "").expect("write");
+    assert_eq!(lameduck.exit_code(), 4);
+    assert!(done.exists(), "the post-stop hook ran to its end");
+    assert!(!drained.exists(), "no on-drain hook after the app is gone");
+}

@@ -1,10 +1,17 @@
 //! Starting the app and the hooks, each in a process group of its own.
+//!
+//! The common case goes through `posix_spawnp`, which glibc implements with
+//! `clone(CLONE_VFORK)`: no copy of the supervisor's address space, no
+//! copy-on-write faults afterwards, the signal mask and dispositions reset by
+//! the C library between clone and exec. Only when the app must also take
+//! the terminal's foreground (which needs `tcsetpgrp` in the child) do we
+//! fork through std's `Command` with a `pre_exec` step.
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsStr, OsString};
 use std::io;
-use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use crate::error::Error;
 use crate::sys::{self, Pid};
@@ -29,29 +36,60 @@ pub struct SpawnOptions {
 /// Every descriptor lameduck opens itself is close-on-exec, so only those
 /// lameduck was given reach the app.
 pub fn spawn(argv: &[OsString], options: SpawnOptions) -> Result<Pid, Error> {
-    let (program, args) = argv.split_first().ok_or(Error::NoCommand)?;
-    let mut command = Command::new(program);
-    command.args(args).process_group(0);
-    command.envs(options.env.iter().map(|(k, v)| (k, v)));
-    if options.stdout_to_stderr {
-        let stderr = io::stderr()
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(Error::Setup)?;
-        command.stdout(Stdio::from(stderr));
-    }
-    let foreground = options.foreground;
-    // SAFETY: the closure only makes async-signal-safe calls (sigaction, tcsetpgrp).
-    unsafe {
-        command.pre_exec(move || sys::prepare_child(foreground));
-    }
-    let child = command.spawn().map_err(|source| {
+    let (program, _) = argv.split_first().ok_or(Error::NoCommand)?;
+    let exec_error = |source: io::Error| {
         let program = program.to_string_lossy().into_owned();
         match source.raw_os_error() {
             Some(libc::ENOENT) => Error::NotFound { program },
             _ => Error::NotExecutable { program, source },
         }
-    })?;
+    };
+    if options.foreground {
+        spawn_forked(argv, &options).map_err(exec_error)
+    } else {
+        spawn_posix(argv, &options).map_err(exec_error)
+    }
+}
+
+fn spawn_forked(argv: &[OsString], options: &SpawnOptions) -> io::Result<Pid> {
+    let (program, args) = argv.split_first().ok_or(io::ErrorKind::InvalidInput)?;
+    let mut command = Command::new(program);
+    command.args(args).process_group(0);
+    command.envs(options.env.iter().map(|(k, v)| (k, v)));
+    let foreground = options.foreground;
+    // SAFETY: the closure only makes async-signal-safe calls (sigaction, tcsetpgrp).
+    unsafe {
+        command.pre_exec(move || sys::prepare_child(foreground));
+    }
     // We reap with waitpid(-1) ourselves; the std handle is not needed.
-    Ok(child.id() as Pid)
+    Ok(command.spawn()?.id() as Pid)
+}
+
+fn spawn_posix(argv: &[OsString], options: &SpawnOptions) -> io::Result<Pid> {
+    let args = argv
+        .iter()
+        .map(|a| c_string(a.as_bytes()))
+        .collect::<io::Result<Vec<_>>>()?;
+    let mut env = Vec::new();
+    for (key, value) in std::env::vars_os() {
+        if options.env.iter().any(|(k, _)| OsStr::new(k) == key) {
+            continue;
+        }
+        env.push(c_string(
+            &[key.as_bytes(), b"=", value.as_bytes()].concat(),
+        )?);
+    }
+    for (key, value) in &options.env {
+        env.push(c_string(format!("{key}={value}").as_bytes())?);
+    }
+    sys::posix_spawnp(&args, &env, options.stdout_to_stderr)
+}
+
+fn c_string(bytes: &[u8]) -> io::Result<CString> {
+    CString::new(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "an argument or variable holds a NUL byte",
+        )
+    })
 }

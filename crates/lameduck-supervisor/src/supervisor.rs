@@ -407,6 +407,11 @@ impl Supervisor {
         if !signal.is_stop_request() {
             return self.forward(signal, Purpose::Forward);
         }
+        if self.app_status.is_some() {
+            // Late to the party: the app is gone and lameduck is finishing
+            // (leftovers, post-stop hook) within the budget already running.
+            return info!(%signal, "stop requested, but the app has exited already: finishing");
+        }
         match self.stop.as_mut() {
             None => self.begin_stop(signal, sender),
             Some(stop) if !stop.passed_on && self.app.is_some() => {

@@ -263,3 +263,78 @@ pub fn prepare_child(take_terminal: bool) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Starts `args[0]` (looked up in `PATH`) with `args` and `env` in a new
+/// process group, an empty signal mask and every signal at its default
+/// disposition; with `stdout_to_stderr`, its stdout is our stderr.
+pub fn posix_spawnp(
+    args: &[std::ffi::CString],
+    env: &[std::ffi::CString],
+    stdout_to_stderr: bool,
+) -> io::Result<Pid> {
+    let program = args.first().ok_or(io::ErrorKind::InvalidInput)?;
+    let mut argv: Vec<*mut libc::c_char> = args.iter().map(|a| a.as_ptr().cast_mut()).collect();
+    argv.push(std::ptr::null_mut());
+    let mut envp: Vec<*mut libc::c_char> = env.iter().map(|e| e.as_ptr().cast_mut()).collect();
+    envp.push(std::ptr::null_mut());
+
+    // SAFETY: the attribute and file-action objects are initialised before
+    // use and destroyed after; the argument and environment arrays are
+    // null-terminated and outlive the call.
+    unsafe {
+        let mut attr = MaybeUninit::<libc::posix_spawnattr_t>::uninit();
+        nonzero(libc::posix_spawnattr_init(attr.as_mut_ptr()))?;
+        let mut attr = attr.assume_init();
+        let mut actions = MaybeUninit::<libc::posix_spawn_file_actions_t>::uninit();
+        nonzero(libc::posix_spawn_file_actions_init(actions.as_mut_ptr()))?;
+        let mut actions = actions.assume_init();
+
+        // Every bit set, the C library's two own signals included: sigfillset
+        // would leave those out, and a parent may have left them ignored.
+        let mut every: libc::sigset_t = std::mem::zeroed();
+        std::ptr::write_bytes(
+            &mut every as *mut libc::sigset_t as *mut u8,
+            0xff,
+            std::mem::size_of::<libc::sigset_t>(),
+        );
+        let mut none = MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigemptyset(none.as_mut_ptr());
+        let flags = libc::POSIX_SPAWN_SETPGROUP
+            | libc::POSIX_SPAWN_SETSIGMASK
+            | libc::POSIX_SPAWN_SETSIGDEF;
+        let mut result = nonzero(libc::posix_spawnattr_setflags(
+            &mut attr,
+            flags as libc::c_short,
+        ))
+        .and_then(|_| nonzero(libc::posix_spawnattr_setpgroup(&mut attr, 0)))
+        .and_then(|_| nonzero(libc::posix_spawnattr_setsigmask(&mut attr, none.as_ptr())))
+        .and_then(|_| nonzero(libc::posix_spawnattr_setsigdefault(&mut attr, &every)));
+        if stdout_to_stderr {
+            result = result
+                .and_then(|_| nonzero(libc::posix_spawn_file_actions_adddup2(&mut actions, 2, 1)));
+        }
+        let mut pid: Pid = 0;
+        let result = result.and_then(|_| {
+            nonzero(libc::posix_spawnp(
+                &mut pid,
+                program.as_ptr(),
+                &actions,
+                &attr,
+                argv.as_ptr(),
+                envp.as_ptr(),
+            ))
+        });
+        libc::posix_spawn_file_actions_destroy(&mut actions);
+        libc::posix_spawnattr_destroy(&mut attr);
+        result.map(|_| pid)
+    }
+}
+
+/// posix_spawn's functions return the error number instead of setting errno.
+fn nonzero(ret: libc::c_int) -> io::Result<()> {
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(ret))
+    }
+}

@@ -65,5 +65,8 @@ with open(ready + ".tmp", "w") as f:
     f.write(str(os.getpid()))
 os.rename(ready + ".tmp", ready)
 
+# Short sleeps, not one long one: CPython runs a Python-level handler only
+# between bytecodes, so a signal that lands just before a long sleep begins
+# would wait for the whole sleep.
 while True:
-    time.sleep(3600)
+    time.sleep(0.02)
