@@ -9,6 +9,7 @@
 
 use std::ffi::{CString, OsStr, OsString};
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -56,6 +57,10 @@ fn spawn_forked(argv: &[OsString], options: &SpawnOptions) -> io::Result<Pid> {
     let mut command = Command::new(program);
     command.args(args).process_group(0);
     command.envs(options.env.iter().map(|(k, v)| (k, v)));
+    if options.stdout_to_stderr {
+        let stderr = io::stderr().as_fd().try_clone_to_owned()?;
+        command.stdout(std::process::Stdio::from(stderr));
+    }
     let foreground = options.foreground;
     // SAFETY: the closure only makes async-signal-safe calls (sigaction, tcsetpgrp).
     unsafe {

@@ -1,6 +1,8 @@
 //! The supervisor's event loop: one thread, blocked signals taken with
 //! `sigtimedwait`, every timer a timeout of that wait.
 
+mod hooks;
+
 use std::time::{Duration, Instant};
 
 use lameduck_core::{format_duration, Deadlines, Phase, Signal};
@@ -128,96 +130,6 @@ impl Supervisor {
             .map_or(128 + Signal::KILL.number(), WaitStatus::code);
         info!(code, orphans_reaped = self.orphans_reaped, "exiting");
         Ok(code)
-    }
-
-    /// Runs the pre-start hook. `Some(status)` means the app must not start.
-    fn pre_start(&mut self) -> Result<Option<i32>, Error> {
-        let Some(command) = self.config.hooks.pre_start.clone() else {
-            return Ok(None);
-        };
-        let status = self.run_hook(HookKind::PreStart, &command, None)?;
-        if let Some(stop) = &self.stop {
-            info!(signal = %stop.requested_by, "stop requested during the pre-start hook: the app is not started");
-            let code = if status.success() {
-                128 + stop.requested_by.number()
-            } else {
-                status.code()
-            };
-            return Ok(Some(code));
-        }
-        if !status.success() {
-            error!(
-                code = status.code(),
-                "pre-start hook failed ({status}): the app is not started"
-            );
-            return Ok(Some(status.code()));
-        }
-        Ok(None)
-    }
-
-    fn post_stop(&mut self) -> Result<(), Error> {
-        let Some(command) = self.config.hooks.post_stop.clone() else {
-            return Ok(());
-        };
-        let until = self.deadlines().exit;
-        self.run_hook(HookKind::PostStop, &command, Some(until))?;
-        Ok(())
-    }
-
-    /// Runs a hook to its end, handling signals meanwhile; kills its process
-    /// group at `until` (or at the stop's kill deadline).
-    fn run_hook(
-        &mut self,
-        kind: HookKind,
-        command: &str,
-        until: Option<Instant>,
-    ) -> Result<WaitStatus, Error> {
-        let pid = match start_hook(kind, command, self.app) {
-            Ok(pid) => pid,
-            Err(e) => {
-                error!(hook = %kind, "cannot start the {kind} hook: {e}");
-                return Ok(WaitStatus::Exited(e.exit_code()));
-            }
-        };
-        debug!(hook = %kind, pid, "hook started");
-        self.hooks.push(RunningHook {
-            kind,
-            pid,
-            status: None,
-        });
-        let mut killed = false;
-        loop {
-            if let Some(status) = self.hook_status(pid) {
-                return Ok(status);
-            }
-            let deadline = match (until, self.deadlines) {
-                (Some(u), _) => Some(u),
-                (None, Some(d)) => Some(d.kill),
-                (None, None) => None,
-            };
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                if !killed {
-                    warn!(hook = %kind, pid, "the {kind} hook is still running at its deadline: sending SIGKILL to its process group");
-                    let _ = sys::kill_group(pid, Signal::KILL);
-                    killed = true;
-                }
-                // A killed hook is reaped at once; wait for that, not for a timer.
-                self.wait_event(None)?;
-                continue;
-            }
-            self.wait_event(deadline)?;
-        }
-    }
-
-    fn hook_status(&self, pid: Pid) -> Option<WaitStatus> {
-        self.hooks
-            .iter()
-            .find(|h| h.pid == pid)
-            .and_then(|h| h.status)
-    }
-
-    fn hooks_running(&self) -> bool {
-        self.hooks.iter().any(|h| h.status.is_none())
     }
 
     /// The deadlines of the current stop, started now if there is none yet.
