@@ -56,7 +56,8 @@ fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-fn sigset(signals: impl IntoIterator<Item = Signal>) -> libc::sigset_t {
+/// Builds the set [`block_signals`] blocks and [`wait_signal`] waits on.
+pub fn signal_set(signals: impl IntoIterator<Item = Signal>) -> libc::sigset_t {
     let mut set = MaybeUninit::<libc::sigset_t>::uninit();
     // SAFETY: sigemptyset initialises the set; sigaddset only writes into it.
     unsafe {
@@ -70,10 +71,9 @@ fn sigset(signals: impl IntoIterator<Item = Signal>) -> libc::sigset_t {
 
 /// Blocks `signals` for the calling thread, so they wait to be taken with
 /// [`wait_signal`] instead of running a handler.
-pub fn block_signals(signals: impl IntoIterator<Item = Signal>) -> io::Result<()> {
-    let set = sigset(signals);
+pub fn block_signals(set: &libc::sigset_t) -> io::Result<()> {
     // SAFETY: `set` is initialised; a null old-set pointer is allowed.
-    let ret = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    let ret = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, set, std::ptr::null_mut()) };
     if ret != 0 {
         return Err(io::Error::from_raw_os_error(ret));
     }
@@ -130,11 +130,6 @@ pub fn wait_signal(
             from_user,
         }));
     }
-}
-
-/// Builds the set [`wait_signal`] waits on.
-pub fn signal_set(signals: impl IntoIterator<Item = Signal>) -> libc::sigset_t {
-    sigset(signals)
 }
 
 /// Sends `signal` to one process.

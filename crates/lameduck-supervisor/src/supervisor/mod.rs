@@ -65,8 +65,8 @@ impl Supervisor {
         if config.command.is_empty() {
             return Err(Error::NoCommand);
         }
-        let catchable: Vec<Signal> = Signal::catchable().collect();
-        sys::block_signals(catchable.iter().copied()).map_err(Error::Setup)?;
+        let waitset = sys::signal_set(Signal::catchable());
+        sys::block_signals(&waitset).map_err(Error::Setup)?;
         let me = sys::getpid();
         if me != 1 {
             // Under shareProcessNamespace or plain docker without --init we
@@ -74,7 +74,7 @@ impl Supervisor {
             sys::become_subreaper().map_err(Error::Setup)?;
         }
         Ok(Supervisor {
-            waitset: sys::signal_set(catchable),
+            waitset,
             me,
             phase: Phase::Serving,
             app: None,
