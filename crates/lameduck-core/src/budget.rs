@@ -68,10 +68,24 @@ impl Budget {
         self.grace - self.margin / 2
     }
 
+    /// The largest share of the app's time kept for the app's own stop once
+    /// the connections in front of it have drained.
+    pub const MAX_APP_STOP_TIME: Duration = Duration::from_secs(5);
+
+    /// Time from the start of the stop until connections still open in front
+    /// of the app (WebSockets, streams, TCP sessions) are told to go away and
+    /// closed: the app's time less what the app needs to stop once idle
+    /// (5s, or a quarter of the app's time when that is shorter).
+    pub fn drain_timeout(&self) -> Duration {
+        let app = self.app_timeout();
+        app - (app / 4).min(Self::MAX_APP_STOP_TIME)
+    }
+
     /// The deadlines of a stop that began at `start`.
     pub fn deadlines(&self, start: Instant) -> Deadlines {
         Deadlines {
             start,
+            drain: start + self.drain_timeout(),
             kill: start + self.app_timeout(),
             exit: start + self.exit_timeout(),
         }
@@ -102,6 +116,9 @@ impl Default for Budget {
 pub struct Deadlines {
     /// When the stop began.
     pub start: Instant,
+    /// When connections still open in front of the app are told to go away
+    /// and closed, so the app can stop before the kill deadline.
+    pub drain: Instant,
     /// When everything still running is killed.
     pub kill: Instant,
     /// When lameduck must have exited.
@@ -161,6 +178,17 @@ mod tests {
             Duration::ZERO
         );
         assert!(d.kill < d.exit);
+    }
+
+    #[test]
+    fn the_app_keeps_time_to_stop_after_the_drain() {
+        let b = Budget::default();
+        assert_eq!(b.drain_timeout(), Duration::from_secs(23));
+        let short = Budget::new(Duration::from_secs(10));
+        assert_eq!(short.drain_timeout(), Duration::from_secs(6));
+        let d = short.deadlines(Instant::now());
+        assert!(d.start < d.drain && d.drain < d.kill);
+        assert_eq!(Budget::new(Duration::ZERO).drain_timeout(), Duration::ZERO);
     }
 
     #[test]

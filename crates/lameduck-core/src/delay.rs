@@ -1,7 +1,7 @@
 //! The drain delay: how long the stop is held back so balancers can notice.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::duration::format_duration;
 
@@ -71,6 +71,59 @@ impl fmt::Display for DrainDelay {
     }
 }
 
+/// A drain delay that ends when the balancers have in fact stopped sending:
+/// once no new connection has arrived for `quiet`, but never before `min`
+/// nor after `max` (counted from the start of the drain).
+///
+/// A fixed delay is a guess: too short and late traffic is refused, too long
+/// and every rollout waits for nothing. Watching the arrivals measures it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AutoDelay {
+    /// How long without a new connection counts as "the balancers stopped".
+    pub quiet: Duration,
+    /// The shortest delay, whatever the arrivals.
+    pub min: Duration,
+    /// The longest delay, whatever the arrivals.
+    pub max: Duration,
+}
+
+// === impl AutoDelay ===
+
+impl AutoDelay {
+    /// The default quiet period.
+    pub const DEFAULT_QUIET: Duration = Duration::from_secs(1);
+
+    /// Defaults: quiet 1s, at least 1s, at most 30s (less when the budget is
+    /// smaller; see [`AutoDelay::capped`]).
+    pub fn new(quiet: Duration) -> Self {
+        AutoDelay {
+            quiet,
+            min: quiet,
+            max: Duration::from_secs(30),
+        }
+    }
+
+    /// The same delay with `max` no longer than `cap` (and `min` no longer
+    /// than `max`).
+    pub fn capped(self, cap: Duration) -> Self {
+        let max = self.max.min(cap);
+        AutoDelay {
+            min: self.min.min(max),
+            max,
+            ..self
+        }
+    }
+
+    /// When the delay ends for a drain that began at `start` and whose latest
+    /// new connection came at `last_arrival` (if any came since `start`).
+    pub fn ends_at(&self, start: Instant, last_arrival: Option<Instant>) -> Instant {
+        let quiet_from = last_arrival.filter(|t| *t > start).unwrap_or(start);
+        (quiet_from + self.quiet)
+            .max(start + self.min)
+            .min(start + self.max)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +142,34 @@ mod tests {
         let d = DrainDelay::resolve(Some(Duration::from_secs(2)), Some("10.0.0.1"));
         assert_eq!(d.delay, Duration::from_secs(2));
         assert_eq!(d.to_string(), "2s (configured)");
+    }
+
+    #[test]
+    fn auto_delay_waits_for_a_quiet_period_within_bounds() {
+        let d = AutoDelay {
+            quiet: Duration::from_secs(1),
+            min: Duration::from_secs(2),
+            max: Duration::from_secs(10),
+        };
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        assert_eq!(d.ends_at(t0, None), t0 + s(2), "min when nothing arrives");
+        assert_eq!(
+            d.ends_at(t0, Some(t0 + s(3))),
+            t0 + s(4),
+            "quiet after the last"
+        );
+        assert_eq!(
+            d.ends_at(t0, Some(t0 + s(30))),
+            t0 + s(10),
+            "never past max"
+        );
+        assert_eq!(
+            d.ends_at(t0 + s(5), Some(t0)),
+            t0 + s(7),
+            "arrivals before the start do not count"
+        );
+        let capped = d.capped(s(1));
+        assert_eq!((capped.min, capped.max), (s(1), s(1)));
     }
 }

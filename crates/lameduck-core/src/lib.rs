@@ -29,7 +29,7 @@ mod phase;
 mod signal;
 
 pub use budget::{Budget, Deadlines};
-pub use delay::{DrainDelay, DrainDelaySource};
+pub use delay::{AutoDelay, DrainDelay, DrainDelaySource};
 pub use duration::{format_duration, parse_duration, DurationError};
 pub use phase::Phase;
 pub use signal::{Signal, SignalError};

@@ -1,0 +1,314 @@
+//! Serving HTTP/1.1 and HTTP/2 (cleartext) through the drain sequence.
+//!
+//! Once draining, HTTP/1.1 answers carry `Connection: close` and a
+//! connection busy with a request closes after it; idle keep-alive
+//! connections are closed between requests when the listeners close, never
+//! in the middle of one. HTTP/2 connections get GOAWAY the graceful way (a
+//! first GOAWAY that still allows new streams, the final one after a ping's
+//! round trip, as h2 does it), so clients move to other pods without losing
+//! a stream. At the drain's deadline what is still open is cut.
+
+mod tracked;
+
+use std::error::Error as StdError;
+use std::io;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response};
+use http_body::Body;
+use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
+use hyper::service::Service;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use lameduck_core::Phase;
+use tokio::net::TcpStream;
+use tokio::time::{sleep_until, Instant};
+use tracing::debug;
+
+use crate::drain::Watch;
+pub use tracked::TrackedBody;
+use tracked::{ConnState, Tracked};
+
+/// The HTTP/2 connection preface a client with prior knowledge starts with.
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Which HTTP a client speaks on a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// HTTP/1.0 or HTTP/1.1.
+    Http1,
+    /// HTTP/2 over cleartext, with prior knowledge.
+    Http2,
+}
+
+impl Protocol {
+    /// `http1` or `http2`, for logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "http1",
+            Protocol::Http2 => "http2",
+        }
+    }
+}
+
+/// How a connection ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnEnd {
+    /// Closed by either side, or after a graceful shutdown, or handed over
+    /// to an upgrade.
+    Closed,
+    /// Cut at the drain's deadline with work still under way.
+    Cut,
+}
+
+/// Limits and timeouts of the HTTP server side.
+#[derive(Clone, Debug)]
+pub struct HttpServer {
+    /// How long a client may take to send a request's head (and the first
+    /// bytes of a connection).
+    pub header_read_timeout: Duration,
+    /// How long a connection may stay idle between requests.
+    pub idle_timeout: Duration,
+    /// The largest number of header fields in a request (HTTP/1.1).
+    pub max_headers: usize,
+    /// The largest request head, in bytes (HTTP/1.1 read buffer, HTTP/2
+    /// header list).
+    pub max_header_bytes: usize,
+}
+
+impl Default for HttpServer {
+    /// The limits users of Envoy and nginx expect: 60 KiB and 100 fields of
+    /// headers, 30s to send a head, 5 minutes of idle keep-alive.
+    fn default() -> Self {
+        HttpServer {
+            header_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(300),
+            max_headers: 100,
+            max_header_bytes: 60 * 1024,
+        }
+    }
+}
+
+/// The bounds a service must meet to be served.
+pub trait HttpService<B>:
+    Service<
+        Request<Incoming>,
+        Response = Response<B>,
+        Future: Send + 'static,
+        Error: Into<Box<dyn StdError + Send + Sync>>,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S, B> HttpService<B> for S where
+    S: Service<
+            Request<Incoming>,
+            Response = Response<B>,
+            Future: Send + 'static,
+            Error: Into<Box<dyn StdError + Send + Sync>>,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+// === impl HttpServer ===
+
+impl HttpServer {
+    /// Tells HTTP/2 with prior knowledge from HTTP/1 by the first bytes,
+    /// without reading them. `None` when the client closed before sending.
+    pub async fn detect(&self, stream: &TcpStream) -> io::Result<Option<Protocol>> {
+        let peek = async {
+            let mut buf = [0u8; 24];
+            loop {
+                let n = stream.peek(&mut buf).await?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                if buf[..n] != H2_PREFACE[..n] {
+                    return Ok(Some(Protocol::Http1));
+                }
+                if n == H2_PREFACE.len() {
+                    return Ok(Some(Protocol::Http2));
+                }
+                // Part of the preface came: peek returns at once while
+                // bytes wait, so pause rather than spin.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        tokio::time::timeout(self.header_read_timeout, peek)
+            .await
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no request within the header read timeout",
+                )
+            })?
+    }
+
+    /// Serves one connection with `service` in the protocol `detect` found,
+    /// following the drain of `watch`.
+    pub async fn serve<S, B>(
+        &self,
+        stream: TcpStream,
+        protocol: Protocol,
+        service: S,
+        watch: Watch,
+    ) -> ConnEnd
+    where
+        S: HttpService<B>,
+        B: Body + Send + Unpin + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        let _ = stream.set_nodelay(true);
+        match protocol {
+            Protocol::Http1 => self.serve_http1(stream, service, watch).await,
+            Protocol::Http2 => self.serve_http2(stream, service, watch).await,
+        }
+    }
+
+    async fn serve_http1<S, B>(&self, stream: TcpStream, service: S, mut watch: Watch) -> ConnEnd
+    where
+        S: HttpService<B>,
+        B: Body + Send + Unpin + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        let state = Arc::new(ConnState::default());
+        let service = Tracked {
+            inner: service,
+            state: state.clone(),
+            watch: watch.clone(),
+        };
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.header_read_timeout)
+            .max_buf_size(self.max_header_bytes.max(8192))
+            .max_headers(self.max_headers);
+        let mut conn = pin!(builder
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades());
+        let mut seen = Phase::Serving;
+        let mut shutting_down = false;
+        let mut idle_since = Instant::now();
+        loop {
+            let idle = state.in_flight() == 0;
+            let changed = state.changed.notified();
+            tokio::select! {
+                biased;
+                r = conn.as_mut() => return ended(r),
+                _ = watch.reached(next(seen)) => {
+                    seen = watch.phase();
+                    match seen {
+                        Phase::Serving => {}
+                        // Busy: keep-alive off, so the connection closes
+                        // after this answer. Idle: the next answer says close.
+                        Phase::Draining if !idle => shutting_down = true,
+                        Phase::Draining => continue,
+                        // Listeners closed: idle connections go now. Take
+                        // in any request that reached the socket first.
+                        Phase::Closing => {
+                            tokio::select! { biased; r = conn.as_mut() => return ended(r), _ = std::future::ready(()) => {} }
+                            shutting_down = true;
+                        }
+                        Phase::Stopping | Phase::Exited => return ConnEnd::Cut,
+                    }
+                    conn.as_mut().graceful_shutdown();
+                }
+                _ = changed => {
+                    if state.in_flight() == 0 {
+                        idle_since = Instant::now();
+                    }
+                }
+                _ = sleep_until(idle_since + self.idle_timeout), if idle && !shutting_down => {
+                    debug!("closing an idle keep-alive connection");
+                    shutting_down = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+
+    async fn serve_http2<S, B>(&self, stream: TcpStream, service: S, mut watch: Watch) -> ConnEnd
+    where
+        S: HttpService<B>,
+        B: Body + Send + Unpin + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        let state = Arc::new(ConnState::default());
+        let service = Tracked {
+            inner: service,
+            state: state.clone(),
+            watch: watch.clone(),
+        };
+        let mut builder = http2::Builder::new(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .keep_alive_interval(Some(Duration::from_secs(20)))
+            .max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX));
+        let mut conn = pin!(builder.serve_connection(TokioIo::new(stream), service));
+        let mut seen = Phase::Serving;
+        let mut shutting_down = false;
+        let mut idle_since = Instant::now();
+        loop {
+            let idle = state.in_flight() == 0;
+            let changed = state.changed.notified();
+            // `conn` is polled first on every turn, so by the time a phase
+            // change is handled the handshake is done (the preface was
+            // already there when detected) and GOAWAY is graceful.
+            tokio::select! {
+                biased;
+                r = conn.as_mut() => return ended(r),
+                _ = watch.reached(next(seen)) => {
+                    seen = watch.phase();
+                    match seen {
+                        Phase::Serving => {}
+                        Phase::Draining | Phase::Closing => {
+                            if !shutting_down {
+                                shutting_down = true;
+                                conn.as_mut().graceful_shutdown();
+                            }
+                        }
+                        Phase::Stopping | Phase::Exited => return ConnEnd::Cut,
+                    }
+                }
+                _ = changed => {
+                    if state.in_flight() == 0 {
+                        idle_since = Instant::now();
+                    }
+                }
+                _ = sleep_until(idle_since + self.idle_timeout), if idle && !shutting_down => {
+                    debug!("closing an idle HTTP/2 connection");
+                    shutting_down = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
+
+/// The phase after `seen`, to wait for.
+fn next(seen: Phase) -> Phase {
+    match seen {
+        Phase::Serving => Phase::Draining,
+        Phase::Draining => Phase::Closing,
+        Phase::Closing => Phase::Stopping,
+        Phase::Stopping | Phase::Exited => Phase::Exited,
+    }
+}
+
+fn ended(result: Result<(), hyper::Error>) -> ConnEnd {
+    if let Err(e) = result {
+        debug!(error = %e, "connection ended with an error");
+    }
+    ConnEnd::Closed
+}

@@ -1,0 +1,41 @@
+//! The drain sequence for Rust servers: when the pod ends, nothing in flight
+//! is lost.
+//!
+//! - [`Drain`] moves a server through the phases of the sequence
+//!   (`Serving → Draining → Closing → Stopping`) on a trigger, with a delay
+//!   while balancers catch up and a deadline before the kubelet's SIGKILL;
+//!   every listener and connection holds a [`Watch`], and the drain is over
+//!   as soon as none is left.
+//! - [`accept_until_closing`] accepts TCP connections while the drain allows.
+//! - [`http::HttpServer`] serves HTTP/1.1 and HTTP/2 so that clients are told
+//!   to move (`Connection: close`, GOAWAY) and no request is cut.
+//! - [`tunnel()`] carries upgraded connections and TCP sessions, and tells a
+//!   WebSocket client "going away" (1001) at the deadline.
+//!
+//! ```
+//! use std::time::Duration;
+//! use lameduck::{Delay, Drain, Timing};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let drain = Drain::new();
+//! drain.trigger(); // on SIGTERM
+//! let report = drain
+//!     .run(Timing { delay: Delay::Fixed(Duration::from_secs(5)), ..Timing::default() })
+//!     .await;
+//! // Nothing was open: the server ends right after the delay.
+//! assert_eq!(report.duration, Duration::from_secs(5));
+//! # }
+//! ```
+#![deny(rust_2018_idioms)]
+
+mod accept;
+mod drain;
+pub mod http;
+mod tunnel;
+pub mod websocket;
+
+pub use accept::accept_until_closing;
+pub use drain::{Delay, Drain, Report, Timing, Watch};
+pub use lameduck_core::{AutoDelay, Phase};
+pub use tunnel::{tunnel, TunnelEnd, TunnelKind};

@@ -1,0 +1,148 @@
+//! A byte tunnel between a client and an upstream (a TCP session, an
+//! upgraded HTTP connection), with half-close passed on and a goodbye at the
+//! drain's deadline.
+
+use std::io;
+use std::pin::pin;
+use std::time::Duration;
+
+use lameduck_core::Phase;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::drain::Watch;
+use crate::websocket::{server_close_frame, FrameTracker, GOING_AWAY};
+
+/// What the bytes in a tunnel are, which decides how it says goodbye.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TunnelKind {
+    /// Any protocol: at the deadline the tunnel is closed.
+    Opaque,
+    /// A WebSocket (after a `101` to `Upgrade: websocket`): at the deadline
+    /// the client gets a close frame with code 1001 (going away) between two
+    /// frames, and a moment to answer it, so it reconnects elsewhere.
+    WebSocket,
+}
+
+/// How a tunnel ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TunnelEnd {
+    /// Both sides closed (or one failed) on their own.
+    Closed,
+    /// The deadline came: the client was sent close 1001 and the tunnel then
+    /// ended, by the client's answer or after the close grace.
+    WentAway,
+    /// The deadline came and the tunnel was cut.
+    Cut,
+}
+
+/// How long a WebSocket client gets to answer the close frame.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+const BUFFER: usize = 16 * 1024;
+
+/// Copies bytes both ways between `client` and `upstream` until both sides
+/// are done. An end of stream on one side is passed on as a half-close
+/// (shutdown of the write side) and the other direction goes on.
+///
+/// When the drain reaches [`Phase::Stopping`] (its deadline), the tunnel ends
+/// the way [`TunnelKind`] says.
+pub async fn tunnel<C, U>(client: C, upstream: U, mut watch: Watch, kind: TunnelKind) -> TunnelEnd
+where
+    C: AsyncRead + AsyncWrite,
+    U: AsyncRead + AsyncWrite,
+{
+    let (mut client_rx, mut client_tx) = tokio::io::split(client);
+    let (mut upstream_rx, mut upstream_tx) = tokio::io::split(upstream);
+    let mut down_watch = watch.clone();
+    let mut up = pin!(copy_then_shutdown(&mut client_rx, &mut upstream_tx));
+    let mut down = pin!(async {
+        match kind {
+            TunnelKind::Opaque => copy_then_shutdown(&mut upstream_rx, &mut client_tx)
+                .await
+                .map(|()| false),
+            TunnelKind::WebSocket => {
+                copy_websocket_down(&mut upstream_rx, &mut client_tx, &mut down_watch).await
+            }
+        }
+    });
+    let (mut up_done, mut down_done, mut went_away) = (false, false, false);
+    while !(up_done && down_done) {
+        tokio::select! {
+            r = &mut up, if !up_done => {
+                up_done = true;
+                if r.is_err() {
+                    return TunnelEnd::Closed;
+                }
+            }
+            r = &mut down, if !down_done => {
+                down_done = true;
+                match r {
+                    Ok(true) => {
+                        went_away = true;
+                        // Let the client's close frame reach the upstream.
+                        let _ = tokio::time::timeout(CLOSE_GRACE, &mut up).await;
+                        break;
+                    }
+                    Ok(false) => {}
+                    Err(_) => return TunnelEnd::Closed,
+                }
+            }
+            _ = watch.reached(Phase::Stopping), if kind == TunnelKind::Opaque => return TunnelEnd::Cut,
+        }
+    }
+    if went_away {
+        TunnelEnd::WentAway
+    } else {
+        TunnelEnd::Closed
+    }
+}
+
+async fn copy_then_shutdown<R, W>(from: &mut R, to: &mut W) -> io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; BUFFER];
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            return to.shutdown().await;
+        }
+        to.write_all(&buf[..n]).await?;
+    }
+}
+
+/// Upstream to client for a WebSocket: forwards frames; at the deadline
+/// finishes the frame under way, sends close 1001 and ends the direction.
+/// Returns whether it said goodbye.
+async fn copy_websocket_down<R, W>(from: &mut R, to: &mut W, watch: &mut Watch) -> io::Result<bool>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; BUFFER];
+    let mut frames = FrameTracker::new();
+    let mut stopping = false;
+    loop {
+        if stopping && frames.at_boundary() {
+            to.write_all(&server_close_frame(GOING_AWAY, "server going away"))
+                .await?;
+            to.flush().await?;
+            let _ = to.shutdown().await;
+            return Ok(true);
+        }
+        let n = tokio::select! {
+            n = from.read(&mut buf) => n?,
+            _ = watch.reached(Phase::Stopping), if !stopping => {
+                stopping = true;
+                continue;
+            }
+        };
+        if n == 0 {
+            to.shutdown().await?;
+            return Ok(false);
+        }
+        let take = frames.advance(&buf[..n], stopping);
+        to.write_all(&buf[..take]).await?;
+    }
+}
