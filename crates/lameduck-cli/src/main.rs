@@ -5,6 +5,7 @@
 #![deny(rust_2018_idioms)]
 
 mod logging;
+mod proxy;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +39,22 @@ enum Command {
     /// Run COMMAND as the container's entrypoint: forward signals, reap
     /// zombies, hold the stop back for the drain delay, keep the grace period.
     Run(run::RunArgs),
+    /// Run the drain proxy alone, as a sidecar beside the app's container:
+    /// readiness, drain delay, go-away and deadline in front of the app.
+    Proxy(ProxyCmdArgs),
+}
+
+/// Flags of `lameduck proxy`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Example, as a sidecar (readinessProbe on :9901/ready):\n  \
+    lameduck proxy --listen 0.0.0.0:8080 --upstream 127.0.0.1:8081 --admin 0.0.0.0:9901"
+)]
+struct ProxyCmdArgs {
+    #[command(flatten)]
+    drain: run::DrainArgs,
+    #[command(flatten)]
+    proxy: proxy::ProxyArgs,
 }
 
 fn main() {
@@ -45,6 +62,9 @@ fn main() {
     logging::init(cli.log_format, cli.quiet);
     let code = match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Proxy(args) => {
+            proxy::sidecar(&args.proxy, args.drain.drain_delay, args.drain.budget())
+        }
     };
     std::process::exit(code);
 }

@@ -7,26 +7,50 @@ use clap::Args;
 use lameduck_core::{parse_duration, Budget, DrainDelay, Signal};
 use lameduck_supervisor::{Config, Hooks, SignalTarget};
 
-/// Flags of `lameduck run`; each also read from its `LAMEDUCK_*` variable.
+use crate::proxy::{parse_delay, DelayArg, ProxyArgs, ProxyDrainer};
+
+/// The timing flags `run` and `proxy` share.
 #[derive(Debug, Args)]
-#[command(after_help = "Example, as a Dockerfile's entrypoint:\n  \
-    ENTRYPOINT [\"lameduck\", \"run\", \"--\"]\n  \
-    CMD [\"myapp\", \"--port\", \"8080\"]")]
-pub struct RunArgs {
-    /// How long to hold the stop back while balancers catch up (the built-in
-    /// preStop sleep). Default: 5s when KUBERNETES_SERVICE_HOST is set, else 0.
-    #[arg(long, env = "LAMEDUCK_DRAIN_DELAY", value_parser = parse_duration, value_name = "DURATION")]
-    drain_delay: Option<Duration>,
+pub struct DrainArgs {
+    /// How long to keep serving after the stop was asked for, while balancers
+    /// catch up (the built-in preStop sleep); `auto` (with the proxy) keeps
+    /// accepting until no new connection came for --quiet-period.
+    /// Default: 5s when KUBERNETES_SERVICE_HOST is set, else 0.
+    #[arg(long, env = "LAMEDUCK_DRAIN_DELAY", value_parser = parse_delay, value_name = "DURATION|auto")]
+    pub drain_delay: Option<DelayArg>,
 
     /// The pod's terminationGracePeriodSeconds, less any preStop you keep:
     /// whatever runs a safety margin before it ends is killed.
     #[arg(long, env = "LAMEDUCK_GRACE_PERIOD", value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
-    grace_period: Duration,
+    pub grace_period: Duration,
 
     /// Time kept free before the kubelet's SIGKILL. Default: 2s, or a quarter
     /// of a grace period shorter than 8s.
     #[arg(long, env = "LAMEDUCK_SAFETY_MARGIN", value_parser = parse_duration, value_name = "DURATION")]
-    safety_margin: Option<Duration>,
+    pub safety_margin: Option<Duration>,
+}
+
+impl DrainArgs {
+    /// The budget the flags give.
+    pub fn budget(&self) -> Budget {
+        let budget = Budget::new(self.grace_period);
+        match self.safety_margin {
+            Some(margin) => budget.with_margin(margin),
+            None => budget,
+        }
+    }
+}
+
+/// Flags of `lameduck run`; each also read from its `LAMEDUCK_*` variable.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples, as a Dockerfile's entrypoint:\n  \
+    ENTRYPOINT [\"lameduck\", \"run\", \"--\"]\n  \
+    CMD [\"myapp\", \"--port\", \"8080\"]\n\n\
+  With the drain proxy in front (readinessProbe on :9901/ready):\n  \
+    lameduck run --listen 0.0.0.0:8080 --upstream 127.0.0.1:8081 --admin 0.0.0.0:9901 -- myapp --port 8081")]
+pub struct RunArgs {
+    #[command(flatten)]
+    drain: DrainArgs,
 
     /// The signal the app gets when the stop is passed on (QUIT for nginx,
     /// WINCH for Apache httpd). Default: the signal lameduck received.
@@ -61,20 +85,39 @@ pub struct RunArgs {
     /// The app and its arguments, run as is (no shell added).
     #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     command: Vec<OsString>,
+
+    #[command(flatten)]
+    proxy: ProxyArgs,
 }
 
 /// Runs the supervisor; returns the status lameduck exits with.
 pub fn run(args: RunArgs) -> i32 {
     let kubernetes = std::env::var("KUBERNETES_SERVICE_HOST").ok();
-    let mut budget = Budget::new(args.grace_period);
-    if let Some(margin) = args.safety_margin {
-        budget = budget.with_margin(margin);
-    }
+    let budget = args.drain.budget();
+    let proxy = match args.proxy.listen {
+        Some(_) => match args.proxy.config(args.drain.drain_delay, budget) {
+            Ok(config) => Some(config),
+            Err(e) => return usage_error(&e),
+        },
+        None if args.proxy.upstream.is_some() || args.proxy.admin.is_some() => {
+            return usage_error("--upstream and --admin need --listen (the drain proxy)")
+        }
+        None => None,
+    };
+    let drain_delay = match args.drain.drain_delay {
+        Some(DelayArg::Fixed(d)) => Some(d),
+        Some(DelayArg::Auto) if proxy.is_none() => {
+            return usage_error(
+                "--drain-delay auto needs --listen: it watches the proxy's connections",
+            )
+        }
+        Some(DelayArg::Auto) | None => None,
+    };
     let config = Config {
         command: args.command,
         signal_target: args.signal_target,
         stop_signal: args.stop_signal,
-        drain_delay: DrainDelay::resolve(args.drain_delay, kubernetes.as_deref()),
+        drain_delay: DrainDelay::resolve(drain_delay, kubernetes.as_deref()),
         budget,
         hooks: Hooks {
             pre_start: args.pre_start,
@@ -82,11 +125,31 @@ pub fn run(args: RunArgs) -> i32 {
             post_stop: args.post_stop,
         },
     };
-    match lameduck_supervisor::run(config) {
+    let result = match proxy {
+        None => lameduck_supervisor::run(config),
+        Some(proxy) => {
+            match lameduck_supervisor::run_with_drainer(config, |waker| {
+                ProxyDrainer::start(proxy, waker)
+            }) {
+                Ok(result) => result,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    return 1;
+                }
+            }
+        }
+    };
+    match result {
         Ok(code) => code,
         Err(e) => {
             tracing::error!("{e}");
             e.exit_code()
         }
     }
+}
+
+/// Reports a usage error the way clap does: status 2.
+pub fn usage_error(message: &str) -> i32 {
+    tracing::error!("{message}");
+    2
 }

@@ -111,6 +111,12 @@ impl Signal {
             .filter(|s| s.is_catchable())
     }
 
+    /// The signal lameduck sends itself to wake its own event loop from
+    /// another thread (SIGRTMAX): never forwarded.
+    pub fn wake() -> Signal {
+        Signal(libc::SIGRTMAX())
+    }
+
     /// The name without the `SIG` prefix, as `kill -l` lists it.
     pub fn short_name(self) -> String {
         if let Some((name, _)) = NAMES.iter().find(|&&(_, n)| n == self.0) {

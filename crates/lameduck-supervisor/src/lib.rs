@@ -27,6 +27,7 @@
 #![deny(rust_2018_idioms)]
 
 mod config;
+mod drainer;
 mod error;
 mod hook;
 mod spawn;
@@ -34,6 +35,7 @@ mod supervisor;
 mod sys;
 
 pub use config::{Config, Hooks, SignalTarget};
+pub use drainer::{Drainer, Waker};
 pub use error::Error;
 pub use hook::HookKind;
-pub use supervisor::run;
+pub use supervisor::{run, run_with_drainer};

@@ -8,10 +8,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lameduck_core::{AutoDelay, Phase};
+use lameduck_core::{format_duration, AutoDelay, Phase};
 use tokio::sync::{watch, Notify};
 use tokio::time::{sleep_until, Instant};
-use tracing::info;
+use tracing::{info, warn};
 
 /// How long the drain waits for the delay before the listeners close.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,9 +152,19 @@ impl Drain {
         let start = Instant::now();
         let deadline = start + timing.deadline;
         self.set(Phase::Draining);
+        info!(
+            delay = %describe(timing.delay),
+            deadline = %format_duration(timing.deadline),
+            "draining: readiness fails, new connections are still accepted"
+        );
 
         let delay_end = self.delay(start, timing.delay, deadline).await;
         self.set(Phase::Closing);
+        info!(
+            after = %format_duration(delay_end - start),
+            open = self.open(),
+            "closing: listeners close, open connections finish"
+        );
 
         let mut open_at_deadline = 0;
         tokio::select! {
@@ -165,7 +175,13 @@ impl Drain {
         }
         self.set(Phase::Stopping);
         if open_at_deadline > 0 {
+            warn!(
+                open = open_at_deadline,
+                "deadline reached: open connections are told to go away and closed"
+            );
             let _ = tokio::time::timeout(timing.close_grace, self.inner.phase.closed()).await;
+        } else {
+            info!(after = %format_duration(start.elapsed()), "drained: nothing is open any more");
         }
         Report {
             duration: start.elapsed(),
@@ -216,6 +232,19 @@ impl Drain {
             }
             moved
         });
+    }
+}
+
+/// A delay as the logs say it.
+fn describe(delay: Delay) -> String {
+    match delay {
+        Delay::Fixed(d) => format_duration(d),
+        Delay::Auto(a) => format!(
+            "auto (quiet {}, {} to {})",
+            format_duration(a.quiet),
+            format_duration(a.min),
+            format_duration(a.max)
+        ),
     }
 }
 

@@ -121,7 +121,7 @@ mod tests {
         if masked {
             f.extend_from_slice(&[1, 2, 3, 4]);
         }
-        f.extend(std::iter::repeat(7).take(payload_len));
+        f.extend(std::iter::repeat_n(7, payload_len));
         f
     }
 

@@ -9,6 +9,7 @@ use lameduck_core::{format_duration, Deadlines, Phase, Signal};
 use tracing::{debug, error, info, warn};
 
 use crate::config::{Config, SignalTarget};
+use crate::drainer::{Drainer, Waker};
 use crate::error::Error;
 use crate::hook::{start_hook, HookKind};
 use crate::spawn::{spawn, SpawnOptions};
@@ -28,6 +29,25 @@ pub fn run(config: Config) -> Result<i32, Error> {
     Supervisor::new(config)?.run()
 }
 
+/// Like [`run`], with a [`Drainer`] in front of the app: the stop goes on to
+/// the app only once the drainer is done, and a drain the drainer began by
+/// itself stops the app the same way.
+///
+/// `start_drainer` is called once the signals are blocked, so threads it
+/// starts inherit the mask and leave every signal to the supervisor. If it
+/// fails, the app is not started.
+pub fn run_with_drainer<E>(
+    config: Config,
+    start_drainer: impl FnOnce(Waker) -> Result<Box<dyn Drainer>, E>,
+) -> Result<Result<i32, Error>, E> {
+    let mut supervisor = match Supervisor::new(config) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e)),
+    };
+    supervisor.drainer = Some(start_drainer(Waker::new())?);
+    Ok(supervisor.run())
+}
+
 struct Supervisor {
     config: Config,
     waitset: libc::sigset_t,
@@ -43,6 +63,8 @@ struct Supervisor {
     killed: bool,
     /// Processes re-parented to us and reaped, for the exit log line.
     orphans_reaped: u64,
+    /// What drains in front of the app, if anything.
+    drainer: Option<Box<dyn Drainer>>,
 }
 
 struct Stop {
@@ -84,6 +106,7 @@ impl Supervisor {
             stop: None,
             killed: false,
             orphans_reaped: 0,
+            drainer: None,
             config,
         })
     }
@@ -146,6 +169,12 @@ impl Supervisor {
         let mut leftovers_told = false;
         loop {
             let now = Instant::now();
+            if self.stop.is_none()
+                && self.app_status.is_none()
+                && self.drainer.as_ref().is_some_and(|d| d.requested())
+            {
+                self.begin_stop(Signal::TERM, None);
+            }
             self.pass_on_stop_if_due(now);
             if let Some(d) = self.deadlines {
                 if !self.killed && now >= d.kill {
@@ -224,6 +253,7 @@ impl Supervisor {
         let Some(deadlines) = self.deadlines else {
             return;
         };
+        let delay = self.own_delay();
         let Some(stop) = self.stop.as_mut() else {
             return;
         };
@@ -232,13 +262,14 @@ impl Supervisor {
         }
         let delay_over = now >= stop.delay_over;
         let hook_waited_enough = now >= hook_wait_limit(deadlines);
-        let due = stop.skip_delay || (delay_over && (!on_drain_running || hook_waited_enough));
+        let drained = self.drainer.as_ref().is_none_or(|d| d.is_done());
+        let due = drained
+            && (stop.skip_delay || (delay_over && (!on_drain_running || hook_waited_enough)));
         if !due {
             return;
         }
         stop.passed_on = true;
         let requested_by = stop.requested_by;
-        let delay = self.config.drain_delay.delay;
         if !delay.is_zero() && delay_over {
             info!(delay = %format_duration(delay), "drain delay over");
         }
@@ -325,11 +356,14 @@ impl Supervisor {
             return info!(%signal, "stop requested, but the app has exited already: finishing");
         }
         match self.stop.as_mut() {
-            None => self.begin_stop(signal, sender),
+            None => self.begin_stop(signal, Some(sender)),
             Some(stop) if !stop.passed_on && self.app.is_some() => {
                 if signal == Signal::INT {
                     info!(%signal, "second SIGINT: skipping the rest of the drain delay");
                     stop.skip_delay = true;
+                    if let Some(drainer) = self.drainer.as_mut() {
+                        drainer.hurry();
+                    }
                 } else {
                     info!(%signal, "already draining: the stop goes on to the app when the drain delay is over");
                 }
@@ -338,17 +372,38 @@ impl Supervisor {
         }
     }
 
-    fn begin_stop(&mut self, signal: Signal, sender: Pid) {
+    /// The delay the supervisor holds the stop back by itself; a drainer
+    /// keeps its own.
+    fn own_delay(&self) -> Duration {
+        if self.drainer.is_some() {
+            Duration::ZERO
+        } else {
+            self.config.drain_delay.delay
+        }
+    }
+
+    /// Begins the stop asked for by `signal` from `sender`, or by the
+    /// drainer when `sender` is `None`.
+    fn begin_stop(&mut self, signal: Signal, sender: Option<Pid>) {
         let now = Instant::now();
         let deadlines = self.deadlines();
-        let delay = self.config.drain_delay.delay;
-        info!(
-            %signal,
-            sender,
-            drain_delay = %format_duration(delay),
-            kill_in = %format_duration(deadlines.until_kill(now)),
-            "stop requested"
-        );
+        let delay = self.own_delay();
+        match sender {
+            Some(sender) => info!(
+                %signal,
+                sender,
+                drain_delay = %format_duration(delay),
+                kill_in = %format_duration(deadlines.until_kill(now)),
+                "stop requested"
+            ),
+            None => info!(
+                kill_in = %format_duration(deadlines.until_kill(now)),
+                "stop requested on the admin port"
+            ),
+        }
+        if let Some(drainer) = self.drainer.as_mut() {
+            drainer.begin();
+        }
         self.stop = Some(Stop {
             requested_by: signal,
             delay_over: now + delay,

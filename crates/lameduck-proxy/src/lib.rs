@@ -1,0 +1,245 @@
+//! The drain proxy: the drain sequence in front of an app that knows
+//! nothing of it.
+//!
+//! Clients connect to the proxy; the proxy forwards to the app (HTTP/1.1,
+//! HTTP/2 and gRPC, WebSocket and other upgrades, or plain TCP). When the
+//! pod ends, the proxy fails readiness, keeps accepting for the drain delay,
+//! tells clients to move (`Connection: close`, GOAWAY, close 1001), lets
+//! in-flight work finish and reports the moment nothing is open any more, so
+//! the app can be stopped with nothing lost.
+
+#![deny(rust_2018_idioms)]
+
+mod admin;
+mod config;
+mod forward;
+mod metrics;
+mod upstream;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::uri::Authority;
+use lameduck::http::HttpServer;
+use lameduck::{accept_until_closing, tunnel, Drain, Report, TunnelEnd, TunnelKind, Watch};
+use tokio::net::{TcpListener, TcpStream};
+use tracing::{debug, info, warn};
+
+pub use admin::Admin;
+pub use config::{Config, Mode, UpstreamProtocol};
+pub use metrics::Metrics;
+
+use forward::{Forward, Shared};
+use upstream::{Connector, Readiness};
+
+/// Why the proxy could not start.
+#[derive(Debug)]
+pub enum Error {
+    /// A listening address could not be bound.
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// Its address.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// The upstream is not `host:port`.
+    Upstream(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Bind { what, addr, source } => {
+                write!(f, "cannot listen on {addr} ({what}): {source}")
+            }
+            Error::Upstream(u) => write!(
+                f,
+                "bad --upstream {u:?}: give host:port, e.g. 127.0.0.1:8081"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A proxy with its listeners bound, ready to run.
+#[derive(Debug)]
+pub struct Proxy {
+    config: Config,
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    drain: Drain,
+    metrics: Arc<Metrics>,
+    readiness: Readiness,
+}
+
+// === impl Proxy ===
+
+impl Proxy {
+    /// Binds the listener and the admin port. Call inside a tokio runtime.
+    pub async fn bind(config: Config) -> Result<Self, Error> {
+        if Authority::try_from(config.upstream.as_str())
+            .ok()
+            .and_then(|a| a.port_u16())
+            .is_none()
+        {
+            return Err(Error::Upstream(config.upstream.clone()));
+        }
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                what: "--listen",
+                addr: config.listen,
+                source,
+            })?;
+        let admin = match config.admin {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| Error::Bind {
+                        what: "--admin",
+                        addr,
+                        source,
+                    })?,
+            ),
+            None => None,
+        };
+        Ok(Proxy {
+            config,
+            listener,
+            admin,
+            drain: Drain::new(),
+            metrics: Arc::new(Metrics::new()),
+            readiness: Readiness::default(),
+        })
+    }
+
+    /// The drain this proxy follows: trigger it to begin.
+    pub fn drain(&self) -> Drain {
+        self.drain.clone()
+    }
+
+    /// Where the listener is bound (useful with port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until a drain was triggered and is over; returns what it found.
+    pub async fn run(self) -> Report {
+        let Proxy {
+            config,
+            listener,
+            admin,
+            drain,
+            metrics,
+            readiness,
+        } = self;
+        let connector = Connector::new(&config.upstream, config.connect_timeout);
+        info!(
+            listen = %config.listen,
+            mode = %config.mode,
+            upstream = %config.upstream,
+            upstream_protocol = %config.upstream_protocol,
+            admin = ?config.admin,
+            "proxy listening"
+        );
+        tokio::spawn({
+            let readiness = readiness.clone();
+            let connector = connector.clone();
+            async move { readiness.probe(&connector).await }
+        });
+        if let Some(admin) = admin {
+            tokio::spawn(
+                Admin {
+                    drain: drain.clone(),
+                    readiness,
+                    metrics: metrics.clone(),
+                    allow_remote: config.admin_allow_remote,
+                }
+                .serve(admin),
+            );
+        }
+        let watch = drain.watch();
+        match config.mode {
+            Mode::Http => {
+                let shared = Arc::new(Shared {
+                    client: upstream::client(connector, config.upstream_protocol),
+                    protocol: config.upstream_protocol,
+                    upstream: Authority::try_from(config.upstream.as_str())
+                        .unwrap_or_else(|_| Authority::from_static("upstream")),
+                    drain: drain.clone(),
+                    metrics: metrics.clone(),
+                });
+                let server = Arc::new(config.http.clone());
+                tokio::spawn(accept_until_closing(
+                    listener,
+                    watch,
+                    move |stream, peer, watch| {
+                        serve_http(stream, peer, watch, server.clone(), shared.clone())
+                    },
+                ));
+            }
+            Mode::Tcp => {
+                let metrics = metrics.clone();
+                tokio::spawn(accept_until_closing(
+                    listener,
+                    watch,
+                    move |stream, peer, watch| {
+                        serve_tcp(stream, peer, watch, connector.clone(), metrics.clone())
+                    },
+                ));
+            }
+        }
+        let report = drain.run(config.timing).await;
+        metrics.drained(report.duration.as_secs_f64());
+        report
+    }
+}
+
+async fn serve_http(
+    stream: TcpStream,
+    peer: SocketAddr,
+    watch: Watch,
+    server: Arc<HttpServer>,
+    shared: Arc<Shared>,
+) {
+    let protocol = match server.detect(&stream).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return,
+        Err(e) => return debug!(%peer, error = %e, "connection closed before a request"),
+    };
+    let metrics = shared.metrics.clone();
+    let _open = metrics.connection(protocol.as_str());
+    let service = Forward::new(shared, peer);
+    if server.serve(stream, protocol, service, watch).await == lameduck::http::ConnEnd::Cut {
+        metrics.cut(protocol.as_str());
+    }
+}
+
+async fn serve_tcp(
+    client: TcpStream,
+    peer: SocketAddr,
+    watch: Watch,
+    connector: Connector,
+    metrics: Arc<Metrics>,
+) {
+    let _open = metrics.connection("tcp");
+    let upstream = match connector.connect().await {
+        Ok(upstream) => upstream,
+        Err(e) => {
+            let phase = watch.phase();
+            return if phase.is_stopping() {
+                warn!(%peer, %phase, error = %e, "upstream failed while draining: closing the client connection")
+            } else {
+                warn!(%peer, error = %e, "upstream failed: closing the client connection")
+            };
+        }
+    };
+    let _ = client.set_nodelay(true);
+    if tunnel(client, upstream, watch, TunnelKind::Opaque).await == TunnelEnd::Cut {
+        metrics.cut("tcp");
+    }
+}
