@@ -220,6 +220,11 @@ impl Drainer for ProxyDrainer {
         self.drain.hurry();
     }
 
+    fn app_exited(&mut self) {
+        self.drain.trigger();
+        self.drain.hurry();
+    }
+
     fn requested(&self) -> bool {
         self.drain.is_triggered()
     }

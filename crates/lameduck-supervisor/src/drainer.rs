@@ -15,6 +15,9 @@ pub trait Drainer: Send {
     fn begin(&mut self);
     /// A second SIGINT came: cut the drain delay short.
     fn hurry(&mut self);
+    /// The app exited: nothing can be served any more; finish what is open
+    /// (requests in flight get errors) and close quickly.
+    fn app_exited(&mut self);
     /// Whether the drain began by other means (`POST /drain`).
     fn requested(&self) -> bool;
     /// Whether draining is over, so the app may hear the stop.

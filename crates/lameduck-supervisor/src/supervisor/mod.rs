@@ -19,6 +19,10 @@ use crate::sys::{self, Pid, WaitStatus};
 /// members that are not our children die without telling us.
 const GROUP_POLL: Duration = Duration::from_millis(50);
 
+/// How long a drainer gets to answer and close its clients once the app is
+/// gone: nothing can be served any more, so this only flushes 502s.
+const DRAINER_AFTER_APP: Duration = Duration::from_secs(2);
+
 /// Runs the app as `config` says until it and its process group are gone,
 /// and returns the exit status lameduck should end with: the app's own code,
 /// or 128+N when signal N ended it.
@@ -65,6 +69,7 @@ struct Supervisor {
     orphans_reaped: u64,
     /// What drains in front of the app, if anything.
     drainer: Option<Box<dyn Drainer>>,
+    app_exited_at: Option<Instant>,
 }
 
 struct Stop {
@@ -107,6 +112,7 @@ impl Supervisor {
             killed: false,
             orphans_reaped: 0,
             drainer: None,
+            app_exited_at: None,
             config,
         })
     }
@@ -188,8 +194,15 @@ impl Supervisor {
                     leftovers_told = true;
                     self.stop_leftovers(app);
                 }
-                if !group_alive && !self.hooks_running() {
+                let drained = self.drainer.as_ref().is_none_or(|d| d.is_done())
+                    || self
+                        .app_exited_at
+                        .is_some_and(|t| now >= t + DRAINER_AFTER_APP);
+                if !group_alive && !self.hooks_running() && drained {
                     return Ok(());
+                }
+                if !drained {
+                    poll = self.app_exited_at.map(|t| t + DRAINER_AFTER_APP);
                 }
                 if self.killed && now >= self.deadlines().exit {
                     warn!(pgid = app, "processes of the app's group are still alive at the exit deadline; leaving them");
@@ -331,6 +344,12 @@ impl Supervisor {
             };
             if Some(pid) == self.app {
                 self.app_status = Some(status);
+                self.app_exited_at = Some(Instant::now());
+                if let Some(drainer) = self.drainer.as_mut() {
+                    // Requests in flight get their 502 and clients are told
+                    // to close before the process ends.
+                    drainer.app_exited();
+                }
                 info!(pid, code = status.code(), "app {status}");
             } else if let Some(hook) = self.hooks.iter_mut().find(|h| h.pid == pid) {
                 hook.status = Some(status);
