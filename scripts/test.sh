@@ -10,9 +10,19 @@ command -v unshare >/dev/null || need+=(util-linux)
 command -v script >/dev/null || need+=(bsdutils)
 command -v python3 >/dev/null || need+=(python3)
 command -v ps >/dev/null || need+=(procps)
+# Real clients of the drain proxy's tests, none built on hyper.
+command -v curl >/dev/null || need+=(curl)
+command -v nghttp >/dev/null || need+=(nghttp2-client)
+command -v h2load >/dev/null || need+=(nghttp2-client)
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need[@]}"
+fi
+# ... and two from PyPI (a Debian python may want --break-system-packages).
+if ! python3 -c 'import websockets, grpc' 2>/dev/null; then
+  python3 -m pip install -q websockets grpcio 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages websockets grpcio
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 

@@ -108,6 +108,14 @@ impl ProxyArgs {
             .upstream
             .clone()
             .ok_or("--upstream is required with --listen")?;
+        let port_ok = upstream.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !port_ok {
+            return Err(format!(
+                "bad --upstream {upstream:?}: give host:port, e.g. 127.0.0.1:8081"
+            ));
+        }
         let drain_timeout = budget.drain_timeout();
         let delay = match delay {
             Some(DelayArg::Auto) => {
