@@ -32,3 +32,35 @@ wait "$pid"
 code=$?
 set -e
 say "lameduck exited with $code: the code of the app it started (sh, ended by SIGTERM: 128+15; the server behind it finished cleanly)"
+
+# --- Part two: the drain proxy in front of the same app -----------------------
+# The app now exits at once on SIGTERM, as most do. lameduck listens in front
+# of it, fails readiness at SIGTERM, keeps serving for the delay, tells clients
+# to close, and stops the app only once nothing is in flight.
+front="${FRONT_PORT:-18081}"
+admin="${ADMIN_PORT:-18082}"
+say "lameduck run --listen 127.0.0.1:$front --upstream 127.0.0.1:$port --admin 127.0.0.1:$admin --drain-delay 2s -- python3 server.py"
+"$bin" run --listen "127.0.0.1:$front" --upstream "127.0.0.1:$port" --admin "127.0.0.1:$admin" \
+  --drain-delay 2s --grace-period 10s \
+  -- python3 examples/wrap-an-app/server.py --port "$port" &
+pid=$!
+until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$admin/ready")" = 200 ]; do
+  kill -0 "$pid" 2>/dev/null || { echo "lameduck exited early"; exit 1; }
+done
+say "ready: $(curl -s "http://127.0.0.1:$admin/ready")"
+
+say "kubelet: SIGTERM to PID $pid (lameduck)"
+kill -TERM "$pid"
+say "readiness now: $(curl -s "http://127.0.0.1:$admin/ready")"
+# The balancers have not noticed yet and keep sending for a while.
+ok=0 failed=0
+for _ in $(seq 1 15); do
+  if curl -fsS "http://127.0.0.1:$front/" >/dev/null 2>&1; then ok=$((ok + 1)); else failed=$((failed + 1)); fi
+  sleep 0.05
+done
+say "requests sent during the drain delay: $ok answered, $failed failed"
+set +e
+wait "$pid"
+code=$?
+set -e
+say "lameduck exited with $code: the app heard SIGTERM only once nothing was in flight"
