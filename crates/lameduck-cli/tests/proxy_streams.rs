@@ -182,3 +182,31 @@ fn h2load_requests_all_succeed() {
     );
     assert!(text.contains("400 2xx"), "{text}");
 }
+
+#[test]
+fn curl_upgrades_to_h2c_and_gets_its_first_answer_over_http2() {
+    let app = ProxiedApp::start("http_upstream.py", &[], &[]);
+    let out = Command::new("curl")
+        .args(["-sS", "-v", "--http2", &format!("http://{}/", app.listen)])
+        .output()
+        .expect("curl");
+    let (body, trace) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        trace.contains("< HTTP/1.1 101 Switching Protocols"),
+        "{trace}"
+    );
+    assert!(trace.contains("< HTTP/2 200"), "{trace}");
+    assert_eq!(body.len(), 100, "{body}");
+    // With a body the request is not upgraded, and is answered in HTTP/1.1.
+    let post = Command::new("curl")
+        .args(["-sS", "-v", "--http2", "--data-binary", "ping"])
+        .arg(format!("http://{}/echo", app.listen))
+        .output()
+        .expect("curl");
+    let trace = String::from_utf8_lossy(&post.stderr);
+    assert!(trace.contains("< HTTP/1.1 200"), "{trace}");
+    assert_eq!(String::from_utf8_lossy(&post.stdout), "ping");
+}

@@ -6,8 +6,10 @@
 //! in the middle of one. HTTP/2 connections get GOAWAY the graceful way (a
 //! first GOAWAY that still allows new streams, the final one after a ping's
 //! round trip, as h2 does it), so clients move to other pods without losing
-//! a stream. At the drain's deadline what is still open is cut.
+//! a stream. At the drain's deadline what is still open is cut. Cleartext
+//! HTTP/2 is taken both with prior knowledge and by `Upgrade: h2c`.
 
+mod h2c;
 mod tracked;
 
 use std::error::Error as StdError;
@@ -23,6 +25,7 @@ use hyper::server::conn::{http1, http2};
 use hyper::service::Service;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use lameduck_core::Phase;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::{sleep_until, Instant};
 use tracing::debug;
@@ -186,6 +189,7 @@ impl HttpServer {
             inner: service,
             state: state.clone(),
             watch: watch.clone(),
+            h2c: Some(Arc::new(self.clone())),
         };
         let mut builder = http1::Builder::new();
         builder
@@ -237,8 +241,9 @@ impl HttpServer {
         }
     }
 
-    async fn serve_http2<S, B>(&self, stream: TcpStream, service: S, mut watch: Watch) -> ConnEnd
+    pub(crate) async fn serve_http2<I, S, B>(&self, io: I, service: S, mut watch: Watch) -> ConnEnd
     where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         S: HttpService<B>,
         B: Body + Send + Unpin + 'static,
         B::Data: Send,
@@ -249,13 +254,14 @@ impl HttpServer {
             inner: service,
             state: state.clone(),
             watch: watch.clone(),
+            h2c: None,
         };
         let mut builder = http2::Builder::new(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
             .keep_alive_interval(Some(Duration::from_secs(20)))
             .max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX));
-        let mut conn = pin!(builder.serve_connection(TokioIo::new(stream), service));
+        let mut conn = pin!(builder.serve_connection(TokioIo::new(io), service));
         let mut seen = Phase::Serving;
         let mut shutting_down = false;
         let mut idle_since = Instant::now();
