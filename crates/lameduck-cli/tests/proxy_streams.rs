@@ -78,6 +78,33 @@ fn a_grpc_server_stream_runs_on_through_the_delay() {
 }
 
 #[test]
+fn a_grpc_bidi_call_goes_on_across_the_stop() {
+    let app = ProxiedApp::start(
+        "grpc_server.py",
+        &[],
+        &["--upstream-protocol", "h2", "--drain-delay", "500ms"],
+    );
+    let (out, ready) = (app.path("bidi.json"), app.path("bidi-ready"));
+    let mut client = Command::new(python())
+        .arg(app_path("grpc_client.py"))
+        .args(["--target", &app.listen.to_string(), "--method", "bidi"])
+        .args(["--count", "20", "--interval-ms", "100"])
+        .arg("--out")
+        .arg(&out)
+        .arg("--ready")
+        .arg(&ready)
+        .spawn()
+        .expect("grpc client");
+    wait_file(&ready);
+    app.lameduck.signal(libc::SIGTERM);
+    let result = wait_file(&out);
+    assert!(result.contains(r#""status": "OK""#), "{result}");
+    assert!(result.contains(r#""received": 20"#), "{result}");
+    assert!(client.wait().expect("grpc client").success());
+    assert_eq!(app.lameduck.exit_code(), 0);
+}
+
+#[test]
 fn a_websocket_keeps_working_through_the_delay_and_gets_1001_at_the_deadline() {
     // A 4s grace period: 1s margin, so the deadline comes 2.25s after the stop.
     let app = ProxiedApp::start(
