@@ -69,7 +69,9 @@ pub fn client(connector: Connector, protocol: UpstreamProtocol) -> UpstreamClien
     builder
         .timer(TokioTimer::new())
         .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(90))
+        // Below the shortest keep-alive timeout common in apps (Node's 5s),
+        // so a pooled connection is rarely reused just as the app closes it.
+        .pool_idle_timeout(Duration::from_secs(4))
         .http2_only(protocol == UpstreamProtocol::Http2)
         .retry_canceled_requests(true);
     builder.build(connector)

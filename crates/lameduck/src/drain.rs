@@ -162,7 +162,6 @@ impl Drain {
         self.set(Phase::Closing);
         info!(
             after = %format_duration(delay_end - start),
-            open = self.open(),
             "closing: listeners close, open connections finish"
         );
 
