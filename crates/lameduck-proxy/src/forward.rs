@@ -20,7 +20,7 @@ use lameduck::{tunnel, Drain, TunnelEnd, TunnelKind};
 use tracing::{debug, info, warn};
 
 use crate::config::UpstreamProtocol;
-use crate::metrics::{Metrics, Outcome};
+use crate::metrics::{Metrics, Outcome, Protocol};
 use crate::upstream::UpstreamClient;
 
 /// The body of every answer the proxy gives.
@@ -30,8 +30,19 @@ pub type ProxyBody = UnsyncBoxBody<Bytes, hyper::Error>;
 #[derive(Clone, Debug)]
 pub struct Forward {
     shared: Arc<Shared>,
-    peer: SocketAddr,
+    peer: Arc<Peer>,
 }
+
+/// The client of one connection, as the upstream is told of it.
+#[derive(Debug)]
+struct Peer {
+    ip: String,
+    /// `X-Forwarded-For` when the request brings none: made once.
+    forwarded_for: HeaderValue,
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// What every connection's [`Forward`] shares.
 #[derive(Debug)]
@@ -65,7 +76,13 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 impl Forward {
     /// The service for one connection from `peer`.
     pub fn new(shared: Arc<Shared>, peer: SocketAddr) -> Self {
-        Forward { shared, peer }
+        let ip = peer.ip().to_string();
+        let forwarded_for =
+            HeaderValue::try_from(ip.as_str()).unwrap_or(HeaderValue::from_static("unknown"));
+        Forward {
+            shared,
+            peer: Arc::new(Peer { ip, forwarded_for }),
+        }
     }
 }
 
@@ -76,8 +93,8 @@ impl Service<Request<Incoming>> for Forward {
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let shared = self.shared.clone();
-        let peer = self.peer;
-        Box::pin(async move { Ok(shared.forward(req, peer).await) })
+        let peer = self.peer.clone();
+        Box::pin(async move { Ok(shared.forward(req, &peer).await) })
     }
 }
 
@@ -87,14 +104,14 @@ impl Shared {
     async fn forward(
         self: Arc<Self>,
         mut req: Request<Incoming>,
-        peer: SocketAddr,
+        peer: &Peer,
     ) -> Response<ProxyBody> {
         let protocol = if is_grpc(req.headers()) {
-            "grpc"
+            Protocol::Grpc
         } else if req.version() == Version::HTTP_2 {
-            "http2"
+            Protocol::Http2
         } else {
-            "http1"
+            Protocol::Http1
         };
         let in_flight = self.metrics.request(protocol);
         let upgrade = upgrade_protocol(&req);
@@ -107,7 +124,8 @@ impl Shared {
         }
         let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
         let method = req.method().clone();
-        let path = req.uri().path().to_owned();
+        // A cheap clone (shared bytes), kept for the log line of a failure.
+        let uri = req.uri().clone();
         let req = match self.to_upstream(req, peer, upgrade.as_ref()) {
             Ok(req) => req,
             Err(why) => {
@@ -123,9 +141,9 @@ impl Shared {
                     .map(|s| s.to_string())
                     .unwrap_or_default();
                 if phase.is_stopping() {
-                    warn!(%method, path, %phase, error = %e, cause, "upstream failed while draining: 502");
+                    warn!(%method, path = uri.path(), %phase, error = %e, cause, "upstream failed while draining: 502");
                 } else {
-                    warn!(%method, path, error = %e, cause, "upstream failed: 502");
+                    warn!(%method, path = uri.path(), error = %e, cause, "upstream failed: 502");
                 }
                 self.metrics.outcome(Outcome::UpstreamError);
                 return short(StatusCode::BAD_GATEWAY, "upstream unavailable\n");
@@ -142,9 +160,9 @@ impl Shared {
                 let watch = self.drain.watch();
                 let metrics = self.metrics.clone();
                 let label = if kind == TunnelKind::WebSocket {
-                    "websocket"
+                    Protocol::WebSocket
                 } else {
-                    "upgrade"
+                    Protocol::Upgrade
                 };
                 tokio::spawn(async move {
                     let (client, upstream) =
@@ -160,7 +178,7 @@ impl Shared {
                         TunnelEnd::WentAway => {
                             metrics.cut(label);
                             info!(
-                                protocol = label,
+                                protocol = label.as_str(),
                                 "deadline: told the client to go away (close 1001)"
                             )
                         }
@@ -186,7 +204,7 @@ impl Shared {
     fn to_upstream(
         &self,
         req: Request<Incoming>,
-        peer: SocketAddr,
+        peer: &Peer,
         upgrade: Option<&TunnelKind>,
     ) -> Result<Request<Incoming>, &'static str> {
         let (mut parts, body) = req.into_parts();
@@ -240,21 +258,20 @@ impl Shared {
                 .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             parts.headers.insert(header::UPGRADE, value);
         }
-        let ip = peer.ip().to_string();
         let forwarded_for = match parts
             .headers
-            .get("x-forwarded-for")
+            .get(&X_FORWARDED_FOR)
             .and_then(|v| v.to_str().ok())
         {
-            Some(prior) => format!("{prior}, {ip}"),
-            None => ip,
+            Some(prior) => HeaderValue::try_from(format!("{prior}, {}", peer.ip)).ok(),
+            None => Some(peer.forwarded_for.clone()),
         };
-        if let Ok(v) = HeaderValue::try_from(forwarded_for) {
-            parts.headers.insert("x-forwarded-for", v);
+        if let Some(v) = forwarded_for {
+            parts.headers.insert(X_FORWARDED_FOR, v);
         }
         parts
             .headers
-            .entry("x-forwarded-proto")
+            .entry(X_FORWARDED_PROTO)
             .or_insert(HeaderValue::from_static("http"));
         Ok(Request::from_parts(parts, body))
     }

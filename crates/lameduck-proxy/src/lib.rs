@@ -212,10 +212,14 @@ async fn serve_http(
         Err(e) => return debug!(%peer, error = %e, "connection closed before a request"),
     };
     let metrics = shared.metrics.clone();
-    let _open = metrics.connection(protocol.as_str());
+    let label = match protocol {
+        lameduck::http::Protocol::Http1 => metrics::Protocol::Http1,
+        lameduck::http::Protocol::Http2 => metrics::Protocol::Http2,
+    };
+    let _open = metrics.connection(label);
     let service = Forward::new(shared, peer);
     if server.serve(stream, protocol, service, watch).await == lameduck::http::ConnEnd::Cut {
-        metrics.cut(protocol.as_str());
+        metrics.cut(label);
     }
 }
 
@@ -226,7 +230,7 @@ async fn serve_tcp(
     connector: Connector,
     metrics: Arc<Metrics>,
 ) {
-    let _open = metrics.connection("tcp");
+    let _open = metrics.connection(metrics::Protocol::Tcp);
     let upstream = match connector.connect().await {
         Ok(upstream) => upstream,
         Err(e) => {
@@ -240,6 +244,6 @@ async fn serve_tcp(
     };
     let _ = client.set_nodelay(true);
     if tunnel(client, upstream, watch, TunnelKind::Opaque).await == TunnelEnd::Cut {
-        metrics.cut("tcp");
+        metrics.cut(metrics::Protocol::Tcp);
     }
 }

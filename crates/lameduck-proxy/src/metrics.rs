@@ -11,15 +11,58 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 /// Counters and gauges of one proxy.
+///
+/// The per-label series are looked up once here; the request path only
+/// touches atomics, never the families' locks.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     phase: Family<PhaseLabels, Gauge>,
-    connections: Family<ProtocolLabels, Gauge>,
-    in_flight: Family<ProtocolLabels, Gauge>,
-    requests: Family<OutcomeLabels, Counter>,
-    cut: Family<ProtocolLabels, Counter>,
+    connections: [Gauge; Protocol::ALL.len()],
+    in_flight: [Gauge; Protocol::ALL.len()],
+    requests: [Counter; Outcome::ALL.len()],
+    cut: [Counter; Protocol::ALL.len()],
     drain_seconds: Gauge<f64, AtomicU64>,
+}
+
+/// What a connection or request is, for metric labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.0 or HTTP/1.1.
+    Http1,
+    /// HTTP/2 (not gRPC).
+    Http2,
+    /// gRPC over HTTP/2.
+    Grpc,
+    /// A WebSocket tunnel.
+    WebSocket,
+    /// Another upgraded connection.
+    Upgrade,
+    /// A TCP session of `--mode tcp`.
+    Tcp,
+}
+
+impl Protocol {
+    const ALL: [Protocol; 6] = [
+        Protocol::Http1,
+        Protocol::Http2,
+        Protocol::Grpc,
+        Protocol::WebSocket,
+        Protocol::Upgrade,
+        Protocol::Tcp,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "http1",
+            Protocol::Http2 => "http2",
+            Protocol::Grpc => "grpc",
+            Protocol::WebSocket => "websocket",
+            Protocol::Upgrade => "upgrade",
+            Protocol::Tcp => "tcp",
+        }
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -53,6 +96,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    const ALL: [Outcome; 5] = [
+        Outcome::Success,
+        Outcome::ClientError,
+        Outcome::ServerError,
+        Outcome::UpstreamError,
+        Outcome::Rejected,
+    ];
+
     fn as_str(self) -> &'static str {
         match self {
             Outcome::Success => "success",
@@ -112,49 +163,59 @@ impl Metrics {
             "How long the last drain took, from the trigger to idle or the deadline",
             drain_seconds.clone(),
         );
+        let by_protocol = |family: &Family<ProtocolLabels, Gauge>| {
+            Protocol::ALL.map(|p| {
+                family
+                    .get_or_create(&ProtocolLabels {
+                        protocol: p.as_str(),
+                    })
+                    .clone()
+            })
+        };
         Metrics {
+            connections: by_protocol(&connections),
+            in_flight: by_protocol(&in_flight),
+            requests: Outcome::ALL.map(|o| {
+                requests
+                    .get_or_create(&OutcomeLabels {
+                        outcome: o.as_str(),
+                    })
+                    .clone()
+            }),
+            cut: Protocol::ALL.map(|p| {
+                cut.get_or_create(&ProtocolLabels {
+                    protocol: p.as_str(),
+                })
+                .clone()
+            }),
             registry,
             phase,
-            connections,
-            in_flight,
-            requests,
-            cut,
             drain_seconds,
         }
     }
 
     /// Counts an open connection of `protocol` until the guard drops.
-    pub fn connection(&self, protocol: &'static str) -> GaugeGuard {
-        let g = self
-            .connections
-            .get_or_create(&ProtocolLabels { protocol })
-            .clone();
+    pub fn connection(&self, protocol: Protocol) -> GaugeGuard {
+        let g = self.connections[protocol as usize].clone();
         g.inc();
         GaugeGuard(g)
     }
 
     /// Counts a request in flight until the guard drops.
-    pub fn request(&self, protocol: &'static str) -> GaugeGuard {
-        let g = self
-            .in_flight
-            .get_or_create(&ProtocolLabels { protocol })
-            .clone();
+    pub fn request(&self, protocol: Protocol) -> GaugeGuard {
+        let g = self.in_flight[protocol as usize].clone();
         g.inc();
         GaugeGuard(g)
     }
 
     /// Counts a finished request.
     pub fn outcome(&self, outcome: Outcome) {
-        self.requests
-            .get_or_create(&OutcomeLabels {
-                outcome: outcome.as_str(),
-            })
-            .inc();
+        self.requests[outcome as usize].inc();
     }
 
     /// Counts a connection cut at the deadline.
-    pub fn cut(&self, protocol: &'static str) {
-        self.cut.get_or_create(&ProtocolLabels { protocol }).inc();
+    pub fn cut(&self, protocol: Protocol) {
+        self.cut[protocol as usize].inc();
     }
 
     /// Records the length of the drain.

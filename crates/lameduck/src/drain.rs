@@ -5,6 +5,7 @@
 //! is gone, so "exit as soon as nothing is in flight" falls out of ownership
 //! instead of polling a counter.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -76,6 +77,8 @@ pub struct Watch {
 #[derive(Debug)]
 struct Inner {
     phase: watch::Sender<Phase>,
+    /// The phase again, for readers on the request path that must not lock.
+    phase_now: AtomicU8,
     triggered: watch::Sender<bool>,
     hurry: Notify,
     last_arrival: Mutex<Option<Instant>>,
@@ -91,6 +94,7 @@ impl Drain {
         Drain {
             inner: Arc::new(Inner {
                 phase,
+                phase_now: AtomicU8::new(Phase::Serving as u8),
                 triggered,
                 hurry: Notify::new(),
                 last_arrival: Mutex::new(None),
@@ -228,6 +232,7 @@ impl Drain {
             let moved = phase > *p;
             if moved {
                 *p = phase;
+                self.inner.phase_now.store(phase as u8, Ordering::Release);
             }
             moved
         });
@@ -274,6 +279,28 @@ impl Watch {
             .last_arrival
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+}
+
+impl Watch {
+    /// A cheap handle that reads the phase without keeping the drain open.
+    pub fn phase_view(&self) -> PhaseView {
+        PhaseView(self.inner.clone())
+    }
+}
+
+/// Reads the current phase without locking and without counting as open
+/// work: for the request path.
+#[derive(Clone, Debug)]
+pub struct PhaseView(Arc<Inner>);
+
+impl PhaseView {
+    /// The current phase.
+    pub fn get(&self) -> Phase {
+        Phase::ALL
+            .get(usize::from(self.0.phase_now.load(Ordering::Acquire)))
+            .copied()
+            .unwrap_or(Phase::Exited)
     }
 }
 

@@ -36,6 +36,6 @@ mod tunnel;
 pub mod websocket;
 
 pub use accept::accept_until_closing;
-pub use drain::{Delay, Drain, Report, Timing, Watch};
+pub use drain::{Delay, Drain, PhaseView, Report, Timing, Watch};
 pub use lameduck_core::{AutoDelay, Phase};
 pub use tunnel::{tunnel, TunnelEnd, TunnelKind};

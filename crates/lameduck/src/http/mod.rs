@@ -27,7 +27,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use lameduck_core::Phase;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::time::{sleep_until, Instant};
+use tokio::time::{sleep, Instant};
 use tracing::debug;
 
 use crate::drain::Watch;
@@ -177,14 +177,14 @@ impl HttpServer {
         }
     }
 
-    async fn serve_http1<S, B>(&self, stream: TcpStream, service: S, mut watch: Watch) -> ConnEnd
+    async fn serve_http1<S, B>(&self, stream: TcpStream, service: S, watch: Watch) -> ConnEnd
     where
         S: HttpService<B>,
         B: Body + Send + Unpin + 'static,
         B::Data: Send,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
-        let state = Arc::new(ConnState::default());
+        let state = Arc::new(ConnState::new());
         let service = Tracked {
             inner: service,
             state: state.clone(),
@@ -200,48 +200,51 @@ impl HttpServer {
         let mut conn = pin!(builder
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades());
+        // Built once and kept across turns: `conn` wakes this task several
+        // times per request, and re-arming a timer or a watch each time costs.
         let mut seen = Phase::Serving;
+        let mut phase_change = Box::pin(next_phase(watch.clone(), seen));
+        let mut idle = pin!(sleep(self.idle_timeout));
         let mut shutting_down = false;
-        let mut idle_since = Instant::now();
         loop {
-            let idle = state.in_flight() == 0;
-            let changed = state.changed.notified();
             tokio::select! {
                 biased;
                 r = conn.as_mut() => return ended(r),
-                _ = watch.reached(next(seen)) => {
-                    seen = watch.phase();
+                now = &mut phase_change => {
+                    seen = now;
+                    phase_change = Box::pin(next_phase(watch.clone(), seen));
+                    let busy = state.in_flight() > 0;
                     match seen {
-                        Phase::Serving => {}
+                        Phase::Serving => continue,
                         // Busy: keep-alive off, so the connection closes
                         // after this answer. Idle: the next answer says close.
-                        Phase::Draining if !idle => shutting_down = true,
-                        Phase::Draining => continue,
+                        Phase::Draining if !busy => continue,
+                        Phase::Draining => {}
                         // Listeners closed: idle connections go now. Take
                         // in any request that reached the socket first.
                         Phase::Closing => {
                             tokio::select! { biased; r = conn.as_mut() => return ended(r), _ = std::future::ready(()) => {} }
-                            shutting_down = true;
                         }
                         Phase::Stopping | Phase::Exited => return ConnEnd::Cut,
                     }
-                    conn.as_mut().graceful_shutdown();
-                }
-                _ = changed => {
-                    if state.in_flight() == 0 {
-                        idle_since = Instant::now();
-                    }
-                }
-                _ = sleep_until(idle_since + self.idle_timeout), if idle && !shutting_down => {
-                    debug!("closing an idle keep-alive connection");
                     shutting_down = true;
                     conn.as_mut().graceful_shutdown();
+                }
+                () = &mut idle, if !shutting_down => {
+                    let idle_until = state.idle_since() + self.idle_timeout;
+                    if state.in_flight() == 0 && Instant::now() >= idle_until {
+                        debug!("closing an idle keep-alive connection");
+                        shutting_down = true;
+                        conn.as_mut().graceful_shutdown();
+                    } else {
+                        idle.as_mut().reset(idle_until.max(Instant::now() + self.idle_timeout / 2));
+                    }
                 }
             }
         }
     }
 
-    pub(crate) async fn serve_http2<I, S, B>(&self, io: I, service: S, mut watch: Watch) -> ConnEnd
+    pub(crate) async fn serve_http2<I, S, B>(&self, io: I, service: S, watch: Watch) -> ConnEnd
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         S: HttpService<B>,
@@ -249,7 +252,7 @@ impl HttpServer {
         B::Data: Send,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
-        let state = Arc::new(ConnState::default());
+        let state = Arc::new(ConnState::new());
         let service = Tracked {
             inner: service,
             state: state.clone(),
@@ -262,20 +265,18 @@ impl HttpServer {
             .keep_alive_interval(Some(Duration::from_secs(20)))
             .max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX));
         let mut conn = pin!(builder.serve_connection(TokioIo::new(io), service));
-        let mut seen = Phase::Serving;
+        let mut phase_change = Box::pin(next_phase(watch.clone(), Phase::Serving));
+        let mut idle = pin!(sleep(self.idle_timeout));
         let mut shutting_down = false;
-        let mut idle_since = Instant::now();
         loop {
-            let idle = state.in_flight() == 0;
-            let changed = state.changed.notified();
             // `conn` is polled first on every turn, so by the time a phase
             // change is handled the handshake is done (the preface was
             // already there when detected) and GOAWAY is graceful.
             tokio::select! {
                 biased;
                 r = conn.as_mut() => return ended(r),
-                _ = watch.reached(next(seen)) => {
-                    seen = watch.phase();
+                seen = &mut phase_change => {
+                    phase_change = Box::pin(next_phase(watch.clone(), seen));
                     match seen {
                         Phase::Serving => {}
                         Phase::Draining | Phase::Closing => {
@@ -287,19 +288,25 @@ impl HttpServer {
                         Phase::Stopping | Phase::Exited => return ConnEnd::Cut,
                     }
                 }
-                _ = changed => {
-                    if state.in_flight() == 0 {
-                        idle_since = Instant::now();
+                () = &mut idle, if !shutting_down => {
+                    let idle_until = state.idle_since() + self.idle_timeout;
+                    if state.in_flight() == 0 && Instant::now() >= idle_until {
+                        debug!("closing an idle HTTP/2 connection");
+                        shutting_down = true;
+                        conn.as_mut().graceful_shutdown();
+                    } else {
+                        idle.as_mut().reset(idle_until.max(Instant::now() + self.idle_timeout / 2));
                     }
-                }
-                _ = sleep_until(idle_since + self.idle_timeout), if idle && !shutting_down => {
-                    debug!("closing an idle HTTP/2 connection");
-                    shutting_down = true;
-                    conn.as_mut().graceful_shutdown();
                 }
             }
         }
     }
+}
+
+/// Resolves with the phase once the drain moved past `seen`.
+async fn next_phase(mut watch: Watch, seen: Phase) -> Phase {
+    watch.reached(next(seen)).await;
+    watch.phase()
 }
 
 /// The phase after `seen`, to wait for.

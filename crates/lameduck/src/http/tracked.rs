@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -16,29 +16,44 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::service::Service;
 use hyper_util::rt::TokioIo;
-use tokio::sync::Notify;
+use pin_project_lite::pin_project;
+use tokio::time::{Duration, Instant};
 use tracing::debug;
 
 use super::h2c::{headers_frame, preface_then, wants_h2c, Prefixed};
 use super::{HttpServer, HttpService};
-use crate::drain::Watch;
+use crate::drain::{PhaseView, Watch};
 
-/// What one connection's tasks share.
-#[derive(Debug, Default)]
+/// What one connection's tasks share. Kept to atomics: it is touched twice
+/// per request, and waking the connection's task for it would cost more.
+#[derive(Debug)]
 pub(crate) struct ConnState {
     in_flight: AtomicUsize,
-    /// Woken when a request starts or the last one in flight ends.
-    pub(crate) changed: Notify,
+    /// When the connection last became idle, in nanoseconds after `base`.
+    idle_since: AtomicU64,
+    base: Instant,
 }
 
 impl ConnState {
+    pub(crate) fn new() -> Self {
+        ConnState {
+            in_flight: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+            base: Instant::now(),
+        }
+    }
+
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Acquire)
     }
 
+    /// When the last request in flight ended (or the connection began).
+    pub(crate) fn idle_since(&self) -> Instant {
+        self.base + Duration::from_nanos(self.idle_since.load(Ordering::Acquire))
+    }
+
     fn start(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        self.changed.notify_waiters();
         InFlight(self.clone())
     }
 }
@@ -50,7 +65,10 @@ struct InFlight(Arc<ConnState>);
 impl Drop for InFlight {
     fn drop(&mut self) {
         if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.changed.notify_waiters();
+            let nanos = self.0.base.elapsed().as_nanos();
+            self.0
+                .idle_since
+                .store(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Release);
         }
     }
 }
@@ -75,7 +93,7 @@ where
 {
     type Response = Response<TrackedBody<B>>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+    type Future = TrackedFuture<S::Future>;
 
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         if let Some(server) = self.h2c.as_ref().filter(|_| wants_h2c(&req)) {
@@ -88,33 +106,85 @@ where
                     self.inner.clone(),
                     self.watch.clone(),
                 ));
-                let mut res = Response::new(TrackedBody::empty());
+                let mut res = Response::new(());
                 *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
                 res.headers_mut()
                     .insert(CONNECTION, HeaderValue::from_static("upgrade"));
                 res.headers_mut()
                     .insert(UPGRADE, HeaderValue::from_static("h2c"));
-                return Box::pin(async move { Ok(res) });
+                return TrackedFuture::Ready { res: Some(res) };
             }
         }
         let guard = self.state.start();
         let http1 = req.version() < Version::HTTP_2;
-        let watch = self.watch.clone();
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let mut res = fut.await?;
-            // Read the phase when the answer is ready, not when the request
-            // came: a long request that began before the drain still tells
-            // its client to move.
-            if http1 && watch.phase().is_stopping() {
-                res.headers_mut()
-                    .insert(CONNECTION, HeaderValue::from_static("close"));
+        TrackedFuture::Call {
+            fut: self.inner.call(req),
+            guard: Some(guard),
+            // Read when the answer is ready, not when the request came: a
+            // long request that began before the drain still tells its
+            // client to move.
+            close_when_draining: http1.then(|| self.watch.phase_view()),
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`Tracked`]: the user's, whose answer it marks.
+    #[project = TrackedProj]
+    pub(crate) enum TrackedFuture<F> {
+        Call {
+            #[pin]
+            fut: F,
+            guard: Option<InFlight>,
+            close_when_draining: Option<PhaseView>,
+        },
+        Ready {
+            res: Option<Response<()>>,
+        },
+    }
+}
+
+impl<F, B, E> Future for TrackedFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<TrackedBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            TrackedProj::Call {
+                fut,
+                guard,
+                close_when_draining,
+            } => {
+                let mut res = std::task::ready!(fut.poll(cx))?;
+                if close_when_draining
+                    .as_ref()
+                    .is_some_and(|p| p.get().is_stopping())
+                {
+                    res.headers_mut()
+                        .insert(CONNECTION, HeaderValue::from_static("close"));
+                }
+                let guard = guard.take();
+                Poll::Ready(Ok(res.map(|body| TrackedBody {
+                    inner: Some(body),
+                    guard,
+                })))
             }
-            Ok(res.map(|body| TrackedBody {
-                inner: Some(body),
-                guard: Some(guard),
-            }))
-        })
+            TrackedProj::Ready { res } => {
+                let res = res.take().map(|r| {
+                    r.map(|_| TrackedBody {
+                        inner: None,
+                        guard: None,
+                    })
+                });
+                match res {
+                    Some(res) => Poll::Ready(Ok(res)),
+                    // Polled again after it was ready: a caller's bug.
+                    None => Poll::Pending,
+                }
+            }
+        }
     }
 }
 
@@ -161,15 +231,6 @@ pub struct TrackedBody<B> {
     /// `None` for an empty body of lameduck's own (a `101`).
     inner: Option<B>,
     guard: Option<InFlight>,
-}
-
-impl<B> TrackedBody<B> {
-    fn empty() -> Self {
-        TrackedBody {
-            inner: None,
-            guard: None,
-        }
-    }
 }
 
 impl<B> Body for TrackedBody<B>
