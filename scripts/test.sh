@@ -12,6 +12,7 @@ command -v python3 >/dev/null || need+=(python3)
 command -v ps >/dev/null || need+=(procps)
 # Real clients of the drain proxy's tests, none built on hyper.
 command -v curl >/dev/null || need+=(curl)
+command -v ip >/dev/null || need+=(iproute2)
 command -v nghttp >/dev/null || need+=(nghttp2-client)
 command -v h2load >/dev/null || need+=(nghttp2-client)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)

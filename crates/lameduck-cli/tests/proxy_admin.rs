@@ -137,3 +137,38 @@ fn a_listen_address_in_use_fails_before_the_app_starts() {
     );
     assert!(!log.contains("started"), "the app must not start: {log}");
 }
+
+/// In a network namespace of its own with a second address on `lo`, so a
+/// client can come from an address that is not loopback.
+#[test]
+fn post_drain_is_refused_from_other_than_loopback() {
+    let admin = free_port();
+    let script = format!(
+        r#"set -e
+ip link set lo up
+ip addr add 10.77.0.1/32 dev lo
+"$0" proxy --listen 127.0.0.1:{listen} --upstream 127.0.0.1:{upstream} --admin 0.0.0.0:{admin} 2>/dev/null &
+until curl -s -o /dev/null http://127.0.0.1:{admin}/live; do :; done
+remote=$(curl -s -o /dev/null -w '%{{http_code}}' -X POST --interface 10.77.0.1 http://10.77.0.1:{admin}/drain)
+ready=$(curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{admin}/live)
+local=$(curl -s -o /dev/null -w '%{{http_code}}' -X POST http://127.0.0.1:{admin}/drain)
+wait
+echo "remote=$remote live=$ready local=$local"
+"#,
+        listen = free_port(),
+        upstream = free_port(),
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--net", "sh", "-c", &script, support::lameduck_bin()])
+        .output()
+        .expect("unshare --net (util-linux) and ip (iproute2)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Refused from 10.77.0.1; the proxy kept serving; taken from loopback,
+    // after which the drain ran and the proxy exited (`wait` returned).
+    assert_eq!(text.trim(), "remote=403 live=200 local=202");
+}
