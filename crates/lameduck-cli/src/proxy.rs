@@ -268,37 +268,11 @@ pub fn sidecar(args: &ProxyArgs, delay: Option<DelayArg>, budget: Budget) -> i32
                 return 1;
             }
         };
-        if let Err(e) = listen_for_stop(proxy.drain()) {
+        if let Err(e) = proxy.drain().listen_for_signals() {
             error!("cannot listen for signals: {e}");
             return 1;
         }
         proxy.run().await;
         0
     })
-}
-
-/// Triggers the drain on SIGTERM and SIGINT; hurries it on a second SIGINT.
-fn listen_for_stop(drain: Drain) -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::spawn(async move {
-        loop {
-            let name = tokio::select! {
-                Some(()) = term.recv() => "SIGTERM",
-                Some(()) = int.recv() => "SIGINT",
-                else => return,
-            };
-            if drain.trigger() {
-                tracing::info!(signal = name, "stop requested");
-            } else if name == "SIGINT" {
-                tracing::info!(
-                    signal = name,
-                    "second SIGINT: cutting the drain delay short"
-                );
-                drain.hurry();
-            }
-        }
-    });
-    Ok(())
 }

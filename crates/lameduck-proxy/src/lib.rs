@@ -107,11 +107,12 @@ impl Proxy {
             ),
             None => None,
         };
+        let drain = Drain::with_timing(config.timing);
         Ok(Proxy {
             config,
             listener,
             admin,
-            drain: Drain::new(),
+            drain,
             metrics: Arc::new(Metrics::new()),
             readiness: Readiness::default(),
         })
@@ -193,7 +194,7 @@ impl Proxy {
                 ));
             }
         }
-        let report = drain.run(config.timing).await;
+        let report = drain.run().await;
         metrics.drained(report.duration.as_secs_f64());
         report
     }

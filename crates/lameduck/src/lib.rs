@@ -1,7 +1,9 @@
 //! The drain sequence for Rust servers: when the pod ends, nothing in flight
 //! is lost.
 //!
-//! - [`Drain`] moves a server through the phases of the sequence
+//! - [`Drain`] (from [`Drain::builder`] or `LAMEDUCK_*` variables with
+//!   [`Drain::from_env`]) hears SIGTERM and SIGINT, runs the service's hooks
+//!   at their phase, and moves a server through the phases of the sequence
 //!   (`Serving → Draining → Closing → Stopping`) on a trigger, with a delay
 //!   while balancers catch up and a deadline before the kubelet's SIGKILL;
 //!   every listener and connection holds a [`Watch`], and the drain is over
@@ -14,17 +16,21 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use lameduck::{Delay, Drain, Timing};
+//! use lameduck::{Drain, Phase};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
-//! # async fn main() {
-//! let drain = Drain::new();
-//! drain.trigger(); // on SIGTERM
-//! let report = drain
-//!     .run(Timing { delay: Delay::Fixed(Duration::from_secs(5)), ..Timing::default() })
-//!     .await;
+//! # async fn main() -> std::io::Result<()> {
+//! let drain = Drain::builder().drain_delay(Duration::from_secs(5)).build();
+//! drain.listen_for_signals()?; // SIGTERM or SIGINT starts the drain
+//! drain.on(Phase::Draining, "deregister", || async {
+//!     // Tell a service registry, a pub/sub broker, ... that we leave.
+//!     Ok::<_, std::io::Error>(())
+//! });
+//! # drain.trigger();
+//! let report = drain.run().await;
 //! // Nothing was open: the server ends right after the delay.
 //! assert_eq!(report.duration, Duration::from_secs(5));
+//! # Ok(())
 //! # }
 //! ```
 #![deny(rust_2018_idioms)]
@@ -32,10 +38,13 @@
 mod accept;
 mod drain;
 pub mod http;
+mod signals;
 mod tunnel;
 pub mod websocket;
 
 pub use accept::accept_until_closing;
-pub use drain::{Delay, Drain, PhaseView, Report, Timing, Watch};
+pub use drain::{
+    Builder, ConfigError, Delay, Drain, HookOutcome, HookResult, PhaseView, Report, Timing, Watch,
+};
 pub use lameduck_core::{AutoDelay, Phase};
 pub use tunnel::{tunnel, TunnelEnd, TunnelKind};

@@ -5,10 +5,18 @@
 //! is gone, so "exit as soon as nothing is in flight" falls out of ownership
 //! instead of polling a counter.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod builder;
+mod hooks;
+
+pub use builder::{Builder, ConfigError};
+pub use hooks::{HookOutcome, HookResult};
+
+use hooks::Hook;
 use lameduck_core::{format_duration, AutoDelay, Phase};
 use tokio::sync::{watch, Notify};
 use tokio::time::{sleep_until, Instant};
@@ -48,7 +56,7 @@ impl Default for Timing {
 }
 
 /// What a finished drain found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Report {
     /// From the trigger to the end of the drain.
     pub duration: Duration,
@@ -57,6 +65,8 @@ pub struct Report {
     /// Connections (or other watches) still open at the deadline, which were
     /// told to go away and closed by force. Zero when the server went idle.
     pub open_at_deadline: usize,
+    /// How each hook registered with [`Drain::on`] ended.
+    pub hooks: Vec<HookOutcome>,
 }
 
 /// Starts and drives the drain of one server. Cheap to clone: all clones
@@ -76,7 +86,12 @@ pub struct Watch {
 
 #[derive(Debug)]
 struct Inner {
+    timing: Timing,
+    /// Held by watches: its receivers are the open work.
     phase: watch::Sender<Phase>,
+    /// The phase for observers that are not work (`Drain::reached`).
+    observed: watch::Sender<Phase>,
+    hooks: Mutex<Vec<Hook>>,
     /// The phase again, for readers on the request path that must not lock.
     phase_now: AtomicU8,
     triggered: watch::Sender<bool>,
@@ -87,13 +102,58 @@ struct Inner {
 // === impl Drain ===
 
 impl Drain {
-    /// A drain in [`Phase::Serving`], not triggered.
+    /// A drain in [`Phase::Serving`], not triggered, with the default
+    /// [`Timing`]; see [`Drain::builder`] and [`Drain::from_env`].
     pub fn new() -> Self {
+        Drain::with_timing(Timing::default())
+    }
+
+    /// A builder: delay, grace period, safety margin.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// A drain configured by `LAMEDUCK_*` variables, as `lameduck run` is
+    /// (see [`Builder::from_env`]).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Builder::from_env().map(Builder::build)
+    }
+
+    /// Registers `hook` to run when `phase` begins (`Draining`: deregister,
+    /// tell clients to move; `Stopping`: flush). It runs on its own task,
+    /// bounded by the deadline; [`Report::hooks`] says how it ended. Hooks
+    /// registered after their phase began never run.
+    pub fn on<F, Fut, E>(&self, phase: Phase, name: impl Into<String>, hook: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
+        self.inner
+            .hooks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Hook::new(phase, name.into(), hook));
+    }
+
+    fn take_hooks(&self, phase: Phase) -> Vec<Hook> {
+        let mut hooks = self.inner.hooks.lock().unwrap_or_else(|e| e.into_inner());
+        let (now, later) = hooks.drain(..).partition(|h| h.phase == phase);
+        *hooks = later;
+        now
+    }
+
+    /// A drain with `timing`.
+    pub fn with_timing(timing: Timing) -> Self {
         let (phase, _) = watch::channel(Phase::Serving);
+        let (observed, _) = watch::channel(Phase::Serving);
         let (triggered, _) = watch::channel(false);
         Drain {
             inner: Arc::new(Inner {
+                timing,
                 phase,
+                observed,
+                hooks: Mutex::new(Vec::new()),
                 phase_now: AtomicU8::new(Phase::Serving as u8),
                 triggered,
                 hurry: Notify::new(),
@@ -113,6 +173,34 @@ impl Drain {
     /// The current phase.
     pub fn phase(&self) -> Phase {
         *self.inner.phase.borrow()
+    }
+
+    /// The timing this drain follows.
+    pub fn timing(&self) -> Timing {
+        self.inner.timing
+    }
+
+    /// Resolves once the drain reached `phase` (at once if it did already),
+    /// without counting as open work the way a [`Watch`] does.
+    pub async fn reached(&self, phase: Phase) {
+        let mut rx = self.inner.observed.subscribe();
+        let _ = rx.wait_for(|p| *p >= phase).await;
+    }
+
+    /// Resolves when draining begins: readiness should fail from now on.
+    pub async fn draining(&self) {
+        self.reached(Phase::Draining).await
+    }
+
+    /// Resolves when the delay is over and listeners must close.
+    pub async fn closing(&self) {
+        self.reached(Phase::Closing).await
+    }
+
+    /// Resolves at the deadline, or once nothing is open any more: what is
+    /// still open must say goodbye and close now.
+    pub async fn stopping(&self) {
+        self.reached(Phase::Stopping).await
     }
 
     /// Asks for the drain to begin (a stop signal, `POST /drain`). Returns
@@ -150,12 +238,20 @@ impl Drain {
     /// Waits for the trigger, then drives the phases: `Draining` for the
     /// delay, `Closing` until every watch is gone or the deadline came, then
     /// `Stopping`. At the deadline the remaining watches see `Stopping`, say
-    /// goodbye and close; they get `close_grace` for it.
-    pub async fn run(&self, timing: Timing) -> Report {
+    /// goodbye and close; they get `close_grace` for it. Hooks run as their
+    /// phase begins, each bounded by the deadline; the report says how each
+    /// ended.
+    pub async fn run(&self) -> Report {
+        let timing = self.inner.timing;
         self.triggered().await;
         let start = Instant::now();
         let deadline = start + timing.deadline;
+        let mut hooks = hooks::Running::default();
         self.set(Phase::Draining);
+        hooks.start(
+            self.take_hooks(Phase::Draining),
+            deadline + timing.close_grace,
+        );
         info!(
             delay = %describe(timing.delay),
             deadline = %format_duration(timing.deadline),
@@ -164,6 +260,10 @@ impl Drain {
 
         let delay_end = self.delay(start, timing.delay, deadline).await;
         self.set(Phase::Closing);
+        hooks.start(
+            self.take_hooks(Phase::Closing),
+            deadline + timing.close_grace,
+        );
         info!(
             after = %format_duration(delay_end - start),
             "closing: listeners close, open connections finish"
@@ -177,6 +277,10 @@ impl Drain {
             }
         }
         self.set(Phase::Stopping);
+        hooks.start(
+            self.take_hooks(Phase::Stopping),
+            deadline + timing.close_grace,
+        );
         if open_at_deadline > 0 {
             warn!(
                 open = open_at_deadline,
@@ -186,10 +290,12 @@ impl Drain {
         } else {
             info!(after = %format_duration(start.elapsed()), "drained: nothing is open any more");
         }
+        let hooks = hooks.finish().await;
         Report {
             duration: start.elapsed(),
             delay: delay_end - start,
             open_at_deadline,
+            hooks,
         }
     }
 
@@ -233,6 +339,13 @@ impl Drain {
             if moved {
                 *p = phase;
                 self.inner.phase_now.store(phase as u8, Ordering::Release);
+            }
+            moved
+        });
+        self.inner.observed.send_if_modified(|p| {
+            let moved = phase > *p;
+            if moved {
+                *p = phase;
             }
             moved
         });
@@ -327,11 +440,9 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn an_idle_server_finishes_right_after_the_delay() {
-        let drain = Drain::new();
+        let drain = Drain::with_timing(timing(Delay::Fixed(Duration::from_secs(5))));
         drain.trigger();
-        let report = drain
-            .run(timing(Delay::Fixed(Duration::from_secs(5))))
-            .await;
+        let report = drain.run().await;
         assert_eq!(report.duration, Duration::from_secs(5));
         assert_eq!(report.open_at_deadline, 0);
         assert_eq!(drain.phase(), Phase::Stopping);
@@ -339,7 +450,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_drain_waits_for_open_watches_until_the_deadline() {
-        let drain = Drain::new();
+        let drain = Drain::with_timing(timing(Delay::Fixed(Duration::from_secs(2))));
         let mut stuck = drain.watch();
         let mut done_at_8s = drain.watch();
         let observer = tokio::spawn(async move {
@@ -351,9 +462,7 @@ mod tests {
             // Says goodbye, then goes.
         });
         drain.trigger();
-        let report = drain
-            .run(timing(Delay::Fixed(Duration::from_secs(2))))
-            .await;
+        let report = drain.run().await;
         assert_eq!(report.delay, Duration::from_secs(2));
         assert_eq!(report.open_at_deadline, 1);
         assert_eq!(report.duration, Duration::from_secs(20));
@@ -363,18 +472,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_phases_move_forward_only_and_readiness_follows() {
-        let drain = Drain::new();
+        let drain = Drain::with_timing(timing(Delay::Fixed(Duration::from_secs(3))));
         let mut w = drain.watch();
         assert!(drain.phase().is_ready());
         assert!(drain.trigger());
         assert!(!drain.trigger(), "a second trigger is not the first");
         let run = tokio::spawn({
             let drain = drain.clone();
-            async move {
-                drain
-                    .run(timing(Delay::Fixed(Duration::from_secs(3))))
-                    .await
-            }
+            async move { drain.run().await }
         });
         w.reached(Phase::Draining).await;
         assert!(!drain.phase().is_ready());
@@ -386,21 +491,21 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn auto_delay_ends_a_quiet_period_after_the_last_arrival() {
-        let drain = Drain::new();
-        let w = drain.watch();
-        drain.trigger();
         let auto = AutoDelay {
             quiet: Duration::from_secs(1),
             min: Duration::from_millis(500),
             max: Duration::from_secs(10),
         };
+        let drain = Drain::with_timing(timing(Delay::Auto(auto)));
+        let w = drain.watch();
+        drain.trigger();
         let arrivals = tokio::spawn(async move {
             for _ in 0..4 {
                 tokio::time::sleep(Duration::from_millis(700)).await;
                 w.note_arrival();
             }
         });
-        let report = drain.run(timing(Delay::Auto(auto))).await;
+        let report = drain.run().await;
         // Last arrival at 2.8s, quiet for 1s.
         assert_eq!(report.delay, Duration::from_millis(3800));
         arrivals.await.expect("arrivals");
@@ -408,26 +513,73 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn hurry_cuts_the_delay_short() {
-        let drain = Drain::new();
+        let drain = Drain::with_timing(timing(Delay::Fixed(Duration::from_secs(30))));
         drain.trigger();
         let d = drain.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(1)).await;
             d.hurry();
         });
-        let report = drain
-            .run(timing(Delay::Fixed(Duration::from_secs(30))))
-            .await;
+        let report = drain.run().await;
         assert_eq!(report.delay, Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]
-    async fn the_delay_never_outlasts_the_deadline() {
-        let drain = Drain::new();
+    async fn hooks_run_at_their_phase_and_their_ends_are_reported() {
+        let drain = Drain::with_timing(timing(Delay::Fixed(Duration::from_secs(2))));
+        let observer = drain.clone();
+        drain.on(Phase::Draining, "deregister", move || async move {
+            // Runs while still draining: the listeners are open.
+            assert_eq!(observer.phase(), Phase::Draining);
+            Ok::<_, String>(())
+        });
+        drain.on(Phase::Draining, "flaky", || async { Err("registry down") });
+        drain.on(Phase::Closing, "stuck", || async {
+            std::future::pending::<Result<(), String>>().await
+        });
         drain.trigger();
-        let report = drain
-            .run(timing(Delay::Fixed(Duration::from_secs(60))))
-            .await;
+        let report = drain.run().await;
+        let results: Vec<_> = report
+            .hooks
+            .iter()
+            .map(|h| (h.name.as_str(), h.result.clone()))
+            .collect();
+        assert_eq!(
+            results,
+            [
+                ("deregister", HookResult::Succeeded),
+                ("flaky", HookResult::Failed("registry down".into())),
+                ("stuck", HookResult::TimedOut),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn observers_do_not_hold_the_drain_open() {
+        let drain = Drain::with_timing(timing(Delay::Fixed(Duration::from_secs(1))));
+        let observer = {
+            let drain = drain.clone();
+            tokio::spawn(async move {
+                drain.draining().await;
+                drain.closing().await;
+                drain.stopping().await;
+            })
+        };
+        drain.trigger();
+        let report = drain.run().await;
+        assert_eq!(
+            report.duration,
+            Duration::from_secs(1),
+            "idle right after the delay"
+        );
+        observer.await.expect("observer saw every phase");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_delay_never_outlasts_the_deadline() {
+        let drain = Drain::with_timing(timing(Delay::Fixed(Duration::from_secs(60))));
+        drain.trigger();
+        let report = drain.run().await;
         assert_eq!(report.delay, Duration::from_secs(20));
     }
 }
