@@ -385,6 +385,13 @@ impl Watch {
         let _ = self.phase.wait_for(|p| *p >= phase).await;
     }
 
+    /// Resolves at the drain's deadline (or once nothing else is open): a
+    /// long-lived connection says goodbye in its own protocol now (a
+    /// WebSocket close 1001, a "reconnect elsewhere" message) and closes.
+    pub async fn going_away(&mut self) {
+        self.reached(Phase::Stopping).await
+    }
+
     /// Records that a new connection arrived, for [`Delay::Auto`].
     pub fn note_arrival(&self) {
         *self
@@ -408,6 +415,26 @@ impl Watch {
 pub struct PhaseView(Arc<Inner>);
 
 impl PhaseView {
+    /// A new watch of the same drain, for work that starts now (a
+    /// connection upgraded to another protocol).
+    pub(crate) fn watch(&self) -> Watch {
+        Watch {
+            phase: self.0.phase.subscribe(),
+            inner: self.0.clone(),
+        }
+    }
+
+    /// Resolves with the phase once the drain moved past `seen`, without
+    /// counting as open work.
+    pub(crate) async fn next_after(&self, seen: Phase) -> Phase {
+        let mut rx = self.0.observed.subscribe();
+        let phase = match rx.wait_for(|p| *p > seen).await {
+            Ok(p) => *p,
+            Err(_) => Phase::Exited,
+        };
+        phase
+    }
+
     /// The current phase.
     pub fn get(&self) -> Phase {
         Phase::ALL

@@ -10,6 +10,7 @@
 //! HTTP/2 is taken both with prior knowledge and by `Upgrade: h2c`.
 
 mod h2c;
+mod listener;
 mod tracked;
 
 use std::error::Error as StdError;
@@ -30,7 +31,8 @@ use tokio::net::TcpStream;
 use tokio::time::{sleep, Instant};
 use tracing::debug;
 
-use crate::drain::Watch;
+use crate::drain::{PhaseView, Watch};
+pub use listener::{readiness, serve};
 pub use tracked::TrackedBody;
 use tracked::{ConnState, Tracked};
 
@@ -188,7 +190,7 @@ impl HttpServer {
         let service = Tracked {
             inner: service,
             state: state.clone(),
-            watch: watch.clone(),
+            view: watch.phase_view(),
             h2c: Some(Arc::new(self.clone())),
         };
         let mut builder = http1::Builder::new();
@@ -203,7 +205,10 @@ impl HttpServer {
         // Built once and kept across turns: `conn` wakes this task several
         // times per request, and re-arming a timer or a watch each time costs.
         let mut seen = Phase::Serving;
-        let mut phase_change = Box::pin(next_phase(watch.clone(), seen));
+        // Phase changes are followed through a view that is not counted
+        // as open work: `watch` alone stands for this connection.
+        let view = watch.phase_view();
+        let mut phase_change = Box::pin(next_phase(view.clone(), seen));
         let mut idle = pin!(sleep(self.idle_timeout));
         let mut shutting_down = false;
         loop {
@@ -212,7 +217,7 @@ impl HttpServer {
                 r = conn.as_mut() => return ended(r),
                 now = &mut phase_change => {
                     seen = now;
-                    phase_change = Box::pin(next_phase(watch.clone(), seen));
+                    phase_change = Box::pin(next_phase(view.clone(), seen));
                     let busy = state.in_flight() > 0;
                     match seen {
                         Phase::Serving => continue,
@@ -256,7 +261,7 @@ impl HttpServer {
         let service = Tracked {
             inner: service,
             state: state.clone(),
-            watch: watch.clone(),
+            view: watch.phase_view(),
             h2c: None,
         };
         let mut builder = http2::Builder::new(TokioExecutor::new());
@@ -265,7 +270,8 @@ impl HttpServer {
             .keep_alive_interval(Some(Duration::from_secs(20)))
             .max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX));
         let mut conn = pin!(builder.serve_connection(TokioIo::new(io), service));
-        let mut phase_change = Box::pin(next_phase(watch.clone(), Phase::Serving));
+        let view = watch.phase_view();
+        let mut phase_change = Box::pin(next_phase(view.clone(), Phase::Serving));
         let mut idle = pin!(sleep(self.idle_timeout));
         let mut shutting_down = false;
         loop {
@@ -276,7 +282,7 @@ impl HttpServer {
                 biased;
                 r = conn.as_mut() => return ended(r),
                 seen = &mut phase_change => {
-                    phase_change = Box::pin(next_phase(watch.clone(), seen));
+                    phase_change = Box::pin(next_phase(view.clone(), seen));
                     match seen {
                         Phase::Serving => {}
                         Phase::Draining | Phase::Closing => {
@@ -304,19 +310,8 @@ impl HttpServer {
 }
 
 /// Resolves with the phase once the drain moved past `seen`.
-async fn next_phase(mut watch: Watch, seen: Phase) -> Phase {
-    watch.reached(next(seen)).await;
-    watch.phase()
-}
-
-/// The phase after `seen`, to wait for.
-fn next(seen: Phase) -> Phase {
-    match seen {
-        Phase::Serving => Phase::Draining,
-        Phase::Draining => Phase::Closing,
-        Phase::Closing => Phase::Stopping,
-        Phase::Stopping | Phase::Exited => Phase::Exited,
-    }
+async fn next_phase(view: PhaseView, seen: Phase) -> Phase {
+    view.next_after(seen).await
 }
 
 fn ended(result: Result<(), hyper::Error>) -> ConnEnd {

@@ -79,7 +79,8 @@ impl Drop for InFlight {
 pub(crate) struct Tracked<S> {
     pub(crate) inner: S,
     pub(crate) state: Arc<ConnState>,
-    pub(crate) watch: Watch,
+    /// The drain's phase; not counted as open work (the connection is).
+    pub(crate) view: PhaseView,
     /// On HTTP/1.1 connections: the server that takes `Upgrade: h2c`.
     pub(crate) h2c: Option<Arc<HttpServer>>,
 }
@@ -104,7 +105,7 @@ where
                     first_request,
                     server.clone(),
                     self.inner.clone(),
-                    self.watch.clone(),
+                    self.view.watch(),
                 ));
                 let mut res = Response::new(());
                 *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -123,7 +124,7 @@ where
             // Read when the answer is ready, not when the request came: a
             // long request that began before the drain still tells its
             // client to move.
-            close_when_draining: http1.then(|| self.watch.phase_view()),
+            close_when_draining: http1.then(|| self.view.clone()),
         }
     }
 }
