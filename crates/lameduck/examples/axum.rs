@@ -1,0 +1,57 @@
+//! An axum service that ends without losing a request.
+//!
+//! ```sh
+//! cargo run -p lameduck --example axum                # listens on 127.0.0.1:3000
+//! LAMEDUCK_DRAIN_DELAY=5s LAMEDUCK_GRACE_PERIOD=30s cargo run -p lameduck --example axum
+//! ```
+//!
+//! The `Router` is served as is, through `TowerToHyperService`. On SIGTERM,
+//! `/ready` answers 503 while requests are still served for the drain delay;
+//! HTTP/1.1 answers then carry `Connection: close` and HTTP/2 clients get
+//! GOAWAY; the listener closes after the delay; a request in flight (try
+//! `/slow` and Ctrl-C) finishes; the process exits as soon as nothing is open.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::Router;
+use hyper_util::service::TowerToHyperService;
+use lameduck::{http::readiness, Drain, Phase};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let drain = Drain::from_env()?;
+    drain.listen_for_signals()?;
+    drain.on(Phase::Draining, "deregister", || async {
+        eprintln!("axum: draining: a real service would leave its registry here");
+        Ok::<_, std::io::Error>(())
+    });
+
+    let app = Router::new()
+        .route("/", get(|| async { "hello\n" }))
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                "slow done\n"
+            }),
+        )
+        .route(
+            "/ready",
+            get(|State(drain): State<Drain>| async move { readiness(&drain) }),
+        )
+        .with_state(drain.clone());
+
+    let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    eprintln!("axum: listening on {addr}");
+    tokio::spawn(lameduck::http::serve(
+        listener,
+        drain.clone(),
+        TowerToHyperService::new(app),
+    ));
+    let report = drain.run().await;
+    eprintln!("axum: drained in {:?}", report.duration);
+    Ok(())
+}
