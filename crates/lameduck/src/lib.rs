@@ -37,6 +37,8 @@
 
 mod accept;
 mod drain;
+#[cfg(feature = "tonic")]
+pub mod grpc;
 pub mod http;
 mod signals;
 mod tunnel;
