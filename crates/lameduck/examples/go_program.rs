@@ -2,7 +2,7 @@
 //! server and a gRPC server with health, all ended under one deadline.
 //!
 //! ```sh
-//! cargo run -p lameduck --features tonic --example go_program
+//! cargo run -p lameduck --example go_program
 //! # API :8080, metrics :9090, debug :6060, gRPC :9000 (all on 127.0.0.1)
 //! ```
 //!
