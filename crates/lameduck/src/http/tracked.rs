@@ -225,7 +225,7 @@ where
     })
 }
 
-/// A response body that ends its request's [`InFlight`] once sent (or
+/// A response body that ends its request's time in flight once sent (or
 /// dropped, when the client went away).
 #[derive(Debug)]
 pub struct TrackedBody<B> {
