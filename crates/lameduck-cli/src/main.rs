@@ -4,6 +4,7 @@
 //! the behaviour lives in them.
 #![deny(rust_2018_idioms)]
 
+mod lint;
 mod logging;
 mod proxy;
 mod run;
@@ -42,6 +43,8 @@ enum Command {
     /// Run the drain proxy alone, as a sidecar beside the app's container:
     /// readiness, drain delay, go-away and deadline in front of the app.
     Proxy(ProxyCmdArgs),
+    /// Find the termination mistakes in Dockerfiles before they ship.
+    Lint(lint::LintArgs),
 }
 
 /// Flags of `lameduck proxy`.
@@ -62,6 +65,7 @@ fn main() {
     logging::init(cli.log_format, cli.quiet);
     let code = match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Lint(args) => lint::run(args),
         Command::Proxy(args) => {
             proxy::sidecar(&args.proxy, args.drain.drain_delay, args.drain.budget())
         }

@@ -1,0 +1,153 @@
+//! `lameduck lint`: flags to [`lameduck_lint`].
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use lameduck_lint::{dockerfile, output, rules, walk, Finding, Severity};
+
+/// How findings are written.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    /// Like rustc: file:line:column, the line, the fix.
+    Human,
+    /// One JSON array.
+    Json,
+}
+
+/// Flags of `lameduck lint`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  lameduck lint Dockerfile deploy/\n  lameduck lint --format json -o lint.json .\n  lameduck lint --explain LD101\n\nExit status: 0 clean, 1 findings at or above --fail-on, 2 usage or unreadable input."
+)]
+pub struct LintArgs {
+    /// Files and directories to lint (directories are walked for
+    /// Dockerfile, *.Dockerfile, Containerfile); `-` reads a Dockerfile from
+    /// standard input.
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+
+    /// Output format.
+    #[arg(
+        long,
+        env = "LAMEDUCK_LINT_FORMAT",
+        default_value = "human",
+        value_name = "FORMAT"
+    )]
+    format: Format,
+
+    /// Write the findings to FILE instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// Exit with 1 when a finding is at least this severe: error, warning, info.
+    #[arg(
+        long,
+        env = "LAMEDUCK_LINT_FAIL_ON",
+        default_value = "warning",
+        value_name = "SEVERITY"
+    )]
+    fail_on: Severity,
+
+    /// Print the page of rule ID (why, a bad and a good example) and exit.
+    #[arg(long, value_name = "ID")]
+    explain: Option<String>,
+}
+
+/// Runs the linter; returns the exit status.
+pub fn run(args: LintArgs) -> i32 {
+    if let Some(id) = &args.explain {
+        return match rules::find(id) {
+            Some(rule) => {
+                print!("{}", rule.page);
+                0
+            }
+            None => {
+                let known: Vec<_> = rules::ALL.iter().map(|r| r.id).collect();
+                eprintln!(
+                    "lameduck lint: no rule {id:?}; the rules are {}",
+                    known.join(", ")
+                );
+                2
+            }
+        };
+    }
+    if args.paths.is_empty() {
+        eprintln!("lameduck lint: give files or directories to lint, or - for standard input");
+        return 2;
+    }
+    let mut findings: Vec<Finding> = Vec::new();
+    let mut sources = std::collections::HashMap::new();
+    let mut unreadable = false;
+    for root in &args.paths {
+        if root.as_os_str() == "-" {
+            let mut text = String::new();
+            if let Err(e) = std::io::stdin().read_to_string(&mut text) {
+                eprintln!("lameduck lint: cannot read standard input: {e}");
+                unreadable = true;
+                continue;
+            }
+            findings.extend(dockerfile::lint("-", &text));
+            sources.insert("-".to_owned(), text);
+            continue;
+        }
+        let files = match walk::files(root) {
+            Ok(files) => files,
+            Err(e) => {
+                eprintln!("lameduck lint: cannot read {}: {e}", root.display());
+                unreadable = true;
+                continue;
+            }
+        };
+        for file in files {
+            let name = file.display().to_string();
+            match std::fs::read(&file).map(String::from_utf8) {
+                Ok(Ok(text)) => {
+                    findings.extend(dockerfile::lint(&name, &text));
+                    sources.insert(name, text);
+                }
+                Ok(Err(_)) => {
+                    eprintln!("lameduck lint: {name}: not UTF-8 text, skipped");
+                    unreadable = true;
+                }
+                Err(e) => {
+                    eprintln!("lameduck lint: cannot read {name}: {e}");
+                    unreadable = true;
+                }
+            }
+        }
+    }
+    let text = match args.format {
+        Format::Human => output::human(&findings, |path| sources.get(path).cloned()),
+        Format::Json => output::json(&findings) + "\n",
+    };
+    let written = match &args.output {
+        Some(path) => std::fs::write(path, &text),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    };
+    if let Err(e) = written {
+        eprintln!("lameduck lint: cannot write the findings: {e}");
+        return 2;
+    }
+    if matches!(args.format, Format::Human) {
+        let errors = findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count();
+        eprintln!(
+            "lameduck lint: {} finding(s), {errors} error(s), in {} file(s)",
+            findings.len(),
+            sources.len()
+        );
+    }
+    if unreadable {
+        2
+    } else if findings.iter().any(|f| f.severity >= args.fail_on) {
+        1
+    } else {
+        0
+    }
+}

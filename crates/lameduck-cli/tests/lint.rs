@@ -1,0 +1,102 @@
+//! `lameduck lint` as users run it: over files, directories and standard
+//! input, in both formats, with the exit statuses CI scripts rely on.
+
+mod support;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use support::{lameduck_bin, tempdir};
+
+fn lint(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let mut child = Command::new(lameduck_bin())
+        .arg("lint")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("lameduck lint");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("output");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_directory_is_walked_and_findings_print_like_rustc() {
+    let dir = tempdir();
+    let sub = dir.path().join("svc");
+    std::fs::create_dir_all(&sub).expect("dir");
+    std::fs::write(sub.join("Dockerfile"), "FROM alpine\nCMD app --port 8080\n").expect("write");
+    std::fs::write(
+        dir.path().join("api.Dockerfile"),
+        "FROM alpine\nCMD [\"app\"]\n",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("README.md"), "CMD not a Dockerfile\n").expect("write");
+    let (code, out, err) = lint(&[dir.path().to_str().expect("utf-8")], "");
+    assert_eq!(code, 1, "{out}{err}");
+    let path = sub.join("Dockerfile").display().to_string();
+    assert!(
+        out.starts_with(&format!("{path}:2:5: error[LD101]: CMD in shell form")),
+        "{out}"
+    );
+    assert!(out.contains("2 | CMD app --port 8080"), "{out}");
+    assert!(
+        out.contains("= see: lameduck lint --explain LD101"),
+        "{out}"
+    );
+    assert!(
+        err.contains("1 finding(s), 1 error(s), in 2 file(s)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn json_from_standard_input_and_the_fail_on_threshold() {
+    let sh_c = "FROM alpine\nCMD [\"sh\", \"-c\", \"./migrate && ./app\"]\n";
+    let (code, out, _) = lint(&["--format", "json", "-"], sh_c);
+    assert_eq!(code, 1);
+    let expected = r#"[{"column":5,"line":2,"message":"the app runs inside `sh -c` without `exec`, so the shell keeps SIGTERM from it: end the script with `exec app ...`, or put `lameduck run --` in ENTRYPOINT","path":"-","rule":"LD102","severity":"warning"}]"#;
+    assert_eq!(out.trim(), expected);
+    // A warning does not fail a run that fails on errors only.
+    let (code, _, _) = lint(&["--fail-on", "error", "-"], sh_c);
+    assert_eq!(code, 0);
+    let (code, out, _) = lint(&["-"], "FROM alpine\nCMD [\"app\"]\n");
+    assert_eq!((code, out.as_str()), (0, ""));
+}
+
+#[test]
+fn explain_prints_the_rule_page_and_bad_input_exits_2() {
+    let (code, out, _) = lint(&["--explain", "ld101"], "");
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("# LD101: shell-form ENTRYPOINT or CMD"),
+        "{out}"
+    );
+    let (code, _, err) = lint(&["--explain", "LD999"], "");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no rule \"LD999\"; the rules are LD101"),
+        "{err}"
+    );
+    let (code, _, err) = lint(&[], "");
+    assert_eq!(code, 2, "{err}");
+    // A missing path is reported, and the other paths are still linted.
+    let dir = tempdir();
+    let good = dir.path().join("Dockerfile");
+    std::fs::write(&good, "FROM alpine\nCMD app\n").expect("write");
+    let (code, out, err) = lint(&["/no/such/path", good.to_str().expect("utf-8")], "");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot read /no/such/path"), "{err}");
+    assert!(out.contains("LD101"), "{out}");
+}

@@ -1,0 +1,17 @@
+//! `lameduck lint`: the termination mistakes in Dockerfiles (and, to come,
+//! Kubernetes manifests), found before they ship.
+//!
+//! ```
+//! let findings = lameduck_lint::dockerfile::lint("Dockerfile", "FROM alpine\nCMD app --port 8080\n");
+//! assert_eq!(findings[0].rule, "LD101");
+//! assert_eq!(findings[0].line, 2);
+//! ```
+#![deny(rust_2018_idioms)]
+
+pub mod dockerfile;
+pub mod finding;
+pub mod output;
+pub mod rules;
+pub mod walk;
+
+pub use finding::{Finding, Rule, Severity};
