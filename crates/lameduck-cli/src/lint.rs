@@ -4,7 +4,8 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use lameduck_lint::{dockerfile, output, rules, walk, Finding, Severity};
+use lameduck_lint::walk::Input;
+use lameduck_lint::{dockerfile, manifest, output, rules, walk, Finding, Severity};
 
 /// How findings are written.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -22,8 +23,8 @@ pub enum Format {
 )]
 pub struct LintArgs {
     /// Files and directories to lint (directories are walked for
-    /// Dockerfile, *.Dockerfile, Containerfile); `-` reads a Dockerfile from
-    /// standard input.
+    /// Dockerfile, *.Dockerfile, Containerfile, *.yaml, *.yml, *.json); `-`
+    /// reads standard input (`helm template ./chart | lameduck lint -`).
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
 
@@ -52,6 +53,30 @@ pub struct LintArgs {
     /// Print the page of rule ID (why, a bad and a good example) and exit.
     #[arg(long, value_name = "ID")]
     explain: Option<String>,
+}
+
+/// Lints one input; returns false (after saying why) when it cannot be
+/// parsed.
+fn lint_text(name: &str, path: &std::path::Path, text: &str, findings: &mut Vec<Finding>) -> bool {
+    match walk::input_kind(path, text) {
+        Input::Dockerfile => {
+            findings.extend(dockerfile::lint(name, text));
+            true
+        }
+        Input::Manifest => match manifest::lint(name, text) {
+            Ok(found) => {
+                findings.extend(found);
+                true
+            }
+            Err(e) => {
+                eprintln!(
+                    "lameduck lint: {name}:{}:{}: cannot parse: {}",
+                    e.line, e.column, e.message
+                );
+                false
+            }
+        },
+    }
 }
 
 /// Runs the linter; returns the exit status.
@@ -87,7 +112,7 @@ pub fn run(args: LintArgs) -> i32 {
                 unreadable = true;
                 continue;
             }
-            findings.extend(dockerfile::lint("-", &text));
+            unreadable |= !lint_text("-", std::path::Path::new("-"), &text, &mut findings);
             sources.insert("-".to_owned(), text);
             continue;
         }
@@ -103,7 +128,7 @@ pub fn run(args: LintArgs) -> i32 {
             let name = file.display().to_string();
             match std::fs::read(&file).map(String::from_utf8) {
                 Ok(Ok(text)) => {
-                    findings.extend(dockerfile::lint(&name, &text));
+                    unreadable |= !lint_text(&name, &file, &text, &mut findings);
                     sources.insert(name, text);
                 }
                 Ok(Err(_)) => {

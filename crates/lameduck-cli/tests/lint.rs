@@ -100,3 +100,27 @@ fn explain_prints_the_rule_page_and_bad_input_exits_2() {
     assert!(err.contains("cannot read /no/such/path"), "{err}");
     assert!(out.contains("LD101"), "{out}");
 }
+
+#[test]
+fn manifests_from_standard_input_like_helm_template_output() {
+    let stream = "---\n# Source: chart/templates/deploy.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: example/web\n          ports: [{containerPort: 8080}]\n";
+    let (code, out, _) = lint(&["--format", "json", "-"], stream);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(r#""line":10,"#) && out.contains(r#""rule":"LD201""#),
+        "{out}"
+    );
+    // A YAML error names its place, exits 2, and other inputs are still linted.
+    let dir = tempdir();
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(&broken, "kind: Pod\nspec: [1,\n").expect("write");
+    let docker = dir.path().join("Dockerfile");
+    std::fs::write(&docker, "FROM alpine\nCMD app\n").expect("write");
+    let (code, out, err) = lint(&[dir.path().to_str().expect("utf-8")], "");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("{}:", broken.display())) && err.contains("cannot parse"),
+        "{err}"
+    );
+    assert!(out.contains("LD101"), "{out}");
+}

@@ -1,5 +1,5 @@
-//! `lameduck lint`: the termination mistakes in Dockerfiles (and, to come,
-//! Kubernetes manifests), found before they ship.
+//! `lameduck lint`: the termination mistakes in Dockerfiles and Kubernetes
+//! manifests, found before they ship.
 //!
 //! ```
 //! let findings = lameduck_lint::dockerfile::lint("Dockerfile", "FROM alpine\nCMD app --port 8080\n");
@@ -10,8 +10,11 @@
 
 pub mod dockerfile;
 pub mod finding;
+pub mod manifest;
 pub mod output;
 pub mod rules;
+pub mod shell;
 pub mod walk;
+pub mod yaml;
 
 pub use finding::{Finding, Rule, Severity};

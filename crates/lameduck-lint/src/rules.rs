@@ -28,8 +28,50 @@ pub const LD104: Rule = Rule {
     page: include_str!("../../../docs/rules/LD104.md"),
 };
 
+/// A serving container with no protection against the endpoint race.
+pub const LD201: Rule = Rule {
+    id: "LD201",
+    severity: Severity::Warning,
+    title: "a serving container stops at once while its endpoint is still being removed",
+    page: include_str!("../../../docs/rules/LD201.md"),
+};
+
+/// preStop and drain delay do not fit in the grace period.
+pub const LD202: Rule = Rule {
+    id: "LD202",
+    severity: Severity::Error,
+    title: "preStop sleep and drain delay use up terminationGracePeriodSeconds",
+    page: include_str!("../../../docs/rules/LD202.md"),
+};
+
+/// A preStop `sleep` exec in an image without a shell.
+pub const LD203: Rule = Rule {
+    id: "LD203",
+    severity: Severity::Error,
+    title: "preStop runs `sleep` in an image that has none",
+    page: include_str!("../../../docs/rules/LD203.md"),
+};
+
+/// `sh -c` without `exec` in a container's command.
+pub const LD204: Rule = Rule {
+    id: "LD204",
+    severity: Severity::Warning,
+    title: "the container's command wraps the app in `sh -c` without `exec`",
+    page: include_str!("../../../docs/rules/LD204.md"),
+};
+
+/// `lameduck run --grace-period` beyond the pod's.
+pub const LD205: Rule = Rule {
+    id: "LD205",
+    severity: Severity::Error,
+    title: "`lameduck run --grace-period` is longer than what the pod's grace period leaves",
+    page: include_str!("../../../docs/rules/LD205.md"),
+};
+
 /// All rules, in ID order.
-pub const ALL: &[&Rule] = &[&LD101, &LD102, &LD104];
+pub const ALL: &[&Rule] = &[
+    &LD101, &LD102, &LD104, &LD201, &LD202, &LD203, &LD204, &LD205,
+];
 
 /// The rule with `id` (any case).
 pub fn find(id: &str) -> Option<&'static Rule> {

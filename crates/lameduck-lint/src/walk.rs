@@ -16,6 +16,43 @@ pub fn is_dockerfile(path: &Path) -> bool {
         || name.starts_with("Dockerfile.")
 }
 
+/// What a file is to the linter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// A Dockerfile or Containerfile.
+    Dockerfile,
+    /// Kubernetes YAML or JSON.
+    Manifest,
+}
+
+/// Whether a file name is a manifest's: `*.yaml`, `*.yml`, `*.json`.
+pub fn is_manifest(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
+}
+
+/// What `text` read from `path` is: by its name, else by its content
+/// (standard input, odd names).
+pub fn input_kind(path: &Path, text: &str) -> Input {
+    if is_dockerfile(path) {
+        return Input::Dockerfile;
+    }
+    if is_manifest(path) {
+        return Input::Manifest;
+    }
+    let manifest_like = text.trim_start().starts_with('{')
+        || text
+            .lines()
+            .any(|l| l.starts_with("apiVersion:") || l.starts_with("kind:"));
+    if manifest_like {
+        Input::Manifest
+    } else {
+        Input::Dockerfile
+    }
+}
+
 /// The files under `root` to lint, sorted; hidden directories and `target`
 /// are skipped. A file given directly is taken whatever its name.
 pub fn files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -35,7 +72,7 @@ pub fn files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
                 if !hidden {
                     dirs.push(path);
                 }
-            } else if is_dockerfile(&path) {
+            } else if is_dockerfile(&path) || is_manifest(&path) {
                 found.push(path);
             }
         }
