@@ -14,12 +14,16 @@ pub enum Format {
     Human,
     /// One JSON array.
     Json,
+    /// SARIF 2.1.0, for GitHub code scanning.
+    Sarif,
+    /// GitHub Actions workflow annotations.
+    Github,
 }
 
 /// Flags of `lameduck lint`.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  lameduck lint Dockerfile deploy/\n  lameduck lint --format json -o lint.json .\n  lameduck lint --explain LD101\n\nExit status: 0 clean, 1 findings at or above --fail-on, 2 usage or unreadable input."
+    after_help = "Examples:\n  lameduck lint Dockerfile deploy/\n  lameduck lint --format sarif -o lint.sarif k8s/\n  lameduck lint --explain LD101\n\nExit status: 0 clean, 1 findings at or above --fail-on, 2 usage or unreadable input."
 )]
 pub struct LintArgs {
     /// Files and directories to lint (directories are walked for
@@ -49,6 +53,10 @@ pub struct LintArgs {
         value_name = "SEVERITY"
     )]
     fail_on: Severity,
+
+    /// Rules to leave out, by ID (repeat or comma-separate).
+    #[arg(long, value_delimiter = ',', value_name = "ID")]
+    disable: Vec<String>,
 
     /// Print the page of rule ID (why, a bad and a good example) and exit.
     #[arg(long, value_name = "ID")]
@@ -142,9 +150,18 @@ pub fn run(args: LintArgs) -> i32 {
             }
         }
     }
+    for id in &args.disable {
+        if rules::find(id).is_none() {
+            eprintln!("lameduck lint: --disable {id}: no such rule");
+            return 2;
+        }
+    }
+    findings.retain(|f| !args.disable.iter().any(|d| d.eq_ignore_ascii_case(f.rule)));
     let text = match args.format {
         Format::Human => output::human(&findings, |path| sources.get(path).cloned()),
         Format::Json => output::json(&findings) + "\n",
+        Format::Sarif => output::sarif(&findings) + "\n",
+        Format::Github => output::github(&findings),
     };
     let written = match &args.output {
         Some(path) => std::fs::write(path, &text),

@@ -124,3 +124,27 @@ fn manifests_from_standard_input_like_helm_template_output() {
     );
     assert!(out.contains("LD101"), "{out}");
 }
+
+#[test]
+fn sarif_and_github_formats_and_disabled_rules() {
+    let bad = "FROM alpine\nCMD app --port 8080\n";
+    let (code, out, _) = lint(&["--format", "sarif", "-"], bad);
+    assert_eq!(code, 1);
+    for part in [
+        r#""version":"2.1.0""#,
+        r#""ruleId":"LD101""#,
+        r#""region":{"startColumn":5,"startLine":2}"#,
+        r#""name":"lameduck lint""#,
+    ] {
+        assert!(out.contains(part), "{part} missing from {out}");
+    }
+    let (_, out, _) = lint(&["--format", "github", "-"], bad);
+    assert!(
+        out.starts_with("::error file=-,line=2,col=5,title=LD101::CMD in shell form"),
+        "{out}"
+    );
+    let (code, out, _) = lint(&["--disable", "ld101", "-"], bad);
+    assert_eq!((code, out.as_str()), (0, ""));
+    let (code, _, err) = lint(&["--disable", "LD999", "-"], bad);
+    assert_eq!(code, 2, "{err}");
+}

@@ -15,11 +15,37 @@ pub fn lint(path: &str, text: &str) -> Result<Vec<Finding>, YamlError> {
     for doc in parse_stream(text)? {
         for object in objects(&doc) {
             if let Some(pod) = pod_spec(object) {
-                lint_pod(path, pod, &mut findings);
+                let mut found = Vec::new();
+                lint_pod(path, pod, &mut found);
+                let ignore = ignored_rules(object);
+                found.retain(|f| !ignore.iter().any(|id| id.eq_ignore_ascii_case(f.rule)));
+                findings.extend(found);
             }
         }
     }
     Ok(findings)
+}
+
+/// The rules an object's `lameduck.io/ignore: "ID,ID"` annotation turns
+/// off (on the object or on its pod template).
+fn ignored_rules(object: &Node) -> Vec<String> {
+    [
+        object.at(&["metadata", "annotations", "lameduck.io/ignore"]),
+        object.at(&[
+            "spec",
+            "template",
+            "metadata",
+            "annotations",
+            "lameduck.io/ignore",
+        ]),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(Node::as_str)
+    .flat_map(|ids| ids.split([',', ' ']))
+    .filter(|id| !id.is_empty())
+    .map(str::to_owned)
+    .collect()
 }
 
 /// The objects of a document: itself, or the items of a `List`.

@@ -1,4 +1,5 @@
-//! Findings written out: like rustc for people, JSON for programs.
+//! Findings written out: like rustc for people; JSON, SARIF and GitHub
+//! workflow annotations for programs.
 
 use std::fmt::Write as _;
 
@@ -48,4 +49,83 @@ pub fn json(findings: &[Finding]) -> String {
         })
         .collect();
     serde_json::Value::Array(items).to_string()
+}
+
+/// GitHub Actions workflow commands: one annotation per finding.
+pub fn github(findings: &[Finding]) -> String {
+    let mut out = String::new();
+    for f in findings {
+        let level = match f.severity {
+            crate::Severity::Error => "error",
+            crate::Severity::Warning => "warning",
+            crate::Severity::Info => "notice",
+        };
+        // Workflow commands escape %, \r and \n in the message.
+        let message = f
+            .message
+            .replace('%', "%25")
+            .replace('\r', "%0D")
+            .replace('\n', "%0A");
+        let _ = writeln!(
+            out,
+            "::{level} file={},line={},col={},title={}::{}",
+            f.path, f.line, f.column, f.rule, message
+        );
+    }
+    out
+}
+
+/// SARIF 2.1.0, as GitHub code scanning takes it: one run, the rules with
+/// their help pages, one result per finding.
+pub fn sarif(findings: &[Finding]) -> String {
+    let rules: Vec<serde_json::Value> = crate::rules::ALL
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "id": r.id,
+                "shortDescription": {"text": r.title},
+                "help": {"text": r.page, "markdown": r.page},
+                "defaultConfiguration": {"level": sarif_level(r.severity)},
+            })
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = findings
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "ruleId": f.rule,
+                "ruleIndex": crate::rules::ALL.iter().position(|r| r.id == f.rule).unwrap_or(0),
+                "level": sarif_level(f.severity),
+                "message": {"text": f.message},
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": f.path.trim_start_matches("./")},
+                        "region": {"startLine": f.line, "startColumn": f.column},
+                    }
+                }],
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "lameduck lint",
+                "informationUri": "https://github.com/lameduck-dev/lameduck",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "results": results,
+        }],
+    })
+    .to_string()
+}
+
+fn sarif_level(severity: crate::Severity) -> &'static str {
+    match severity {
+        crate::Severity::Error => "error",
+        crate::Severity::Warning => "warning",
+        crate::Severity::Info => "note",
+    }
 }

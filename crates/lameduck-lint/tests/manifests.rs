@@ -55,3 +55,9 @@ fn a_yaml_error_says_where() {
     let e = manifest::lint("x.yaml", "kind: Pod\nspec: [1,\n").expect_err("invalid");
     assert!(e.line >= 2, "{e}");
 }
+
+#[test]
+fn an_annotation_ignores_rules_for_its_object() {
+    let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: w\n  annotations:\n    lameduck.io/ignore: \"LD201, LD204\"\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: x\n          ports: [{containerPort: 80}]\n";
+    assert_eq!(manifest::lint("d.yaml", text).expect("valid"), []);
+}

@@ -59,3 +59,16 @@ fn every_rule_has_a_page_with_why_bad_and_good() {
         assert!(rule.page.starts_with(&format!("# {}", rule.id)));
     }
 }
+
+#[test]
+fn a_comment_above_an_instruction_ignores_a_rule_there() {
+    let text =
+        "FROM alpine\n# keeps the shell on purpose\n# lameduck-ignore LD101\nCMD app --port 8080\n";
+    assert!(dockerfile::lint("Dockerfile", text).is_empty());
+    let other = "FROM alpine\n# lameduck-ignore LD102\nCMD app --port 8080\n";
+    assert_eq!(
+        dockerfile::lint("Dockerfile", other).len(),
+        1,
+        "another rule's ignore does not count"
+    );
+}

@@ -25,6 +25,30 @@ struct Stage {
 
 /// Lints the Dockerfile `text`, found at `path`.
 pub fn lint(path: &str, text: &str) -> Vec<Finding> {
+    let mut findings = lint_unfiltered(path, text);
+    findings.retain(|f| !ignored(text, f.line, f.rule));
+    findings
+}
+
+/// Whether the comment lines right above `line` say `# lameduck-ignore ID`
+/// (IDs separated by commas or spaces), as hadolint's `# hadolint ignore=`.
+fn ignored(text: &str, line: usize, rule: &str) -> bool {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[..line.saturating_sub(1).min(lines.len())]
+        .iter()
+        .rev()
+        .map(|l| l.trim())
+        .take_while(|l| l.starts_with('#'))
+        .filter_map(|l| {
+            l.trim_start_matches('#')
+                .trim()
+                .strip_prefix("lameduck-ignore")
+        })
+        .flat_map(|ids| ids.split(|c: char| c == ',' || c == '=' || c.is_whitespace()))
+        .any(|id| id.eq_ignore_ascii_case(rule))
+}
+
+fn lint_unfiltered(path: &str, text: &str) -> Vec<Finding> {
     let Some(stage) = final_stage(&parse(text)) else {
         return Vec::new();
     };
