@@ -25,6 +25,10 @@ const MAX_FRAME: usize = 16_384;
 /// Whether `req` asks to upgrade to h2c in a way this server takes.
 pub(crate) fn wants_h2c<B>(req: &Request<B>) -> bool {
     let h = req.headers();
+    // Asked on every HTTP/1.1 request: nothing to parse without `Upgrade`.
+    if !h.contains_key(header::UPGRADE) {
+        return false;
+    }
     let tokens = |name: HeaderName| -> Vec<String> {
         h.get_all(name)
             .iter()

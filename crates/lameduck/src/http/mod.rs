@@ -179,6 +179,19 @@ impl HttpServer {
         }
     }
 
+    /// `Ok` when the connection has been idle for the idle timeout, else
+    /// when to look again. Idle time is read lazily: requests never wake
+    /// the connection's task for it.
+    fn idle_check(&self, state: &ConnState) -> Result<(), Instant> {
+        let idle_until = state.idle_since() + self.idle_timeout;
+        let now = Instant::now();
+        if state.in_flight() == 0 && now >= idle_until {
+            Ok(())
+        } else {
+            Err(idle_until.max(now + self.idle_timeout / 2))
+        }
+    }
+
     async fn serve_http1<S, B>(&self, stream: TcpStream, service: S, watch: Watch) -> ConnEnd
     where
         S: HttpService<B>,
@@ -235,16 +248,14 @@ impl HttpServer {
                     shutting_down = true;
                     conn.as_mut().graceful_shutdown();
                 }
-                () = &mut idle, if !shutting_down => {
-                    let idle_until = state.idle_since() + self.idle_timeout;
-                    if state.in_flight() == 0 && Instant::now() >= idle_until {
-                        debug!("closing an idle keep-alive connection");
+                () = &mut idle, if !shutting_down => match self.idle_check(&state) {
+                    Ok(()) => {
+                        debug!("closing an idle connection");
                         shutting_down = true;
                         conn.as_mut().graceful_shutdown();
-                    } else {
-                        idle.as_mut().reset(idle_until.max(Instant::now() + self.idle_timeout / 2));
                     }
-                }
+                    Err(next) => idle.as_mut().reset(next),
+                },
             }
         }
     }
@@ -294,16 +305,14 @@ impl HttpServer {
                         Phase::Stopping | Phase::Exited => return ConnEnd::Cut,
                     }
                 }
-                () = &mut idle, if !shutting_down => {
-                    let idle_until = state.idle_since() + self.idle_timeout;
-                    if state.in_flight() == 0 && Instant::now() >= idle_until {
-                        debug!("closing an idle HTTP/2 connection");
+                () = &mut idle, if !shutting_down => match self.idle_check(&state) {
+                    Ok(()) => {
+                        debug!("closing an idle connection");
                         shutting_down = true;
                         conn.as_mut().graceful_shutdown();
-                    } else {
-                        idle.as_mut().reset(idle_until.max(Instant::now() + self.idle_timeout / 2));
                     }
-                }
+                    Err(next) => idle.as_mut().reset(next),
+                },
             }
         }
     }
