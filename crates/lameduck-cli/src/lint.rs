@@ -65,13 +65,19 @@ pub struct LintArgs {
 
 /// Lints one input; returns false (after saying why) when it cannot be
 /// parsed.
-fn lint_text(name: &str, path: &std::path::Path, text: &str, findings: &mut Vec<Finding>) -> bool {
+fn lint_text(
+    name: &str,
+    path: &std::path::Path,
+    text: &str,
+    findings: &mut Vec<Finding>,
+    inventory: &mut manifest::Inventory,
+) -> bool {
     match walk::input_kind(path, text) {
         Input::Dockerfile => {
             findings.extend(dockerfile::lint(name, text));
             true
         }
-        Input::Manifest => match manifest::lint(name, text) {
+        Input::Manifest => match manifest::collect(name, text, inventory) {
             Ok(found) => {
                 findings.extend(found);
                 true
@@ -112,6 +118,8 @@ pub fn run(args: LintArgs) -> i32 {
     let mut findings: Vec<Finding> = Vec::new();
     let mut sources = std::collections::HashMap::new();
     let mut unreadable = false;
+    // Services and the workloads they select may come from different files.
+    let mut inventory = manifest::Inventory::default();
     for root in &args.paths {
         if root.as_os_str() == "-" {
             let mut text = String::new();
@@ -120,7 +128,13 @@ pub fn run(args: LintArgs) -> i32 {
                 unreadable = true;
                 continue;
             }
-            unreadable |= !lint_text("-", std::path::Path::new("-"), &text, &mut findings);
+            unreadable |= !lint_text(
+                "-",
+                std::path::Path::new("-"),
+                &text,
+                &mut findings,
+                &mut inventory,
+            );
             sources.insert("-".to_owned(), text);
             continue;
         }
@@ -136,7 +150,7 @@ pub fn run(args: LintArgs) -> i32 {
             let name = file.display().to_string();
             match std::fs::read(&file).map(String::from_utf8) {
                 Ok(Ok(text)) => {
-                    unreadable |= !lint_text(&name, &file, &text, &mut findings);
+                    unreadable |= !lint_text(&name, &file, &text, &mut findings, &mut inventory);
                     sources.insert(name, text);
                 }
                 Ok(Err(_)) => {
@@ -150,6 +164,7 @@ pub fn run(args: LintArgs) -> i32 {
             }
         }
     }
+    findings.extend(inventory.findings());
     for id in &args.disable {
         if rules::find(id).is_none() {
             eprintln!("lameduck lint: --disable {id}: no such rule");

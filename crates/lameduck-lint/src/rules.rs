@@ -68,9 +68,33 @@ pub const LD205: Rule = Rule {
     page: include_str!("../../../docs/rules/LD205.md"),
 };
 
+/// A Deployment behind a Service with `strategy: Recreate`.
+pub const LD206: Rule = Rule {
+    id: "LD206",
+    severity: Severity::Warning,
+    title: "a Deployment behind a Service is rolled out with `strategy: Recreate`",
+    page: include_str!("../../../docs/rules/LD206.md"),
+};
+
+/// Direct-to-pod load balancing without graceful shutdown.
+pub const LD301: Rule = Rule {
+    id: "LD301",
+    severity: Severity::Warning,
+    title: "a direct-to-pod load balancer cuts established connections of ending pods",
+    page: include_str!("../../../docs/rules/LD301.md"),
+};
+
+/// A deregistration delay longer than the pods live.
+pub const LD302: Rule = Rule {
+    id: "LD302",
+    severity: Severity::Error,
+    title: "the load balancer's deregistration delay outlasts the pods' grace period",
+    page: include_str!("../../../docs/rules/LD302.md"),
+};
+
 /// All rules, in ID order.
 pub const ALL: &[&Rule] = &[
-    &LD101, &LD102, &LD104, &LD201, &LD202, &LD203, &LD204, &LD205,
+    &LD101, &LD102, &LD104, &LD201, &LD202, &LD203, &LD204, &LD205, &LD206, &LD301, &LD302,
 ];
 
 /// The rule with `id` (any case).

@@ -61,3 +61,27 @@ fn an_annotation_ignores_rules_for_its_object() {
     let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: w\n  annotations:\n    lameduck.io/ignore: \"LD201, LD204\"\nspec:\n  template:\n    spec:\n      containers:\n        - name: web\n          image: x\n          ports: [{containerPort: 80}]\n";
     assert_eq!(manifest::lint("d.yaml", text).expect("valid"), []);
 }
+
+#[test]
+fn a_service_and_the_workloads_it_selects_across_files() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cross");
+    let mut inventory = manifest::Inventory::default();
+    let mut found = Vec::new();
+    for name in ["service.yaml", "deploy.yaml"] {
+        let text = std::fs::read_to_string(dir.join(name)).expect("fixture");
+        found.extend(manifest::collect(name, &text, &mut inventory).expect("valid"));
+    }
+    found.extend(inventory.findings());
+    let got: Vec<_> = found
+        .iter()
+        .map(|f| (f.rule, f.path.as_str(), f.line, f.column))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("LD301", "service.yaml", 8, 46),
+            ("LD206", "deploy.yaml", 6, 11),
+            ("LD302", "service.yaml", 7, 75),
+        ]
+    );
+}

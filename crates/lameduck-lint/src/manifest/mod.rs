@@ -6,24 +6,55 @@ use crate::rules::{LD201, LD202, LD203, LD204, LD205};
 use crate::shell::{is_compound, last_is_exec, shell_script};
 use crate::yaml::{parse_stream, Node, YamlError};
 
+mod services;
+
+pub use services::Inventory;
+
 /// Kubernetes' default `terminationGracePeriodSeconds`.
 const DEFAULT_GRACE: f64 = 30.0;
 
-/// Lints a stream of manifests (YAML or JSON) found at `path`.
+/// Lints a stream of manifests (YAML or JSON) found at `path`, the
+/// rules across objects included.
 pub fn lint(path: &str, text: &str) -> Result<Vec<Finding>, YamlError> {
+    let mut inventory = Inventory::default();
+    let mut findings = collect(path, text, &mut inventory)?;
+    findings.extend(inventory.findings());
+    Ok(findings)
+}
+
+/// Lints each object of the stream at `path` on its own, and notes in
+/// `inventory` what the rules across objects (a Service and the pods it
+/// selects, maybe from other files) need.
+pub fn collect(
+    path: &str,
+    text: &str,
+    inventory: &mut Inventory,
+) -> Result<Vec<Finding>, YamlError> {
     let mut findings = Vec::new();
     for doc in parse_stream(text)? {
         for object in objects(&doc) {
+            let ignore = ignored_rules(object);
+            let mut found = Vec::new();
             if let Some(pod) = pod_spec(object) {
-                let mut found = Vec::new();
                 lint_pod(path, pod, &mut found);
-                let ignore = ignored_rules(object);
-                found.retain(|f| !ignore.iter().any(|id| id.eq_ignore_ascii_case(f.rule)));
-                findings.extend(found);
+                inventory.add_workload(path, object, grace_of(pod), &ignore);
             }
+            if object.get("kind").and_then(Node::as_str) == Some("Service") {
+                inventory.add_service(path, object, &ignore, &mut found);
+            }
+            found.retain(|f| !ignore.iter().any(|id| id.eq_ignore_ascii_case(f.rule)));
+            findings.extend(found);
         }
     }
     Ok(findings)
+}
+
+/// A pod's `terminationGracePeriodSeconds`, 30 when unset.
+fn grace_of(pod: &Node) -> f64 {
+    pod.get("terminationGracePeriodSeconds")
+        .and_then(Node::as_str)
+        .and_then(|s| s.parse::<f64>().ok())
+        .unwrap_or(DEFAULT_GRACE)
 }
 
 /// The rules an object's `lameduck.io/ignore: "ID,ID"` annotation turns
@@ -75,11 +106,7 @@ fn pod_spec(object: &Node) -> Option<&Node> {
 }
 
 fn lint_pod(path: &str, pod: &Node, findings: &mut Vec<Finding>) {
-    let grace = pod
-        .get("terminationGracePeriodSeconds")
-        .and_then(Node::as_str)
-        .and_then(|s| s.parse::<f64>().ok())
-        .unwrap_or(DEFAULT_GRACE);
+    let grace = grace_of(pod);
     for container in pod.get("containers").map(Node::items).unwrap_or_default() {
         let name = container.get("name").unwrap_or(container);
         let at = |rule: &Rule, node: &Node, message: String| Finding {
