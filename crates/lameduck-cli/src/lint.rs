@@ -45,16 +45,13 @@ pub struct LintArgs {
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
 
-    /// Exit with 1 when a finding is at least this severe: error, warning, info.
-    #[arg(
-        long,
-        env = "LAMEDUCK_LINT_FAIL_ON",
-        default_value = "warning",
-        value_name = "SEVERITY"
-    )]
-    fail_on: Severity,
+    /// Exit with 1 when a finding is at least this severe: error, warning,
+    /// info. Default: `fail-on` of .lameduck.yaml, else warning.
+    #[arg(long, env = "LAMEDUCK_LINT_FAIL_ON", value_name = "SEVERITY")]
+    fail_on: Option<Severity>,
 
-    /// Rules to leave out, by ID (repeat or comma-separate).
+    /// Rules to leave out, by ID (repeat or comma-separate), besides those
+    /// `disable`d in .lameduck.yaml.
     #[arg(long, value_delimiter = ',', value_name = "ID")]
     disable: Vec<String>,
 
@@ -165,13 +162,29 @@ pub fn run(args: LintArgs) -> i32 {
         }
     }
     findings.extend(inventory.findings());
+    // The nearest .lameduck.yaml above the first path (or the current
+    // directory for standard input).
+    let start = match args.paths.first() {
+        Some(p) if p.as_os_str() != "-" => p.clone(),
+        _ => PathBuf::from("."),
+    };
+    let config = match lameduck_lint::config::Config::find(&start) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("lameduck lint: {e}");
+            return 2;
+        }
+    };
+    let mut disable = args.disable.clone();
+    disable.extend(config.disable.iter().cloned());
+    let fail_on = args.fail_on.or(config.fail_on).unwrap_or(Severity::Warning);
     for id in &args.disable {
         if rules::find(id).is_none() {
             eprintln!("lameduck lint: --disable {id}: no such rule");
             return 2;
         }
     }
-    findings.retain(|f| !args.disable.iter().any(|d| d.eq_ignore_ascii_case(f.rule)));
+    findings.retain(|f| !disable.iter().any(|d| d.eq_ignore_ascii_case(f.rule)));
     let text = match args.format {
         Format::Human => output::human(&findings, |path| sources.get(path).cloned()),
         Format::Json => output::json(&findings) + "\n",
@@ -202,7 +215,7 @@ pub fn run(args: LintArgs) -> i32 {
     }
     if unreadable {
         2
-    } else if findings.iter().any(|f| f.severity >= args.fail_on) {
+    } else if findings.iter().any(|f| f.severity >= fail_on) {
         1
     } else {
         0

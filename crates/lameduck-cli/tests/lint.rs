@@ -148,3 +148,41 @@ fn sarif_and_github_formats_and_disabled_rules() {
     let (code, _, err) = lint(&["--disable", "LD999", "-"], bad);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn a_lameduck_yaml_above_the_path_disables_rules_and_sets_the_threshold() {
+    let dir = tempdir();
+    let project = dir.path().join("svc");
+    std::fs::create_dir_all(&project).expect("dir");
+    std::fs::write(
+        project.join("Dockerfile"),
+        "FROM alpine\nCMD app --port 8080\nCMD [\"sh\", \"-c\", \"a; b\"]\n",
+    )
+    .expect("write");
+    let path = project.to_str().expect("utf-8");
+    let (code, out, _) = lint(&[path], "");
+    assert_eq!(code, 1);
+    assert!(out.contains("LD102"), "{out}");
+    std::fs::write(
+        dir.path().join(".lameduck.yaml"),
+        "lint:\n  disable: [LD102]\n  fail-on: error\n",
+    )
+    .expect("write");
+    let (code, out, _) = lint(&[path], "");
+    assert_eq!(
+        (code, out.as_str()),
+        (0, ""),
+        "LD102 off and only errors fail"
+    );
+    std::fs::write(
+        dir.path().join(".lameduck.yaml"),
+        "lint:\n  disable: [LD999]\n",
+    )
+    .expect("write");
+    let (code, _, err) = lint(&[path], "");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(".lameduck.yaml:2:12: no rule \"LD999\""),
+        "{err}"
+    );
+}

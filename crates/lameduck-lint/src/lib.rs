@@ -8,6 +8,7 @@
 //! ```
 #![deny(rust_2018_idioms)]
 
+pub mod config;
 pub mod dockerfile;
 pub mod finding;
 pub mod manifest;
