@@ -49,6 +49,21 @@ async fn start(drain: &Drain) -> String {
     format!("http://{addr}")
 }
 
+/// Waits until `done` holds; fails the test after 20s rather than hang.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let wait = async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .is_err()
+    {
+        panic!("timed out waiting for {what}");
+    }
+}
+
 fn client() -> Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>> {
     // No retry on a connection the server closed: such a loss must show.
     Client::builder(TokioExecutor::new())
@@ -138,9 +153,11 @@ async fn nothing_fails_across_the_drain_and_a_long_request_completes() {
         StatusCode::SERVICE_UNAVAILABLE,
         "readiness flips at once"
     );
-    while served_after_close.load(Ordering::Relaxed) < 15 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until(
+        "every client served again after being told to close",
+        || served_after_close.load(Ordering::Relaxed) >= 15,
+    )
+    .await;
     stop.store(true, Ordering::Relaxed);
     for l in loops {
         l.await.expect("client loop");
@@ -178,9 +195,10 @@ async fn the_deadline_holds_when_a_handler_never_finishes() {
         async move { get(&client(), &url).await }
     });
     // Wait until the request is in its handler.
-    while !NEVER_ENTERED.load(Ordering::Acquire) {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until("the request to reach its handler", || {
+        NEVER_ENTERED.load(Ordering::Acquire)
+    })
+    .await;
     drain.trigger();
     let report = drain.run().await;
     // The stuck connection alone: the listener closed long before.
