@@ -4,6 +4,7 @@
 //! the behaviour lives in them.
 #![deny(rust_2018_idioms)]
 
+mod check;
 mod lint;
 mod logging;
 mod proxy;
@@ -43,8 +44,12 @@ enum Command {
     /// Run the drain proxy alone, as a sidecar beside the app's container:
     /// readiness, drain delay, go-away and deadline in front of the app.
     Proxy(ProxyCmdArgs),
-    /// Find the termination mistakes in Dockerfiles before they ship.
+    /// Find the termination mistakes in Dockerfiles and manifests before
+    /// they ship.
     Lint(lint::LintArgs),
+    /// Rehearse a pod's end under load, the way Kubernetes ends it, and
+    /// count every lost request and session, with its cause and its fix.
+    Check(Box<check::CheckArgs>),
 }
 
 /// Flags of `lameduck proxy`.
@@ -66,6 +71,7 @@ fn main() {
     let code = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Lint(args) => lint::run(args),
+        Command::Check(args) => check::run(*args),
         Command::Proxy(args) => {
             proxy::sidecar(&args.proxy, args.drain.drain_delay, args.drain.budget())
         }

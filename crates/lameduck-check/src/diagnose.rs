@@ -1,0 +1,309 @@
+//! From losses to causes: each group of losses (same kind, same pod, same
+//! phase) gets a sentence saying what happened, why, and what fixes it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use lameduck_core::format_duration;
+use serde::Serialize;
+
+use crate::ledger::{LostRequest, PodId, RequestOutcome, SessionEnd, SessionRecord};
+use crate::plan::{BalancerMode, Plan, SessionKind};
+use crate::timeline::{Phase, PodLife};
+
+/// One explained group of losses.
+#[derive(Clone, Debug, Serialize)]
+pub struct Finding {
+    /// How many requests or sessions.
+    pub count: u64,
+    /// What was lost, when: "31 requests refused 40 ms after SIGTERM ...".
+    pub what: String,
+    /// Why.
+    pub cause: String,
+    /// What to change.
+    pub fix: String,
+    /// The pod, if one.
+    pub pod: Option<String>,
+    /// The phase of its ending.
+    pub phase: Option<Phase>,
+}
+
+/// What went wrong with a group of requests, as far as causes go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Refused,
+    Cut,
+    BalancerReset,
+    TimedOut,
+    ServerError,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    kind: Kind,
+    pod: Option<PodId>,
+    phase: Phase,
+    routed: bool,
+}
+
+/// Explains every lost request and every cut session.
+pub fn diagnose(
+    plan: &Plan,
+    lives: &[PodLife],
+    lost: &[LostRequest],
+    sessions: &[SessionRecord],
+) -> Vec<Finding> {
+    let life = |pod: Option<PodId>| pod.and_then(|p| lives.iter().find(|l| l.pod == p));
+    let mut groups: BTreeMap<Key, Vec<&LostRequest>> = BTreeMap::new();
+    for loss in lost {
+        let l = life(loss.pod);
+        let kind = match loss.outcome {
+            RequestOutcome::Refused => Kind::Refused,
+            RequestOutcome::ServerError => Kind::ServerError,
+            RequestOutcome::TimedOut if l.is_none_or(|l| l.phase(loss.at) != Phase::AtKill) => {
+                Kind::TimedOut
+            }
+            _ if loss.by_balancer => Kind::BalancerReset,
+            _ => Kind::Cut,
+        };
+        let key = Key {
+            kind,
+            pod: loss.pod,
+            phase: l.map_or(Phase::Serving, |l| l.phase(loss.at)),
+            routed: l.is_none_or(|l| l.routed(loss.at)),
+        };
+        groups.entry(key).or_default().push(loss);
+    }
+    let mut findings: Vec<Finding> = groups
+        .iter()
+        .map(|(key, losses)| explain_requests(plan, *key, life(key.pod), losses))
+        .collect();
+
+    let mut cut: BTreeMap<(SessionKind, Option<PodId>, Phase, bool), Vec<&SessionRecord>> =
+        BTreeMap::new();
+    for s in sessions {
+        if let SessionEnd::Cut { by_balancer, .. } = &s.end {
+            let phase = life(s.pod).map_or(Phase::Serving, |l| l.phase(s.ended));
+            cut.entry((s.kind, s.pod, phase, *by_balancer))
+                .or_default()
+                .push(s);
+        }
+    }
+    for ((kind, pod, phase, by_balancer), list) in cut {
+        findings.push(explain_sessions(plan, kind, pod, phase, by_balancer, &list));
+    }
+    findings.sort_by(|a, b| b.count.cmp(&a.count));
+    findings
+}
+
+fn ms(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// "40 ms after SIGTERM": the first loss against the event its phase began
+/// with.
+fn when(plan: &Plan, phase: Phase, life: Option<&PodLife>, first: Duration) -> String {
+    let since = |e: Option<Duration>, what: String| match e {
+        Some(e) if first >= e => format!("{} after {what}", ms(first - e)),
+        _ => phase.describe().to_string(),
+    };
+    match (phase, life) {
+        (Phase::AtKill, _) => "at SIGKILL".to_string(),
+        (Phase::AfterStopSignal, Some(l)) => since(l.stop_signal, plan.stop_signal.to_string()),
+        (Phase::PreStop, Some(l)) => since(l.pre_stop, "preStop began".into()),
+        (Phase::Terminating, Some(l)) => since(l.terminating, "deletion".into()),
+        _ => phase.describe().to_string(),
+    }
+}
+
+fn explain_requests(
+    plan: &Plan,
+    key: Key,
+    life: Option<&PodLife>,
+    losses: &[&LostRequest],
+) -> Finding {
+    let count = losses.len() as u64;
+    let first = losses.first().map_or(Duration::ZERO, |l| l.at);
+    let pod = key.pod.map(crate::pod_name);
+    let pod_name = pod.clone().unwrap_or_else(|| "no pod".into());
+    let at = when(plan, key.phase, life, first);
+    let lag = format_duration(plan.endpoint_lag);
+    let suggested_delay = format_duration(plan.endpoint_lag + Duration::from_secs(1));
+    let routed = if key.routed && key.phase != Phase::Serving {
+        format!(" while the balancer still routed to {pod_name} (lag {lag})")
+    } else {
+        String::new()
+    };
+    let (what, cause, fix) = match key.kind {
+        Kind::Refused if key.pod.is_none() => (
+            format!("{} refused: no pod was routed", plural(count, "request", "requests")),
+            "the balancer had no endpoint: every pod was deleted, not ready, or not yet added".to_string(),
+            "keep a ready replica through the rollout: more replicas, maxUnavailable 0, a readiness probe that passes only when the app serves".to_string(),
+        ),
+        Kind::Refused if key.phase == Phase::Serving => (
+            format!("{} refused by {pod_name} before it was deleted", plural(count, "request", "requests")),
+            "the app refused connections while it was routed and not ending: it was not listening yet, or its backlog was full".to_string(),
+            "make readiness pass only once the app accepts, and give it the capacity for the load".to_string(),
+        ),
+        Kind::Refused if key.routed => (
+            format!("{} refused {at}{routed}", plural(count, "request", "requests")),
+            format!(
+                "{pod_name} stopped accepting connections {}, before the balancer had removed it",
+                if key.phase == Phase::AtKill { "when it was killed" } else { "at once" }
+            ),
+            format!(
+                "keep accepting for longer than the lag: run the app under `lameduck run --drain-delay {suggested_delay}`, or add a preStop `sleep` of {suggested_delay}"
+            ),
+        ),
+        Kind::Refused => (
+            format!("{} refused by {pod_name} {at}, after its removal", plural(count, "request", "requests")),
+            "connections the balancer had already routed arrived after the app closed its listener".to_string(),
+            "keep accepting a little longer than the balancer's removal takes (`lameduck run --drain-delay`)".to_string(),
+        ),
+        Kind::Cut if key.phase == Phase::AtKill => {
+            let why = match life {
+                Some(l) if l.stop_signal.is_none() => format!(
+                    "the preStop hook used up the grace period ({}), so the app never got {}",
+                    format_duration(plan.grace_period),
+                    plan.stop_signal
+                ),
+                Some(l) if l.pid1_is_shell() => format!(
+                    "the stop signal never reached the app: PID 1 was a shell (`{}`), which does not pass {} on (the shell-form CMD pitfall)",
+                    l.pid1, plan.stop_signal
+                ),
+                Some(l) if !l.signal_handled => format!(
+                    "PID 1 (`{}`) has no handler for {}, and the kernel drops a signal the init process of a PID namespace does not handle",
+                    l.pid1, plan.stop_signal
+                ),
+                _ => format!(
+                    "the app got {} but was still working when the grace period ({}) ran out",
+                    plan.stop_signal,
+                    format_duration(plan.grace_period)
+                ),
+            };
+            let fix = match life {
+                Some(l) if l.stop_signal.is_none() => "shorten the preStop hook or raise terminationGracePeriodSeconds".to_string(),
+                Some(l) if l.pid1_is_shell() || !l.signal_handled => format!(
+                    "make the app PID 1 (exec-form CMD, `exec` in scripts) and handle {}, or start it with `lameduck run`, which forwards it",
+                    plan.stop_signal
+                ),
+                _ => "raise terminationGracePeriodSeconds, or make the app finish its work sooner".to_string(),
+            };
+            (
+                format!("{} killed at the deadline on {pod_name}", plural(count, "request was", "requests were")),
+                why,
+                fix,
+            )
+        }
+        Kind::Cut => (
+            format!("{} cut {at} on {pod_name}{routed}", plural(count, "request", "requests")),
+            if key.phase == Phase::Serving {
+                "the connection was closed or reset before the answer was whole, while the pod was not ending".to_string()
+            } else {
+                "the app closed connections (or exited) with requests in flight".to_string()
+            },
+            if key.phase == Phase::Serving {
+                "look at the app's logs: this loss is not about the pod's end".to_string()
+            } else {
+                "wait for requests in flight before exiting, and close keep-alive connections only between requests: `lameduck run --listen` does both in front of the app".to_string()
+            },
+        ),
+        Kind::BalancerReset => (
+            format!("{} reset by the balancer when it removed {pod_name}", plural(count, "request was", "requests were")),
+            format!("a balancer without graceful shutdown (--balancer {}) resets established connections at removal", BalancerMode::Reset),
+            "enable graceful shutdown on the load balancer (for direct-to-pod balancers, e.g. `service.cloud.tencent.com/enable-grace-shutdown: \"true\"`)".to_string(),
+        ),
+        Kind::TimedOut => (
+            format!("{} timed out {at} on {pod_name}{routed}", plural(count, "request", "requests")),
+            "no whole answer came within the timeout: the app stopped answering without closing the connection".to_string(),
+            "answer or close every accepted request while draining; a process that is stopped or stuck holds clients until they give up".to_string(),
+        ),
+        Kind::ServerError => (
+            format!("{} answered 5xx {at} by {pod_name}", plural(count, "request", "requests")),
+            if key.phase == Phase::Serving {
+                "the app answered 5xx while serving: not a termination problem".to_string()
+            } else {
+                "the app answered 5xx while ending instead of finishing its work".to_string()
+            },
+            "keep serving until in-flight work is done and fail readiness instead of requests".to_string(),
+        ),
+    };
+    Finding {
+        count,
+        what,
+        cause,
+        fix,
+        pod,
+        phase: key.pod.map(|_| key.phase),
+    }
+}
+
+fn explain_sessions(
+    plan: &Plan,
+    kind: SessionKind,
+    pod: Option<PodId>,
+    phase: Phase,
+    by_balancer: bool,
+    list: &[&SessionRecord],
+) -> Finding {
+    let count = list.len() as u64;
+    let pod_name = pod.map(crate::pod_name);
+    let on = pod_name.clone().unwrap_or_else(|| "no pod".into());
+    let sessions = plural(
+        count,
+        &format!("{kind} session"),
+        &format!("{kind} sessions"),
+    );
+    let (what, cause, fix) = if by_balancer {
+        (
+            format!("{sessions} reset by the balancer when it removed {on}"),
+            "a balancer without graceful shutdown resets established connections at removal".to_string(),
+            "enable graceful shutdown on the load balancer so that established sessions stay until they end".to_string(),
+        )
+    } else {
+        match phase {
+            Phase::AtKill => (
+                format!("{sessions} cut at SIGKILL on {on}"),
+                format!(
+                    "the sessions were still open when the grace period ({}) ran out",
+                    format_duration(plan.grace_period)
+                ),
+                match kind {
+                    SessionKind::Websocket => "raise the grace period, or tell clients to reconnect before it ends (a close frame 1001, which `lameduck run` sends at its deadline)".to_string(),
+                    SessionKind::Tcp => "raise the grace period, or tell clients to reconnect before it ends (close your side first, which `lameduck run --mode tcp` does at its deadline)".to_string(),
+                },
+            ),
+            Phase::AfterStopSignal => (
+                format!("{sessions} cut after {} on {on}", plan.stop_signal),
+                "the app ended its sessions without a goodbye when it stopped".to_string(),
+                "say goodbye before closing (WebSocket close 1001, HTTP/2 GOAWAY) so clients reconnect elsewhere".to_string(),
+            ),
+            Phase::Serving => (
+                format!("{sessions} cut on {on} before it was deleted"),
+                "the sessions ended without a goodbye while the pod was not ending".to_string(),
+                "look at the app's logs: this loss is not about the pod's end".to_string(),
+            ),
+            _ => (
+                format!("{sessions} cut {} on {on}", phase.describe()),
+                "the sessions ended without a goodbye while the pod was ending".to_string(),
+                "keep sessions until the drain's deadline and say goodbye before closing".to_string(),
+            ),
+        }
+    };
+    Finding {
+        count,
+        what,
+        cause,
+        fix,
+        pod: pod_name,
+        phase: pod.map(|_| phase),
+    }
+}

@@ -1,0 +1,134 @@
+//! Each pod's life on the rehearsal's clock, and the phase of its ending
+//! that a moment falls in.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::ledger::{PodEvent, PodEventKind, PodId};
+
+/// The step of a pod's ending a moment falls in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Not being deleted.
+    Serving,
+    /// Marked terminating, before preStop or the stop signal.
+    Terminating,
+    /// While its preStop hook ran.
+    PreStop,
+    /// After the stop signal, before any SIGKILL.
+    AfterStopSignal,
+    /// At or after the SIGKILL of the grace period's end.
+    AtKill,
+}
+
+impl Phase {
+    /// Words for sentences.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Phase::Serving => "before the pod was deleted",
+            Phase::Terminating => "as the pod was marked terminating",
+            Phase::PreStop => "during preStop",
+            Phase::AfterStopSignal => "after the stop signal",
+            Phase::AtKill => "at SIGKILL",
+        }
+    }
+}
+
+/// What happened to one pod, when.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PodLife {
+    /// The pod.
+    pub pod: PodId,
+    /// PID 1's name.
+    pub pid1: String,
+    /// Deleted.
+    pub terminating: Option<Duration>,
+    /// Removed from the balancer.
+    pub removed: Option<Duration>,
+    /// preStop began.
+    pub pre_stop: Option<Duration>,
+    /// The stop signal was sent.
+    pub stop_signal: Option<Duration>,
+    /// PID 1 had a handler for the stop signal.
+    pub signal_handled: bool,
+    /// SIGKILL at the end of the grace period.
+    pub killed: Option<Duration>,
+    /// PID 1 exited.
+    pub exited: Option<Duration>,
+}
+
+impl PodLife {
+    /// Every pod's life from the event list.
+    pub fn from_events(events: &[PodEvent]) -> Vec<PodLife> {
+        let mut lives: Vec<PodLife> = Vec::new();
+        for e in events {
+            let i = match lives.iter().position(|l| l.pod == e.pod) {
+                Some(i) => i,
+                None => {
+                    lives.push(PodLife {
+                        pod: e.pod,
+                        ..PodLife::default()
+                    });
+                    lives.len() - 1
+                }
+            };
+            let life = &mut lives[i];
+            let at = Some(e.at);
+            match &e.event {
+                PodEventKind::Started { pid1 } | PodEventKind::Ready { pid1 } => {
+                    life.pid1 = pid1.clone()
+                }
+                PodEventKind::Terminating => life.terminating = at,
+                PodEventKind::EndpointRemoved if life.terminating.is_some() => life.removed = at,
+                PodEventKind::PreStopStarted => life.pre_stop = at,
+                PodEventKind::StopSignal { handled, pid1, .. } => {
+                    life.pid1 = pid1.clone();
+                    life.stop_signal = at;
+                    life.signal_handled = *handled;
+                }
+                PodEventKind::Killed => life.killed = at,
+                PodEventKind::Exited { .. } => life.exited = at,
+                _ => {}
+            }
+        }
+        lives.sort_by_key(|l| l.pod);
+        lives
+    }
+
+    /// The phase at `t`.
+    pub fn phase(&self, t: Duration) -> Phase {
+        let after = |e: Option<Duration>| e.is_some_and(|e| t >= e);
+        if !after(self.terminating) {
+            Phase::Serving
+        } else if after(self.killed) {
+            Phase::AtKill
+        } else if after(self.stop_signal) {
+            Phase::AfterStopSignal
+        } else if after(self.pre_stop) {
+            Phase::PreStop
+        } else {
+            Phase::Terminating
+        }
+    }
+
+    /// Whether the balancer still sent new connections to the pod at `t`
+    /// (true before it was deleted too).
+    pub fn routed(&self, t: Duration) -> bool {
+        self.removed.is_none_or(|r| t < r)
+    }
+
+    /// Whether PID 1 had exited by `t`.
+    pub fn exited_by(&self, t: Duration) -> bool {
+        self.exited.is_some_and(|e| t >= e)
+    }
+
+    /// Whether PID 1 is a shell, which does not pass signals on.
+    pub fn pid1_is_shell(&self) -> bool {
+        matches!(
+            self.pid1.as_str(),
+            "sh" | "bash" | "dash" | "ash" | "zsh" | "ksh" | "busybox"
+        )
+    }
+}
