@@ -231,13 +231,14 @@ impl HttpServer {
                 now = &mut phase_change => {
                     seen = now;
                     phase_change = Box::pin(next_phase(view.clone(), seen));
-                    let busy = state.in_flight() > 0;
                     match seen {
-                        Phase::Serving => continue,
-                        // Busy: keep-alive off, so the connection closes
-                        // after this answer. Idle: the next answer says close.
-                        Phase::Draining if !busy => continue,
-                        Phase::Draining => {}
+                        // The next answer says `Connection: close` and the
+                        // connection ends after it. Turning keep-alive off
+                        // here instead would close the connection after an
+                        // answer whose head, already sent, promised to keep
+                        // it: the client's next request would meet a closed
+                        // socket (found by `lameduck check`).
+                        Phase::Serving | Phase::Draining => continue,
                         // Listeners closed: idle connections go now. Take
                         // in any request that reached the socket first.
                         Phase::Closing => {
