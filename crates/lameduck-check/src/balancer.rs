@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -108,6 +109,50 @@ pub async fn connect(target: SocketAddr, routes: &Routes) -> (io::Result<TcpStre
 /// How long a client waits for the balancer to have taken its connection.
 const CLAIM_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What became of every connection the balancer took, whoever made it.
+#[derive(Debug, Default)]
+pub struct Stats {
+    accepted: AtomicU64,
+    connected: AtomicU64,
+    refused: AtomicU64,
+    no_endpoint: AtomicU64,
+    cut: AtomicU64,
+    reset: AtomicU64,
+}
+
+/// [`Stats`] read at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StatsSnapshot {
+    /// Client connections accepted.
+    pub accepted: u64,
+    /// Relayed to a pod that accepted them.
+    pub connected: u64,
+    /// Reset because the pod refused or could not be reached.
+    pub refused: u64,
+    /// Reset because no pod was routed.
+    pub no_endpoint: u64,
+    /// Reset at the pod's removal (`--balancer reset`).
+    pub cut: u64,
+    /// Relayed, then reset by one side (the pod, mostly: a listener closed
+    /// with connections still queued, a process killed).
+    pub reset: u64,
+}
+
+impl Stats {
+    /// The counts now.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        StatsSnapshot {
+            accepted: get(&self.accepted),
+            connected: get(&self.connected),
+            refused: get(&self.refused),
+            no_endpoint: get(&self.no_endpoint),
+            cut: get(&self.cut),
+            reset: get(&self.reset),
+        }
+    }
+}
+
 /// A running balancer.
 #[derive(Debug)]
 pub struct Balancer {
@@ -115,6 +160,8 @@ pub struct Balancer {
     pub addr: SocketAddr,
     /// Routes of accepted connections.
     pub routes: Arc<Routes>,
+    /// Counts of every connection.
+    pub stats: Arc<Stats>,
 }
 
 impl Balancer {
@@ -123,11 +170,14 @@ impl Balancer {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let routes = Arc::new(Routes::default());
+        let stats = Arc::new(Stats::default());
         let accept_routes = routes.clone();
+        let accept_stats = stats.clone();
         tokio::spawn(async move {
             loop {
                 match listener.accept().await {
                     Ok((client, peer)) => {
+                        accept_stats.accepted.fetch_add(1, Ordering::Relaxed);
                         let target = endpoints.pick();
                         let route = Arc::new(Route {
                             pod: target.as_ref().map(|t| t.pod),
@@ -136,8 +186,9 @@ impl Balancer {
                         accept_routes.map().insert(peer, route.clone());
                         accept_routes.added.notify_waiters();
                         let routes = accept_routes.clone();
+                        let stats = accept_stats.clone();
                         tokio::spawn(async move {
-                            relay(client, target, &route).await;
+                            relay(client, target, &route, &stats).await;
                             // Clients that are not the rehearsal's own never
                             // claim their route; the rehearsal's own may
                             // claim it after the relay ended (a reset at
@@ -156,13 +207,33 @@ impl Balancer {
                 }
             }
         });
-        Ok(Balancer { addr, routes })
+        Ok(Balancer {
+            addr,
+            routes,
+            stats,
+        })
     }
 }
 
-async fn relay(mut client: TcpStream, target: Option<crate::endpoints::Target>, route: &Route) {
+/// Records what became of the connection to the pod, and counts it.
+fn settle(route: &Route, stats: &Stats, upstream: Upstream) {
+    let counter = match upstream {
+        Upstream::Connected => &stats.connected,
+        Upstream::Failed(_) => &stats.refused,
+        Upstream::NoEndpoint => &stats.no_endpoint,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    let _ = route.upstream.set(upstream);
+}
+
+async fn relay(
+    mut client: TcpStream,
+    target: Option<crate::endpoints::Target>,
+    route: &Route,
+    stats: &Stats,
+) {
     let Some(mut target) = target else {
-        let _ = route.upstream.set(Upstream::NoEndpoint);
+        settle(route, stats, Upstream::NoEndpoint);
         reset(&client);
         return;
     };
@@ -170,19 +241,17 @@ async fn relay(mut client: TcpStream, target: Option<crate::endpoints::Target>, 
         match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target.addr)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
-                let _ = route.upstream.set(Upstream::Failed(e.to_string()));
+                settle(route, stats, Upstream::Failed(e.to_string()));
                 reset(&client);
                 return;
             }
             Err(_) => {
-                let _ = route
-                    .upstream
-                    .set(Upstream::Failed("connect timed out".into()));
+                settle(route, stats, Upstream::Failed("connect timed out".into()));
                 reset(&client);
                 return;
             }
         };
-    let _ = route.upstream.set(Upstream::Connected);
+    settle(route, stats, Upstream::Connected);
     let _ = client.set_nodelay(true);
     let _ = upstream.set_nodelay(true);
     let mut upstream = upstream;
@@ -203,9 +272,13 @@ async fn relay(mut client: TcpStream, target: Option<crate::endpoints::Target>, 
             }
         };
         tokio::select! {
-            r = async { tokio::try_join!(up, down) } => r.err().map(|e| e.to_string()),
+            r = async { tokio::try_join!(up, down) } => r.err().map(|e| {
+                stats.reset.fetch_add(1, Ordering::Relaxed);
+                e.to_string()
+            }),
             () = cut => {
                 let _ = route.cut.set(());
+                stats.cut.fetch_add(1, Ordering::Relaxed);
                 Some("cut at removal".into())
             }
         }

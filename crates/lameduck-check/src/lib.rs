@@ -54,12 +54,13 @@ pub async fn rehearse(plan: Plan, show_progress: bool) -> Result<Report, String>
         plan.balancer == BalancerMode::Reset,
         ledger.clone(),
     );
-    let balancer = Balancer::start(
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        endpoints.clone(),
-    )
-    .await
-    .map_err(|e| format!("the balancer could not listen on loopback: {e}"))?;
+    let listen = plan
+        .balancer_listen
+        .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+    let balancer = Balancer::start(listen, endpoints.clone())
+        .await
+        .map_err(|e| format!("the balancer could not listen on {listen}: {e}"))?;
+    tracing::info!("balancer listening on {}", balancer.addr);
     let mut cluster = Cluster::new(plan.clone(), ledger.clone(), endpoints.clone());
     let result = run(&plan, &mut cluster, &balancer, &ledger, &progress).await;
     progress.stage("stopping the pods left");
@@ -76,6 +77,7 @@ pub async fn rehearse(plan: Plan, show_progress: bool) -> Result<Report, String>
     Ok(Report::build(
         (*plan).clone(),
         balancer.addr.to_string(),
+        balancer.stats.snapshot(),
         duration,
         records,
         pods,

@@ -164,9 +164,12 @@ pub struct Plan {
     /// Load before the first pod is ended.
     #[serde(serialize_with = "crate::report::ser_ms")]
     pub warmup: Duration,
-    /// Load after the last pod has gone.
+    /// Load after the last deleted pod has exited.
     #[serde(serialize_with = "crate::report::ser_ms")]
     pub settle: Duration,
+    /// Where the balancer listens, for load of the user's own besides (or
+    /// instead of) the rehearsal's; `None` is a free port on loopback.
+    pub balancer_listen: Option<std::net::SocketAddr>,
 }
 
 fn ser_signal<S: serde::Serializer>(signal: &Signal, s: S) -> Result<S::Ok, S::Error> {
@@ -216,8 +219,13 @@ impl Plan {
         if !self.http.path.starts_with('/') || !self.websocket_path.starts_with('/') {
             return fail("paths start with `/`".into());
         }
-        if self.http.clients == 0 && self.sessions.iter().all(|(_, n)| *n == 0) {
-            return fail("no load: give --clients or --long".into());
+        if self.http.clients == 0
+            && self.sessions.iter().all(|(_, n)| *n == 0)
+            && self.balancer_listen.is_none()
+        {
+            return fail(
+                "no load: give --clients or --long, or --balancer-listen and send your own".into(),
+            );
         }
         if let (Network::Loopback, Probe::Http { port: Some(p), .. }) =
             (self.network, &self.readiness.probe)

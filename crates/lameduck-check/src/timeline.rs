@@ -44,18 +44,24 @@ pub struct PodLife {
     /// PID 1's name.
     pub pid1: String,
     /// Deleted.
+    #[serde(serialize_with = "crate::report::ser_opt_ms")]
     pub terminating: Option<Duration>,
     /// Removed from the balancer.
+    #[serde(serialize_with = "crate::report::ser_opt_ms")]
     pub removed: Option<Duration>,
     /// preStop began.
+    #[serde(serialize_with = "crate::report::ser_opt_ms")]
     pub pre_stop: Option<Duration>,
     /// The stop signal was sent.
+    #[serde(serialize_with = "crate::report::ser_opt_ms")]
     pub stop_signal: Option<Duration>,
     /// PID 1 had a handler for the stop signal.
     pub signal_handled: bool,
     /// SIGKILL at the end of the grace period.
+    #[serde(serialize_with = "crate::report::ser_opt_ms")]
     pub killed: Option<Duration>,
     /// PID 1 exited.
+    #[serde(serialize_with = "crate::report::ser_opt_ms")]
     pub exited: Option<Duration>,
 }
 

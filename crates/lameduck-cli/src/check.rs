@@ -154,6 +154,11 @@ pub struct CheckArgs {
     #[arg(long, value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
     settle: Duration,
 
+    /// Where the balancer listens (default: a free port on loopback), so
+    /// that clients of your own can send load through it too.
+    #[arg(long, value_name = "ADDR")]
+    balancer_listen: Option<std::net::SocketAddr>,
+
     /// Write the whole result as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -258,6 +263,7 @@ impl CheckArgs {
             start_timeout: self.start_timeout,
             warmup: self.warmup,
             settle: self.settle,
+            balancer_listen: self.balancer_listen,
         };
         plan.validate().map_err(|e| e.to_string())?;
         Ok(plan)

@@ -154,17 +154,28 @@ impl Pod {
             .unwrap_or_default()
     }
 
-    /// Whether PID 1 has a handler for `signal` (`SigCgt` of its status):
-    /// without one, the kernel drops the signal.
+    /// Whether PID 1 will get `signal`: the kernel drops a signal sent to
+    /// a PID namespace's init unless init catches it (`SigCgt`) or blocks it
+    /// to take it later (`SigBlk`, as lameduck does).
     pub fn handles(&self, signal: Signal) -> bool {
         let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", self.pid1)) else {
             return false;
         };
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("SigCgt:"))
-            .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-            .is_some_and(|mask| mask & (1u64 << (signal.number() - 1)) != 0)
+        let mask = |field: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+                .unwrap_or(0)
+        };
+        let bit = 1u64 << (signal.number() - 1);
+        // In sigtimedwait the waited signals are unblocked for the wait (the
+        // kernel keeps the real mask aside), and they are delivered.
+        let waiting = std::fs::read_to_string(format!("/proc/{}/syscall", self.pid1))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<libc::c_long>().ok())
+            == Some(libc::SYS_rt_sigtimedwait);
+        waiting || (mask("SigCgt:") | mask("SigBlk:")) & bit != 0
     }
 
     /// Sends `signal` to PID 1, as the kubelet does through the runtime.

@@ -22,6 +22,14 @@ pub fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Erro
     s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
 }
 
+/// Optional durations as milliseconds (or null) in JSON.
+pub fn ser_opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => ser_ms(d, s),
+        None => s.serialize_none(),
+    }
+}
+
 /// Requests by how they ended.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct RequestCounts {
@@ -85,6 +93,9 @@ pub struct Report {
     pub plan: Plan,
     /// Where the balancer listened.
     pub balancer: String,
+    /// What became of every connection through the balancer, the
+    /// rehearsal's own and any other client's.
+    pub connections: crate::balancer::StatsSnapshot,
     /// How long it took.
     #[serde(serialize_with = "ser_ms")]
     pub duration: Duration,
@@ -116,6 +127,7 @@ impl Report {
     pub fn build(
         plan: Plan,
         balancer: String,
+        connections: crate::balancer::StatsSnapshot,
         duration: Duration,
         records: Records,
         pods: Vec<(String, String, Vec<String>)>,
@@ -170,6 +182,7 @@ impl Report {
             version: env!("CARGO_PKG_VERSION"),
             plan,
             balancer,
+            connections,
             duration,
             verdict,
             lost,

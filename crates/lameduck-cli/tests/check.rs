@@ -1,0 +1,422 @@
+//! End-to-end tests of `lameduck check`: real pods (PID and network
+//! namespaces), the real binary, a Python app as each pod's PID 1, and the
+//! JSON report read back. Every rehearsal ends by itself; the test waits on
+//! its exit, with a bound.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{lameduck_bin, python, tempdir, Lameduck};
+
+/// A rehearsal takes a few seconds; this bounds a stuck one.
+const REHEARSAL_LIMIT: Duration = Duration::from_secs(120);
+
+fn pod_app() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/pod_app.py")
+}
+
+/// Runs `lameduck check ARGS -- COMMAND` and returns its exit code and its
+/// JSON report.
+fn check(args: &[&str], command: &[&str]) -> (i32, Value) {
+    let dir = tempdir();
+    let json = dir.path().join("report.json");
+    let json_arg = json.to_string_lossy().into_owned();
+    let mut all: Vec<&str> = vec!["check", "--json", &json_arg];
+    all.extend_from_slice(args);
+    all.push("--");
+    all.extend_from_slice(command);
+    let run = Lameduck::start(&all);
+    let status = run.wait_for(REHEARSAL_LIMIT);
+    let code = status.code().expect("check exits with a code");
+    let text = std::fs::read_to_string(&json)
+        .unwrap_or_else(|e| panic!("no report ({e}); exit {code}; log:\n{}", run.log()));
+    (
+        code,
+        serde_json::from_str(&text).expect("the report is JSON"),
+    )
+}
+
+fn count(report: &Value, section: &str, field: &str) -> u64 {
+    report[section][field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{section}.{field} in {report:#}"))
+}
+
+fn findings(report: &Value) -> Vec<(String, String, String)> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or_default().to_string();
+            (s("what"), s("cause"), s("fix"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_server_that_closes_its_listener_at_sigterm_loses_requests_to_the_lag() {
+    let app = pod_app();
+    let (code, report) = check(
+        &[
+            "--replicas",
+            "2",
+            "--endpoint-lag",
+            "1s",
+            "--grace-period",
+            "5s",
+            "--clients",
+            "4",
+            "--rps",
+            "150",
+            "--settle",
+            "500ms",
+        ],
+        &[python(), app.to_str().unwrap(), "--on-term", "close-wait"],
+    );
+    assert_eq!(code, 1, "something was lost: {report:#}");
+    assert!(count(&report, "requests", "refused") > 0, "{report:#}");
+    assert!(count(&report, "requests", "ok") > 0, "{report:#}");
+    let found = findings(&report);
+    let (what, cause, fix) = found
+        .iter()
+        .find(|(what, ..)| what.contains("refused"))
+        .unwrap_or_else(|| panic!("a finding about refusals: {found:#?}"));
+    assert!(
+        what.contains("after SIGTERM while the balancer still routed to pod-")
+            && what.contains("(lag 1s)"),
+        "{what}"
+    );
+    assert!(
+        cause.contains("stopped accepting connections at once"),
+        "{cause}"
+    );
+    assert!(fix.contains("lameduck run --drain-delay 2s"), "{fix}");
+    // The refusals fall between SIGTERM and the endpoint's removal.
+    for loss in report["lost_requests"].as_array().expect("losses") {
+        let pod = loss["pod"].as_u64().expect("a pod") as usize;
+        let events = &report["pods"][pod - 1]["life"];
+        let at = loss["at"].as_f64().expect("at");
+        assert!(
+            at >= events["stop_signal"].as_f64().expect("signal"),
+            "{loss}"
+        );
+        assert!(
+            at <= events["removed"].as_f64().expect("removed") + 50.0,
+            "{loss}"
+        );
+    }
+}
+
+#[test]
+fn the_same_server_behind_lameduck_run_with_a_longer_drain_delay_loses_nothing() {
+    let app = pod_app();
+    let (code, report) = check(
+        &[
+            "--replicas",
+            "2",
+            "--endpoint-lag",
+            "1s",
+            "--grace-period",
+            "10s",
+            "--clients",
+            "4",
+            "--rps",
+            "150",
+            "--settle",
+            "500ms",
+            "--readiness",
+            "http:9901/ready",
+        ],
+        &[
+            lameduck_bin(),
+            "run",
+            "--listen",
+            "0.0.0.0:{port}",
+            "--upstream",
+            "127.0.0.1:9000",
+            "--admin",
+            "0.0.0.0:9901",
+            "--drain-delay",
+            "2s",
+            "--grace-period",
+            "10s",
+            "--",
+            python(),
+            app.to_str().unwrap(),
+            "--port",
+            "9000",
+            "--on-term",
+            "close-wait",
+        ],
+    );
+    assert_eq!(code, 0, "nothing lost: {report:#}");
+    assert_eq!(
+        count(&report, "requests", "ok"),
+        count(&report, "requests", "total")
+    );
+    assert!(count(&report, "requests", "ok") > 100, "{report:#}");
+    assert!(findings(&report).is_empty());
+    // Both old pods were deleted, and neither was killed.
+    for pod in &report["pods"].as_array().expect("pods")[..2] {
+        assert!(pod["life"]["terminating"].is_number(), "{pod}");
+        assert!(pod["life"]["killed"].is_null(), "{pod}");
+        assert_eq!(pod["life"]["pid1"], "lameduck");
+    }
+}
+
+#[test]
+fn a_server_that_ignores_sigterm_is_killed_at_the_deadline_with_its_requests() {
+    let app = pod_app();
+    let (code, report) = check(
+        &[
+            "--scenario",
+            "delete",
+            "--replicas",
+            "2",
+            "--endpoint-lag",
+            "200ms",
+            "--grace-period",
+            "2s",
+            "--clients",
+            "6",
+            "--new-connection-ratio",
+            "0",
+            "--settle",
+            "500ms",
+        ],
+        &[
+            python(),
+            app.to_str().unwrap(),
+            "--on-term",
+            "ignore",
+            "--delay",
+            "0.3",
+        ],
+    );
+    assert_eq!(code, 1, "{report:#}");
+    let deleted = &report["pods"][0]["life"];
+    assert!(deleted["killed"].is_number(), "{deleted}");
+    assert_eq!(deleted["signal_handled"], false);
+    let cut = count(&report, "requests", "reset") + count(&report, "requests", "truncated");
+    assert!(cut > 0, "{report:#}");
+    let found = findings(&report);
+    let (what, cause, fix) = found
+        .iter()
+        .find(|(what, ..)| what.contains("killed at the deadline on pod-1"))
+        .unwrap_or_else(|| panic!("a finding about the kill: {found:#?}"));
+    assert!(
+        what.starts_with(&format!("{cut} request")),
+        "every cut request was cut at SIGKILL: {what} ({cut})"
+    );
+    assert!(cause.contains("has no handler for SIGTERM"), "{cause}");
+    assert!(fix.contains("lameduck run"), "{fix}");
+}
+
+/// Sessions on the pod that is deleted, under the given balancer: the app
+/// keeps them for 1.5 s after SIGTERM and then says goodbye (FIN).
+fn sessions_through(balancer: &str) -> Value {
+    let app = pod_app();
+    let (_, report) = check(
+        &[
+            "--scenario",
+            "delete",
+            "--replicas",
+            "2",
+            "--endpoint-lag",
+            "300ms",
+            "--grace-period",
+            "5s",
+            "--balancer",
+            balancer,
+            "--clients",
+            "0",
+            "--long",
+            "tcp:6",
+            "--settle",
+            "300ms",
+        ],
+        &[
+            python(),
+            app.to_str().unwrap(),
+            "--tcp",
+            "--on-term",
+            "close-wait",
+            "--linger",
+            "1.5",
+        ],
+    );
+    report
+}
+
+#[test]
+fn a_resetting_balancer_cuts_long_sessions_that_a_graceful_one_keeps() {
+    let reset = sessions_through("reset");
+    let cut_by_balancer = reset["session_list"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .filter(|s| s["end"]["kind"] == "cut" && s["end"]["by_balancer"] == true)
+        .count();
+    assert!(cut_by_balancer > 0, "{reset:#}");
+    assert!(
+        findings(&reset).iter().any(
+            |(what, ..)| what.contains("TCP session") && what.contains("reset by the balancer")
+        ),
+        "{reset:#}"
+    );
+
+    let graceful = sessions_through("graceful");
+    assert_eq!(count(&graceful, "sessions", "cut"), 0, "{graceful:#}");
+    assert!(count(&graceful, "sessions", "goodbye") > 0, "{graceful:#}");
+    assert_eq!(count(&graceful, "connections", "cut"), 0);
+}
+
+#[test]
+fn the_report_page_renders_its_timeline_in_headless_chromium() {
+    let app = pod_app();
+    let dir = tempdir();
+    let page = dir.path().join("report.html");
+    let page_arg = page.to_string_lossy().into_owned();
+    let (_, report) = check(
+        &[
+            "--scenario",
+            "delete",
+            "--replicas",
+            "2",
+            "--endpoint-lag",
+            "500ms",
+            "--grace-period",
+            "3s",
+            "--rps",
+            "100",
+            "--settle",
+            "300ms",
+            "--report",
+            &page_arg,
+        ],
+        &[python(), app.to_str().unwrap(), "--on-term", "exit"],
+    );
+    assert!(count(&report, "requests", "total") > 0);
+    let profile = dir.path().join("chromium");
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("Debian's chromium (scripts/test.sh installs it)");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    // The page's own script writes what the browser laid out.
+    let rendered = dom
+        .split("data-rendered=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("the page did not mark itself rendered:\n{dom}"));
+    let numbers: Vec<u64> = rendered
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(rendered.starts_with("timeline "), "{rendered}");
+    assert!(
+        numbers.len() == 2 && numbers[0] > 0 && numbers[1] > 0,
+        "{rendered}"
+    );
+    assert!(
+        dom.contains("<title>lameduck check: lost "),
+        "the verdict is the title"
+    );
+}
+
+#[test]
+fn the_balancers_counts_agree_with_an_independent_clients_counts() {
+    let app = pod_app();
+    let dir = tempdir();
+    let json = dir.path().join("report.json");
+    let stop = dir.path().join("stop");
+    let port = support::net::free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let run = Lameduck::start(&[
+        "check",
+        "--json",
+        json.to_str().unwrap(),
+        "--replicas",
+        "2",
+        "--endpoint-lag",
+        "1s",
+        "--grace-period",
+        "5s",
+        "--clients",
+        "0",
+        "--balancer-listen",
+        &listen,
+        "--settle",
+        "1s",
+        "--",
+        python(),
+        app.to_str().unwrap(),
+        "--on-term",
+        "close-wait",
+    ]);
+    let client = Command::new(python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/count_client.py"))
+        .args([&listen, stop.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the client");
+    run.wait_log("settling");
+    std::fs::write(&stop, "").expect("stop file");
+    let out = client.wait_with_output().expect("the client's counts");
+    assert_eq!(
+        run.wait_for(REHEARSAL_LIMIT).code(),
+        Some(0),
+        "{}",
+        run.log()
+    );
+    let theirs: Value = serde_json::from_slice(&out.stdout).expect("client JSON");
+    let ours: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("JSON");
+    let (ok, failed) = (
+        theirs["ok"].as_u64().unwrap(),
+        theirs["failed"].as_u64().unwrap(),
+    );
+    assert!(ok > 50 && failed > 0, "the client saw both: {theirs}");
+    let c = &ours["connections"];
+    let n = |k: &str| c[k].as_u64().unwrap_or_else(|| panic!("{k} in {c}"));
+    // Relayed and answered; or refused, unroutable, or reset on the way.
+    assert_eq!(n("connected") - n("reset"), ok, "{c} vs {theirs}");
+    assert_eq!(
+        n("refused") + n("no_endpoint") + n("reset"),
+        failed,
+        "{c} vs {theirs}"
+    );
+    assert_eq!(c["accepted"].as_u64(), Some(ok + failed));
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    for args in [
+        &["check", "--replicas", "0", "--", "true"][..],
+        &["check", "--new-connection-ratio", "2", "--", "true"],
+        &["check", "--long", "carrier-pigeon:3", "--", "true"],
+        &["check", "--readiness", "http:99999/x", "--", "true"],
+        &["check", "--clients", "0", "--", "true"],
+        &["check", "--replicas", "2"],
+    ] {
+        let run = Lameduck::start(args);
+        assert_eq!(run.exit_code(), 2, "{args:?}: {}", run.log());
+    }
+}
