@@ -92,7 +92,7 @@ pub fn diagnose(
     for ((kind, pod, phase, by_balancer), list) in cut {
         findings.push(explain_sessions(plan, kind, pod, phase, by_balancer, &list));
     }
-    findings.sort_by(|a, b| b.count.cmp(&a.count));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.count));
     findings
 }
 

@@ -15,8 +15,15 @@ use support::{lameduck_bin, python, tempdir, Lameduck};
 /// A rehearsal takes a few seconds; this bounds a stuck one.
 const REHEARSAL_LIMIT: Duration = Duration::from_secs(120);
 
-fn pod_app() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/pod_app.py")
+fn pod_app() -> String {
+    app_path("pod_app.py")
+}
+
+fn app_path(name: &str) -> String {
+    let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/apps")
+        .join(name);
+    path.to_string_lossy().into_owned()
 }
 
 /// Runs `lameduck check ARGS -- COMMAND` and returns its exit code and its
@@ -76,7 +83,7 @@ fn a_server_that_closes_its_listener_at_sigterm_loses_requests_to_the_lag() {
             "--settle",
             "500ms",
         ],
-        &[python(), app.to_str().unwrap(), "--on-term", "close-wait"],
+        &[python(), &app, "--on-term", "close-wait"],
     );
     assert_eq!(code, 1, "something was lost: {report:#}");
     assert!(count(&report, "requests", "refused") > 0, "{report:#}");
@@ -147,7 +154,7 @@ fn the_same_server_behind_lameduck_run_with_a_longer_drain_delay_loses_nothing()
             "10s",
             "--",
             python(),
-            app.to_str().unwrap(),
+            &app,
             "--port",
             "9000",
             "--on-term",
@@ -189,14 +196,7 @@ fn a_server_that_ignores_sigterm_is_killed_at_the_deadline_with_its_requests() {
             "--settle",
             "500ms",
         ],
-        &[
-            python(),
-            app.to_str().unwrap(),
-            "--on-term",
-            "ignore",
-            "--delay",
-            "0.3",
-        ],
+        &[python(), &app, "--on-term", "ignore", "--delay", "0.3"],
     );
     assert_eq!(code, 1, "{report:#}");
     let deleted = &report["pods"][0]["life"];
@@ -242,7 +242,7 @@ fn sessions_through(balancer: &str) -> Value {
         ],
         &[
             python(),
-            app.to_str().unwrap(),
+            &app,
             "--tcp",
             "--on-term",
             "close-wait",
@@ -299,7 +299,7 @@ fn the_report_page_renders_its_timeline_in_headless_chromium() {
             "--report",
             &page_arg,
         ],
-        &[python(), app.to_str().unwrap(), "--on-term", "exit"],
+        &[python(), &app, "--on-term", "exit"],
     );
     assert!(count(&report, "requests", "total") > 0);
     let profile = dir.path().join("chromium");
@@ -352,7 +352,7 @@ fn the_balancers_counts_agree_with_an_independent_clients_counts() {
     let run = Lameduck::start(&[
         "check",
         "--json",
-        json.to_str().unwrap(),
+        &json.to_string_lossy(),
         "--replicas",
         "2",
         "--endpoint-lag",
@@ -367,13 +367,14 @@ fn the_balancers_counts_agree_with_an_independent_clients_counts() {
         "1s",
         "--",
         python(),
-        app.to_str().unwrap(),
+        &app,
         "--on-term",
         "close-wait",
     ]);
     let client = Command::new(python())
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/count_client.py"))
-        .args([&listen, stop.to_str().unwrap()])
+        .arg(app_path("count_client.py"))
+        .arg(&listen)
+        .arg(&stop)
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("the client");
@@ -390,8 +391,8 @@ fn the_balancers_counts_agree_with_an_independent_clients_counts() {
     let ours: Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("JSON");
     let (ok, failed) = (
-        theirs["ok"].as_u64().unwrap(),
-        theirs["failed"].as_u64().unwrap(),
+        theirs["ok"].as_u64().expect("ok"),
+        theirs["failed"].as_u64().expect("failed"),
     );
     assert!(ok > 50 && failed > 0, "the client saw both: {theirs}");
     let c = &ours["connections"];

@@ -69,7 +69,7 @@ pub fn render(report: &Report) -> String {
     findings(&mut page, report);
     counts(&mut page, report);
     pods(&mut page, report);
-    let _ = write!(page, "<script>{SCRIPT}</script></body></html>\n");
+    let _ = writeln!(page, "<script>{SCRIPT}</script></body></html>");
     page
 }
 
