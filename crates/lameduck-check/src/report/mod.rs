@@ -226,17 +226,20 @@ fn verdict(requests: &RequestCounts, sessions: &SessionCounts) -> String {
         ));
     }
     if lost.is_empty() {
-        let mut kept = format!(
-            "nothing lost: {} of {} requests answered",
-            requests.ok, requests.total
-        );
+        let mut kept = Vec::new();
+        if requests.total > 0 {
+            kept.push(format!(
+                "{} of {} requests answered",
+                requests.ok, requests.total
+            ));
+        }
         if sessions.opened > 0 {
-            kept.push_str(&format!(
-                ", {} long sessions kept or closed with a goodbye",
+            kept.push(format!(
+                "{} long sessions kept or closed with a goodbye",
                 sessions.opened
             ));
         }
-        kept
+        format!("nothing lost: {}", kept.join(", "))
     } else {
         format!("lost {}", lost.join(" and "))
     }
