@@ -101,7 +101,7 @@ fn lint_unfiltered(path: &str, text: &str) -> Vec<Finding> {
     let mut program = app_argv.first().map(|p| basename(p).to_owned());
 
     if let Some(script) = shell_script(&app_argv) {
-        program = last_command(script).map(str::to_owned);
+        program = last_command(script);
         if !group && is_compound(script) && !last_is_exec(script) {
             if let Some(i) = holder {
                 findings.push(at(&LD102, i, "the app runs inside `sh -c` without `exec`, so the shell keeps SIGTERM from it: end the script with `exec app ...`, or put `lameduck run --` in ENTRYPOINT".into()));
