@@ -16,12 +16,22 @@ fn lint(name: &str) -> Vec<(String, usize, usize)> {
         .collect()
 }
 
-fn expect(name: &str, findings: &[(&str, usize, usize)]) {
-    let want: Vec<_> = findings
+fn owned(findings: &[(&str, usize, usize)]) -> Vec<(String, usize, usize)> {
+    findings
         .iter()
         .map(|(r, l, c)| (r.to_string(), *l, *c))
-        .collect();
-    assert_eq!(lint(name), want, "{name}");
+        .collect()
+}
+
+fn expect(name: &str, findings: &[(&str, usize, usize)]) {
+    assert_eq!(lint(name), owned(findings), "{name}");
+}
+
+fn messages(text: &str) -> Vec<String> {
+    dockerfile::lint("Dockerfile", text)
+        .into_iter()
+        .map(|f| format!("{}: {}", f.rule, f.message))
+        .collect()
 }
 
 #[test]
@@ -48,6 +58,47 @@ fn ld104_servers_with_another_graceful_signal() {
     expect("LD104-good.Dockerfile", &[]);
     expect("LD104-good-official.Dockerfile", &[]);
     expect("LD104-good-lameduck.Dockerfile", &[]);
+}
+
+#[test]
+fn arg_and_env_are_replaced_where_docker_replaces_them() {
+    // STOPSIGNAL $SIG from a global ARG re-declared in the stage; the
+    // program of the shell form from an ENV of the parent stage.
+    expect("ARGENV-bad.Dockerfile", &[("LD101", 9, 5), ("LD104", 9, 5)]);
+    expect("ARGENV-good.Dockerfile", &[]);
+    // An ENV seen by `sh -c` at run time.
+    expect("ARGENV-bad-sh-c.Dockerfile", &[("LD104", 4, 5)]);
+    // An ARG is not: the program is unknown, nothing is said about it.
+    expect("ARGENV-arg-not-at-run-time.Dockerfile", &[]);
+    // The exec form replaces nothing (Docker runs `$APP` literally).
+    assert_eq!(
+        messages("FROM debian\nENV APP=nginx\nENTRYPOINT [\"$APP\"]\n"),
+        Vec::<String>::new()
+    );
+    // A STOPSIGNAL from an ARG without a default is unknown here.
+    assert_eq!(
+        messages("FROM debian\nARG SIG\nSTOPSIGNAL $SIG\nCMD [\"nginx\"]\n"),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn ld101_names_the_program_and_the_exec_form_to_use() {
+    assert_eq!(
+        messages("FROM python:3.12\nCMD python server.py --port 8080\n"),
+        ["LD101: CMD in shell form runs `python` under /bin/sh, which does not pass SIGTERM on: use the exec form, [\"python\", \"server.py\", \"--port\", \"8080\"], or put `lameduck run --` in ENTRYPOINT"]
+    );
+    // Quoted separators are words, not shell syntax.
+    assert_eq!(
+        messages("FROM nginx\nCMD nginx -g 'daemon off;'\n"),
+        ["LD101: CMD in shell form runs `nginx` under /bin/sh, which does not pass SIGTERM on: use the exec form, [\"nginx\", \"-g\", \"daemon off;\"], or put `lameduck run --` in ENTRYPOINT"]
+    );
+    // Variables stay in a shell that execs; the message names the program
+    // with the ENV replaced.
+    assert_eq!(
+        messages("FROM python:3.12\nENV PORT=8080 BIN=gunicorn\nENTRYPOINT $BIN app:app -b :$PORT\n"),
+        ["LD101: ENTRYPOINT in shell form runs `gunicorn` under /bin/sh, which does not pass SIGTERM on: use the exec form, [\"sh\", \"-c\", \"exec $BIN app:app -b :$PORT\"]"]
+    );
 }
 
 #[test]
