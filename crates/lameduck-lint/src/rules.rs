@@ -20,12 +20,28 @@ pub const LD102: Rule = Rule {
     page: include_str!("../../../docs/rules/LD102.md"),
 };
 
+/// An entrypoint script that starts the app without `exec`.
+pub const LD103: Rule = Rule {
+    id: "LD103",
+    severity: Severity::Error,
+    title: "the entrypoint script starts the app without `exec`: end it with `exec app`",
+    page: include_str!("../../../docs/rules/LD103.md"),
+};
+
 /// A server whose graceful stop needs another signal.
 pub const LD104: Rule = Rule {
     id: "LD104",
     severity: Severity::Warning,
     title: "the server stops gracefully on another signal than SIGTERM, and no STOPSIGNAL says so",
     page: include_str!("../../../docs/rules/LD104.md"),
+};
+
+/// Several processes started with no init as PID 1.
+pub const LD105: Rule = Rule {
+    id: "LD105",
+    severity: Severity::Warning,
+    title: "the command starts several processes with no init: put `lameduck run --` or tini in ENTRYPOINT",
+    page: include_str!("../../../docs/rules/LD105.md"),
 };
 
 /// A serving container with no protection against the endpoint race.
@@ -94,7 +110,8 @@ pub const LD302: Rule = Rule {
 
 /// All rules, in ID order.
 pub const ALL: &[&Rule] = &[
-    &LD101, &LD102, &LD104, &LD201, &LD202, &LD203, &LD204, &LD205, &LD206, &LD301, &LD302,
+    &LD101, &LD102, &LD103, &LD104, &LD105, &LD201, &LD202, &LD203, &LD204, &LD205, &LD206, &LD301,
+    &LD302,
 ];
 
 /// The rule with `id` (any case).

@@ -16,6 +16,20 @@ fn lint(name: &str) -> Vec<(String, usize, usize)> {
         .collect()
 }
 
+/// A fixture directory: its Dockerfile, with the directory as the build
+/// context.
+fn lint_dir(name: &str) -> Vec<(String, usize, usize)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .join("Dockerfile");
+    let text = std::fs::read_to_string(&path).expect("fixture");
+    dockerfile::lint_file(&path, &text)
+        .into_iter()
+        .map(|f| (f.rule.to_owned(), f.line, f.column))
+        .collect()
+}
+
 fn owned(findings: &[(&str, usize, usize)]) -> Vec<(String, usize, usize)> {
     findings
         .iter()
@@ -25,6 +39,10 @@ fn owned(findings: &[(&str, usize, usize)]) -> Vec<(String, usize, usize)> {
 
 fn expect(name: &str, findings: &[(&str, usize, usize)]) {
     assert_eq!(lint(name), owned(findings), "{name}");
+}
+
+fn expect_dir(name: &str, findings: &[(&str, usize, usize)]) {
+    assert_eq!(lint_dir(name), owned(findings), "{name}");
 }
 
 fn messages(text: &str) -> Vec<String> {
@@ -58,6 +76,50 @@ fn ld104_servers_with_another_graceful_signal() {
     expect("LD104-good.Dockerfile", &[]);
     expect("LD104-good-official.Dockerfile", &[]);
     expect("LD104-good-lameduck.Dockerfile", &[]);
+}
+
+#[test]
+fn ld103_entrypoint_script_without_exec() {
+    // COPY into a PATH directory; the script ends in `"$@"`.
+    expect_dir("LD103-bad-path", &[("LD103", 5, 12)]);
+    // An ARG names the file, WORKDIR makes the path; the script's last
+    // program is in no function and is followed by `exit`.
+    expect_dir("LD103-bad-workdir", &[("LD103", 7, 12)]);
+    expect_dir("LD103-good", &[]);
+    expect_dir("LD103-good-other-stage", &[]);
+    expect_dir("LD103-good-trap", &[]);
+    // Without a context (standard input) the script is not read.
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/LD103-bad-path/Dockerfile"),
+    )
+    .expect("fixture");
+    assert_eq!(dockerfile::lint("-", &text), []);
+}
+
+#[test]
+fn ld103_names_the_script_and_its_line() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/LD103-bad-path/Dockerfile");
+    let text = std::fs::read_to_string(&path).expect("fixture");
+    let found = dockerfile::lint_file(&path, &text);
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0]
+            .message
+            .starts_with("docker-entrypoint.sh starts `\"$@\"` (line 6) without `exec`"),
+        "{}",
+        found[0].message
+    );
+}
+
+#[test]
+fn ld105_several_processes_without_an_init() {
+    // Shell form: also LD101, at the same place.
+    expect("LD105-bad.Dockerfile", &[("LD101", 3, 5), ("LD105", 3, 5)]);
+    // An entrypoint script that backgrounds a worker, then execs the server.
+    expect_dir("LD105-bad-script", &[("LD105", 4, 12)]);
+    expect("LD105-good.Dockerfile", &[]);
+    expect("LD105-good-single.Dockerfile", &[]);
 }
 
 #[test]

@@ -1,26 +1,60 @@
-//! The Dockerfile rules: how the image's command hears SIGTERM.
+//! The Dockerfile rules: how the image's command hears SIGTERM, and how
+//! many processes it starts.
 //!
 //! Only the final stage makes the image; it inherits ENTRYPOINT, CMD,
 //! STOPSIGNAL, ENV, WORKDIR and copied files from an earlier stage it is
 //! built `FROM`, as Docker does. Variables are replaced where they are at
-//! build or run time (see [`expand`]).
+//! build or run time (see [`expand`]). With a build [`Context`], scripts the
+//! image runs are read from it.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use lameduck_lint::dockerfile;
+//!
+//! let dockerfile = "FROM alpine\nCOPY start.sh /start.sh\nENTRYPOINT [\"/start.sh\"]\n";
+//! let context: BTreeMap<String, String> =
+//!     [("start.sh".to_owned(), "#!/bin/sh\n./migrate\njava -jar app.jar\n".to_owned())].into();
+//! let findings = dockerfile::lint_in("Dockerfile", dockerfile, &context);
+//! assert_eq!(findings[0].rule, "LD103");
+//! assert_eq!(findings[0].line, 3);
+//! ```
 
+mod context;
 pub mod expand;
 mod parse;
+mod processes;
 mod signals;
 mod stage;
 
+pub use context::{Context, Dir, NoContext};
 pub use parse::{parse, CommandForm, Instruction};
 
 use crate::finding::{Finding, Rule};
 use signals::Wrapper;
 use stage::{final_stage, Stage};
 
-/// Lints the Dockerfile `text`, found at `path`.
+/// Lints the Dockerfile `text`, found at `path`, without its build context
+/// (standard input): scripts the image runs are not read.
 pub fn lint(path: &str, text: &str) -> Vec<Finding> {
-    let mut findings = lint_unfiltered(path, text);
+    lint_in(path, text, &NoContext)
+}
+
+/// Lints the Dockerfile `text`, found at `path`, whose build context is
+/// `context`: scripts it copies in and runs are read from there.
+pub fn lint_in(path: &str, text: &str, context: &dyn Context) -> Vec<Finding> {
+    let mut findings = lint_unfiltered(path, text, context);
     findings.retain(|f| !ignored(text, f.line, f.rule));
     findings
+}
+
+/// Lints the Dockerfile at `path` (already read into `text`) with the
+/// directory it is in as its build context, as `docker build DIR` does.
+pub fn lint_file(path: &std::path::Path, text: &str) -> Vec<Finding> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    lint_in(&path.display().to_string(), text, &Dir::new(dir))
 }
 
 /// Whether the comment lines right above `line` say `# lameduck-ignore ID`
@@ -119,7 +153,7 @@ impl Report<'_> {
     }
 }
 
-fn lint_unfiltered(path: &str, text: &str) -> Vec<Finding> {
+fn lint_unfiltered(path: &str, text: &str, context: &dyn Context) -> Vec<Finding> {
     let Some(stage) = final_stage(&parse(text)) else {
         return Vec::new();
     };
@@ -129,6 +163,7 @@ fn lint_unfiltered(path: &str, text: &str) -> Vec<Finding> {
         findings: Vec::new(),
     };
     signals::check(&image, &mut report);
+    processes::check(&image, context, &mut report);
     report.findings.sort_by_key(|f| (f.line, f.column));
     report.findings
 }
