@@ -92,6 +92,23 @@ pub const LD206: Rule = Rule {
     page: include_str!("../../../docs/rules/LD206.md"),
 };
 
+/// A rolling update that may take every pod down.
+pub const LD207: Rule = Rule {
+    id: "LD207",
+    severity: Severity::Warning,
+    title:
+        "a rolling update may take every pod behind a Service down at once: set maxUnavailable: 0",
+    page: include_str!("../../../docs/rules/LD207.md"),
+};
+
+/// A grace period that a node shutdown cuts short.
+pub const LD210: Rule = Rule {
+    id: "LD210",
+    severity: Severity::Info,
+    title: "terminationGracePeriodSeconds is longer than a node shutdown allows: make the app stop within 30s too",
+    page: include_str!("../../../docs/rules/LD210.md"),
+};
+
 /// Direct-to-pod load balancing without graceful shutdown.
 pub const LD301: Rule = Rule {
     id: "LD301",
@@ -106,6 +123,14 @@ pub const LD302: Rule = Rule {
     severity: Severity::Error,
     title: "the load balancer's deregistration delay outlasts the pods' grace period",
     page: include_str!("../../../docs/rules/LD302.md"),
+};
+
+/// Pods that stop serving before the deregistration delay is over.
+pub const LD303: Rule = Rule {
+    id: "LD303",
+    severity: Severity::Warning,
+    title: "pods stop serving before the load balancer's deregistration delay ends: sleep that long in preStop",
+    page: include_str!("../../../docs/rules/LD303.md"),
 };
 
 /// All rules, in ID order.
