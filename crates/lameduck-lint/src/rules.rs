@@ -101,6 +101,22 @@ pub const LD207: Rule = Rule {
     page: include_str!("../../../docs/rules/LD207.md"),
 };
 
+/// Several replicas behind a Service with no PodDisruptionBudget.
+pub const LD208: Rule = Rule {
+    id: "LD208",
+    severity: Severity::Info,
+    title: "replicas behind a Service have no PodDisruptionBudget: add one with maxUnavailable: 1",
+    page: include_str!("../../../docs/rules/LD208.md"),
+};
+
+/// A PodDisruptionBudget that allows no eviction.
+pub const LD209: Rule = Rule {
+    id: "LD209",
+    severity: Severity::Warning,
+    title: "a PodDisruptionBudget allows no eviction and blocks node drains: use maxUnavailable: 1",
+    page: include_str!("../../../docs/rules/LD209.md"),
+};
+
 /// A grace period that a node shutdown cuts short.
 pub const LD210: Rule = Rule {
     id: "LD210",

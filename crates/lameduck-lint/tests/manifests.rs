@@ -125,6 +125,22 @@ fn ld207_rolling_updates_that_take_every_pod_down() {
 }
 
 #[test]
+fn ld208_replicas_behind_a_service_without_a_disruption_budget() {
+    expect("LD208-bad.yaml", &[("LD208", 9, 18)]);
+    // A budget with matchExpressions; a single replica needs none.
+    expect("LD208-good.yaml", &[]);
+}
+
+#[test]
+fn ld209_budgets_that_allow_no_eviction() {
+    expect(
+        "LD209-bad.yaml",
+        &[("LD209", 15, 17), ("LD209", 23, 17), ("LD209", 31, 19)],
+    );
+    expect("LD209-good.yaml", &[]);
+}
+
+#[test]
 fn ld210_grace_periods_a_node_shutdown_cuts_short() {
     expect("LD210-bad.yaml", &[("LD210", 7, 38)]);
     expect("LD210-good.yaml", &[]);

@@ -1,10 +1,11 @@
 //! What the rules across objects need from every manifest of a run:
-//! workloads, the Services and Ingresses in front of them, and their
-//! autoscalers. The rules themselves are in `rollout.rs` and `balancer.rs`.
+//! workloads, the Services and Ingresses in front of them, their
+//! autoscalers and disruption budgets. The rules themselves are in
+//! `rollout.rs`, `balancer.rs` and `disruption.rs`.
 
 use super::pod::PodFacts;
-use super::selector::{labels, Count, Labels};
-use super::{balancer, rollout};
+use super::selector::{labels, Count, Labels, Selector};
+use super::{balancer, disruption, rollout};
 use crate::finding::{Finding, Rule};
 use crate::rules::LD201;
 use crate::yaml::Node;
@@ -15,6 +16,7 @@ pub struct Inventory {
     pub(super) workloads: Vec<Workload>,
     pub(super) services: Vec<Service>,
     pub(super) ingresses: Vec<Ingress>,
+    pub(super) budgets: Vec<Budget>,
     autoscalers: Vec<Autoscaler>,
 }
 
@@ -108,6 +110,17 @@ pub(super) struct Ingress {
     pub namespace: String,
     pub backends: Vec<String>,
     pub deregistration: Option<Delay>,
+}
+
+/// A PodDisruptionBudget.
+#[derive(Debug)]
+pub(super) struct Budget {
+    pub name: String,
+    pub namespace: String,
+    /// `None` selects nothing.
+    pub selector: Option<Selector>,
+    pub min_available: Option<(Count, Place)>,
+    pub max_unavailable: Option<(Count, Place)>,
 }
 
 /// A HorizontalPodAutoscaler's target and lowest scale.
@@ -271,6 +284,21 @@ impl Inventory {
         });
     }
 
+    /// Notes a PodDisruptionBudget.
+    pub(super) fn add_budget(&mut self, path: &str, object: &Node, ignore: &[String]) {
+        let count = |key: &str| {
+            let node = object.at(&["spec", key])?;
+            Some((Count::of(node)?, Place::of(path, node, ignore)))
+        };
+        self.budgets.push(Budget {
+            name: name(object),
+            namespace: namespace(object),
+            selector: Selector::of(object.at(&["spec", "selector"])),
+            min_available: count("minAvailable"),
+            max_unavailable: count("maxUnavailable"),
+        });
+    }
+
     /// Notes a HorizontalPodAutoscaler's target and `minReplicas`.
     pub(super) fn add_autoscaler(&mut self, object: &Node) {
         let target = |key: &str| {
@@ -342,6 +370,7 @@ impl Inventory {
             rollout::check(self, service, workload, &mut findings);
             balancer::check(self, service, workload, &mut findings);
         }
+        disruption::check(self, &served, &mut findings);
         // A workload behind two Services is one finding, not two.
         let mut seen = std::collections::HashSet::new();
         findings.retain(|f| seen.insert((f.rule, f.path.clone(), f.line, f.column)));

@@ -1,12 +1,13 @@
 //! The Kubernetes rules: whether a pod's containers can end without losing
 //! traffic, within `terminationGracePeriodSeconds`; and, across objects,
-//! whether the Services, Ingresses, load balancers and rollouts around them
-//! let them.
+//! whether the Services, Ingresses, load balancers, rollouts and disruption
+//! budgets around them let them.
 
 use crate::finding::Finding;
 use crate::yaml::{parse_stream, Node, YamlError};
 
 mod balancer;
+mod disruption;
 mod inventory;
 mod pod;
 mod rollout;
@@ -43,6 +44,7 @@ pub fn collect(
             match object.get("kind").and_then(Node::as_str) {
                 Some("Service") => inventory.add_service(path, object, &ignore, &mut found),
                 Some("Ingress") => inventory.add_ingress(path, object, &ignore),
+                Some("PodDisruptionBudget") => inventory.add_budget(path, object, &ignore),
                 Some("HorizontalPodAutoscaler") => inventory.add_autoscaler(object),
                 _ => {}
             }

@@ -1,4 +1,4 @@
-//! Labels and int-or-percent values, read as Kubernetes reads them.
+//! Label selectors and int-or-percent values, read as Kubernetes reads them.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +14,65 @@ pub fn labels(node: Option<&Node>) -> Labels {
         .iter()
         .filter_map(|(k, v)| Some((k.as_str()?.to_owned(), v.as_str()?.to_owned())))
         .collect()
+}
+
+/// A `metav1.LabelSelector`: `matchLabels` and `matchExpressions`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selector {
+    match_labels: Labels,
+    expressions: Vec<(String, String, Vec<String>)>,
+}
+
+impl Selector {
+    /// The selector at `node`; `None` when there is none (which selects
+    /// nothing), or it has an operator Kubernetes does not know.
+    pub fn of(node: Option<&Node>) -> Option<Selector> {
+        let node = node?;
+        let mut expressions = Vec::new();
+        for e in node
+            .get("matchExpressions")
+            .map(Node::items)
+            .unwrap_or_default()
+        {
+            let key = e.get("key").and_then(Node::as_str)?.to_owned();
+            let operator = e.get("operator").and_then(Node::as_str)?.to_owned();
+            if !matches!(
+                operator.as_str(),
+                "In" | "NotIn" | "Exists" | "DoesNotExist"
+            ) {
+                return None;
+            }
+            let values = e
+                .get("values")
+                .map(Node::items)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+            expressions.push((key, operator, values));
+        }
+        Some(Selector {
+            match_labels: labels(node.get("matchLabels")),
+            expressions,
+        })
+    }
+
+    /// Whether it selects a pod with `labels` (an empty selector selects
+    /// every pod).
+    pub fn matches(&self, labels: &Labels) -> bool {
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+            && self.expressions.iter().all(|(key, op, values)| {
+                let value = labels.get(key);
+                match op.as_str() {
+                    "In" => value.is_some_and(|v| values.contains(v)),
+                    "NotIn" => value.is_none_or(|v| !values.contains(v)),
+                    "Exists" => value.is_some(),
+                    _ => value.is_none(),
+                }
+            })
+    }
 }
 
 /// An `IntOrString` count: `2` or `"25%"`.
@@ -63,6 +122,27 @@ mod tests {
 
     fn node(text: &str) -> Node {
         parse_stream(text).expect("yaml").remove(0)
+    }
+
+    #[test]
+    fn labels_and_expressions() {
+        let s = Selector::of(Some(&node(
+            "matchLabels: {app: web}\nmatchExpressions:\n  - {key: tier, operator: In, values: [front]}\n  - {key: canary, operator: DoesNotExist}\n",
+        )))
+        .expect("selector");
+        let pod = |pairs: &[(&str, &str)]| -> Labels {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(s.matches(&pod(&[("app", "web"), ("tier", "front")])));
+        assert!(!s.matches(&pod(&[("app", "web"), ("tier", "back")])));
+        assert!(!s.matches(&pod(&[("app", "web"), ("tier", "front"), ("canary", "1")])));
+        assert!(Selector::of(Some(&node("{}")))
+            .expect("empty")
+            .matches(&pod(&[])));
+        assert_eq!(Selector::of(None), None);
     }
 
     #[test]
