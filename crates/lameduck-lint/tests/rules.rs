@@ -185,3 +185,45 @@ fn a_comment_above_an_instruction_ignores_a_rule_there() {
         "another rule's ignore does not count"
     );
 }
+
+#[test]
+fn no_input_makes_the_linter_panic() {
+    // Every prefix of every fixture, and a few nasty lines: cut quotes,
+    // heredocs, variables and escapes at every place.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut texts = vec![
+        "FROM a\nENV A=\"${B:-${C\nCMD ${\n".to_owned(),
+        "ARG\nFROM\nENV\nCOPY\nWORKDIR\nSTOPSIGNAL\nENTRYPOINT [\"sh\", \"-c\"]\n".to_owned(),
+        "FROM a\nCMD [\"sh\", \"-c\", \"a &\\\\\"]\nENTRYPOINT \"\\\n".to_owned(),
+        "FROM a\nCOPY ../../x /\nENTRYPOINT [\"/x\"]\n".to_owned(),
+    ];
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(text) = std::fs::read_to_string(&path) {
+                texts.push(text);
+            }
+        }
+    }
+    // Every script of the fixtures at the paths the nasty lines copy.
+    let context: std::collections::BTreeMap<String, String> = texts
+        .iter()
+        .filter(|t| t.starts_with("#!"))
+        .enumerate()
+        .flat_map(|(i, t)| [(format!("s{i}.sh"), t.clone()), ("x".into(), t.clone())])
+        .collect();
+    texts.push("FROM a\nCOPY . /\nENTRYPOINT [\"/x\"]\n".into());
+    for text in &texts {
+        // Every place in short texts, some 100 places in long ones.
+        let step = (text.len() / 100).max(1);
+        for (end, _) in text.char_indices().step_by(step) {
+            let prefix = &text[..end];
+            dockerfile::lint_in("-", prefix, &context);
+            let _ = lameduck_lint::manifest::lint("-", prefix);
+            lameduck_lint::script::analyze(prefix);
+        }
+    }
+}

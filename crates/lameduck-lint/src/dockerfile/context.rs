@@ -53,11 +53,16 @@ impl Dir {
         Dir(root.into())
     }
 
+    /// The file at `rel`, if it is inside the context once symbolic links
+    /// are followed (as the builder, which does not follow them out).
     fn path(&self, rel: &str) -> Option<PathBuf> {
         let rel = Path::new(rel);
-        rel.components()
-            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
-            .then(|| self.0.join(rel))
+        let plain = rel
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+        let path = std::fs::canonicalize(self.0.join(rel)).ok()?;
+        let root = std::fs::canonicalize(&self.0).ok()?;
+        (plain && path.starts_with(root)).then_some(path)
     }
 }
 
@@ -243,6 +248,23 @@ mod tests {
         assert_eq!(source("FROM alpine\n", "/entrypoint.sh"), None);
         let d = "FROM alpine\nCOPY ../entrypoint.sh /\n";
         assert_eq!(source(d, "/entrypoint.sh"), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_context_is_not_left_through_links_or_dots() {
+        let base = std::env::temp_dir().join(format!("lameduck-context-{}", std::process::id()));
+        let root = base.join("ctx");
+        std::fs::create_dir_all(&root).expect("dir");
+        std::fs::write(base.join("outside.sh"), "#!/bin/sh\nsecret\n").expect("write");
+        std::fs::write(root.join("inside.sh"), "#!/bin/sh\nexec app\n").expect("write");
+        let _ = std::os::unix::fs::symlink("../outside.sh", root.join("link.sh"));
+        let dir = Dir::new(&root);
+        assert!(dir.read("inside.sh").is_some());
+        assert_eq!(dir.read("link.sh"), None);
+        assert_eq!(dir.read("../outside.sh"), None);
+        assert!(dir.is_dir("") || dir.is_dir("."));
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     #[test]

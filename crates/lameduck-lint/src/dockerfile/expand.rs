@@ -142,7 +142,11 @@ pub fn assignments(
     let raw = raw_words(args);
     if legacy && raw.first().is_some_and(|w| !w.contains('=')) {
         let name = raw[0].clone();
-        let value = args.trim_start()[name.len()..].trim();
+        let value = args
+            .trim_start()
+            .get(name.len()..)
+            .unwrap_or_default()
+            .trim();
         let value = words(&expand(value, lookup)).join(" ");
         return vec![(name, Some(value))];
     }

@@ -34,7 +34,7 @@ pub(super) fn check(
             .filter(|w| w.namespace == budget.namespace && selector.matches(&w.labels))
             .filter_map(|w| Some((w, inventory.replicas(w)?)))
             .collect();
-        let total: u64 = selected.iter().map(|(_, r)| r).sum();
+        let total = selected.iter().fold(0u64, |t, (_, r)| t.saturating_add(*r));
         let ignores: Vec<&[String]> = selected
             .iter()
             .map(|(w, _)| w.at.ignore.as_slice())
