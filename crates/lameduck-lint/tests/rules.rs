@@ -113,6 +113,29 @@ fn ld103_names_the_script_and_its_line() {
 }
 
 #[test]
+fn ld103_a_keep_alive_is_not_the_app_to_exec() {
+    let context: std::collections::BTreeMap<String, String> = [(
+        "start.sh".to_owned(),
+        "#!/bin/sh\nservice nginx start\ntail -f /dev/null\n".to_owned(),
+    )]
+    .into();
+    let found = dockerfile::lint_in(
+        "Dockerfile",
+        "FROM debian\nCOPY start.sh /\nENTRYPOINT [\"/start.sh\"]\n",
+        &context,
+    );
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].rule, found[0].line), ("LD103", 3));
+    assert!(
+        found[0]
+            .message
+            .starts_with("start.sh ends in `tail -f /dev/null` (line 3) to keep the container up"),
+        "{}",
+        found[0].message
+    );
+}
+
+#[test]
 fn ld105_several_processes_without_an_init() {
     // Shell form: also LD101, at the same place.
     expect("LD105-bad.Dockerfile", &[("LD101", 3, 5), ("LD105", 3, 5)]);

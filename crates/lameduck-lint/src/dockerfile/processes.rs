@@ -84,6 +84,11 @@ fn no_exec(analysis: &Analysis, name: &str, at: &Instruction, report: &mut Repor
     let Some(last) = analysis.last.as_ref().filter(|l| !l.exec) else {
         return;
     };
+    let keep_alive = ["tail -f", "tail -F", "sleep infinity"];
+    if keep_alive.iter().any(|k| last.text.starts_with(k)) {
+        report.add(&LD103, at, format!("{name} ends in `{}` (line {}) to keep the container up while what it started runs on: nothing passes SIGTERM to them; run the app in the foreground with `exec app`, or put `lameduck run --` in ENTRYPOINT", last.text, last.line));
+        return;
+    }
     let how = if last.background {
         "in the background and waits"
     } else {
