@@ -151,8 +151,8 @@ pub const LD303: Rule = Rule {
 
 /// All rules, in ID order.
 pub const ALL: &[&Rule] = &[
-    &LD101, &LD102, &LD103, &LD104, &LD105, &LD201, &LD202, &LD203, &LD204, &LD205, &LD206, &LD301,
-    &LD302,
+    &LD101, &LD102, &LD103, &LD104, &LD105, &LD201, &LD202, &LD203, &LD204, &LD205, &LD206, &LD207,
+    &LD208, &LD209, &LD210, &LD301, &LD302, &LD303,
 ];
 
 /// The rule with `id` (any case).

@@ -187,6 +187,30 @@ fn ld101_names_the_program_and_the_exec_form_to_use() {
 }
 
 #[test]
+fn every_page_is_a_registered_rule_in_id_order() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/rules");
+    let mut pages: Vec<String> = std::fs::read_dir(docs)
+        .expect("docs/rules")
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".md")
+                .map(str::to_owned)
+        })
+        .collect();
+    pages.sort();
+    let ids: Vec<&str> = lameduck_lint::rules::ALL.iter().map(|r| r.id).collect();
+    assert_eq!(ids, pages, "rules::ALL and docs/rules/*.md");
+    for id in &ids {
+        assert!(
+            lameduck_lint::rules::find(&id.to_lowercase()).is_some(),
+            "{id}"
+        );
+    }
+}
+
+#[test]
 fn every_rule_has_a_page_with_why_bad_and_good() {
     for rule in lameduck_lint::rules::ALL {
         for heading in ["## Why", "## Bad", "## Good", "## The facts behind it"] {
