@@ -70,6 +70,11 @@ fn lint_text(
     inventory: &mut manifest::Inventory,
 ) -> bool {
     match walk::input_kind(path, text) {
+        // A file's directory is its build context: scripts it copies in are read.
+        Input::Dockerfile if name != "-" => {
+            findings.extend(dockerfile::lint_file(path, text));
+            true
+        }
         Input::Dockerfile => {
             findings.extend(dockerfile::lint(name, text));
             true

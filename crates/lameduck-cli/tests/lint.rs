@@ -186,3 +186,31 @@ fn a_lameduck_yaml_above_the_path_disables_rules_and_sets_the_threshold() {
         "{err}"
     );
 }
+
+#[test]
+fn a_dockerfile_s_directory_is_its_build_context() {
+    let dir = tempdir();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM alpine\nCOPY entrypoint.sh /usr/local/bin/\nENTRYPOINT [\"entrypoint.sh\"]\nCMD [\"app\"]\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("entrypoint.sh"),
+        "#!/bin/sh\nset -e\n\"$@\"\n",
+    )
+    .expect("write");
+    let (code, out, _) = lint(
+        &["--format", "json", dir.path().to_str().expect("utf-8")],
+        "",
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(r#""line":3,"#) && out.contains(r#""rule":"LD103""#),
+        "{out}"
+    );
+    // From standard input there is no context: the script is not read.
+    let text = std::fs::read_to_string(dir.path().join("Dockerfile")).expect("read");
+    let (code, out, _) = lint(&["-"], &text);
+    assert_eq!((code, out.as_str()), (0, ""));
+}

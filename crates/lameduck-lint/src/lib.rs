@@ -14,6 +14,7 @@ pub mod finding;
 pub mod manifest;
 pub mod output;
 pub mod rules;
+pub mod script;
 pub mod shell;
 pub mod walk;
 pub mod yaml;

@@ -20,12 +20,28 @@ pub const LD102: Rule = Rule {
     page: include_str!("../../../docs/rules/LD102.md"),
 };
 
+/// An entrypoint script that starts the app without `exec`.
+pub const LD103: Rule = Rule {
+    id: "LD103",
+    severity: Severity::Error,
+    title: "the entrypoint script starts the app without `exec`: end it with `exec app`",
+    page: include_str!("../../../docs/rules/LD103.md"),
+};
+
 /// A server whose graceful stop needs another signal.
 pub const LD104: Rule = Rule {
     id: "LD104",
     severity: Severity::Warning,
     title: "the server stops gracefully on another signal than SIGTERM, and no STOPSIGNAL says so",
     page: include_str!("../../../docs/rules/LD104.md"),
+};
+
+/// Several processes started with no init as PID 1.
+pub const LD105: Rule = Rule {
+    id: "LD105",
+    severity: Severity::Warning,
+    title: "the command starts several processes with no init: put `lameduck run --` or tini in ENTRYPOINT",
+    page: include_str!("../../../docs/rules/LD105.md"),
 };
 
 /// A serving container with no protection against the endpoint race.
@@ -76,6 +92,39 @@ pub const LD206: Rule = Rule {
     page: include_str!("../../../docs/rules/LD206.md"),
 };
 
+/// A rolling update that may take every pod down.
+pub const LD207: Rule = Rule {
+    id: "LD207",
+    severity: Severity::Warning,
+    title:
+        "a rolling update may take every pod behind a Service down at once: set maxUnavailable: 0",
+    page: include_str!("../../../docs/rules/LD207.md"),
+};
+
+/// Several replicas behind a Service with no PodDisruptionBudget.
+pub const LD208: Rule = Rule {
+    id: "LD208",
+    severity: Severity::Info,
+    title: "replicas behind a Service have no PodDisruptionBudget: add one with maxUnavailable: 1",
+    page: include_str!("../../../docs/rules/LD208.md"),
+};
+
+/// A PodDisruptionBudget that allows no eviction.
+pub const LD209: Rule = Rule {
+    id: "LD209",
+    severity: Severity::Warning,
+    title: "a PodDisruptionBudget allows no eviction and blocks node drains: use maxUnavailable: 1",
+    page: include_str!("../../../docs/rules/LD209.md"),
+};
+
+/// A grace period that a node shutdown cuts short.
+pub const LD210: Rule = Rule {
+    id: "LD210",
+    severity: Severity::Info,
+    title: "terminationGracePeriodSeconds is longer than a node shutdown allows: make the app stop within 30s too",
+    page: include_str!("../../../docs/rules/LD210.md"),
+};
+
 /// Direct-to-pod load balancing without graceful shutdown.
 pub const LD301: Rule = Rule {
     id: "LD301",
@@ -92,9 +141,18 @@ pub const LD302: Rule = Rule {
     page: include_str!("../../../docs/rules/LD302.md"),
 };
 
+/// Pods that stop serving before the deregistration delay is over.
+pub const LD303: Rule = Rule {
+    id: "LD303",
+    severity: Severity::Warning,
+    title: "pods stop serving before the load balancer's deregistration delay ends: sleep that long in preStop",
+    page: include_str!("../../../docs/rules/LD303.md"),
+};
+
 /// All rules, in ID order.
 pub const ALL: &[&Rule] = &[
-    &LD101, &LD102, &LD104, &LD201, &LD202, &LD203, &LD204, &LD205, &LD206, &LD301, &LD302,
+    &LD101, &LD102, &LD103, &LD104, &LD105, &LD201, &LD202, &LD203, &LD204, &LD205, &LD206, &LD207,
+    &LD208, &LD209, &LD210, &LD301, &LD302, &LD303,
 ];
 
 /// The rule with `id` (any case).

@@ -85,3 +85,94 @@ fn a_service_and_the_workloads_it_selects_across_files() {
         ]
     );
 }
+
+/// A fixture under `fixtures/manifests/`: rule, line, column of each finding.
+fn lint_fixture(name: &str) -> Vec<(String, usize, usize)> {
+    lint(&format!("manifests/{name}"))
+}
+
+fn expect(name: &str, findings: &[(&str, usize, usize)]) {
+    let want: Vec<_> = findings
+        .iter()
+        .map(|(r, l, c)| (r.to_string(), *l, *c))
+        .collect();
+    assert_eq!(lint_fixture(name), want, "{name}");
+}
+
+#[test]
+fn ld201_a_container_without_ports_that_a_service_selects_serves() {
+    expect("LD201-bad-selected.yaml", &[("LD201", 18, 17)]);
+    // Protected; and a second container without ports is not the one served.
+    expect("LD201-good-selected.yaml", &[]);
+}
+
+#[test]
+fn ld207_rolling_updates_that_take_every_pod_down() {
+    expect(
+        "LD207-bad.yaml",
+        &[
+            // replicas 1, maxUnavailable 1: at maxUnavailable.
+            ("LD207", 21, 37),
+            // maxUnavailable 100% of 4.
+            ("LD207", 34, 50),
+            // maxSurge 0 and 25% of 1 rounded down: at maxSurge.
+            ("LD207", 47, 31),
+            // No replicas: the autoscaler's minimum of 2, maxUnavailable 2.
+            ("LD207", 59, 50),
+        ],
+    );
+    expect("LD207-good.yaml", &[]);
+}
+
+#[test]
+fn ld208_replicas_behind_a_service_without_a_disruption_budget() {
+    expect("LD208-bad.yaml", &[("LD208", 9, 18)]);
+    // A budget with matchExpressions; a single replica needs none.
+    expect("LD208-good.yaml", &[]);
+}
+
+#[test]
+fn ld209_budgets_that_allow_no_eviction() {
+    expect(
+        "LD209-bad.yaml",
+        &[("LD209", 15, 17), ("LD209", 23, 17), ("LD209", 31, 19)],
+    );
+    expect("LD209-good.yaml", &[]);
+}
+
+#[test]
+fn ld210_grace_periods_a_node_shutdown_cuts_short() {
+    expect("LD210-bad.yaml", &[("LD210", 7, 38)]);
+    expect("LD210-good.yaml", &[]);
+    let found = manifest::lint(
+        "x.yaml",
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/manifests/LD210-bad.yaml"),
+        )
+        .expect("fixture"),
+    )
+    .expect("valid");
+    assert_eq!(found[0].severity, lameduck_lint::Severity::Info);
+}
+
+#[test]
+fn ld303_pods_that_stop_serving_before_the_deregistration_delay() {
+    // The Service's own annotation, then an ALB Ingress's for its backend.
+    expect("LD303-bad.yaml", &[("LD303", 6, 75), ("LD303", 31, 56)]);
+    // preStop as long as the delay; a Service's delay overrides the Ingress's.
+    expect("LD303-good.yaml", &[]);
+}
+
+#[test]
+fn a_workload_behind_two_services_is_reported_once() {
+    let text = "kind: Service\nmetadata: {name: a}\nspec: {selector: {app: w}}\n---\nkind: Service\nmetadata: {name: b}\nspec: {selector: {app: w}}\n---\nkind: Deployment\nmetadata: {name: w}\nspec:\n  strategy: {type: Recreate}\n  template:\n    metadata: {labels: {app: w}}\n    spec:\n      containers: [{name: w, image: x, command: [lameduck, run, --, w]}]\n";
+    let found = manifest::lint("d.yaml", text).expect("valid");
+    let rules: Vec<_> = found.iter().map(|f| (f.rule, f.line)).collect();
+    assert_eq!(rules, [("LD206", 12)]);
+}
+
+#[test]
+fn odd_values_are_skipped_not_fatal() {
+    let text = "kind: Deployment\nmetadata: {name: w}\nspec:\n  replicas: many\n  strategy: {rollingUpdate: {maxUnavailable: lots%, maxSurge: [1]}}\n  template:\n    metadata: {labels: {app: w}}\n    spec:\n      terminationGracePeriodSeconds: soon\n      containers: [{name: w, image: x, ports: [{containerPort: 1}], lifecycle: {preStop: {sleep: {seconds: 5}}}}]\n---\nkind: Service\nmetadata:\n  name: s\n  annotations: {service.beta.kubernetes.io/aws-load-balancer-target-group-attributes: deregistration_delay.timeout_seconds=NaN}\nspec: {selector: {app: w}}\n---\nkind: PodDisruptionBudget\nmetadata: {name: p}\nspec: {minAvailable: -3, selector: {matchExpressions: [{key: app, operator: Near}]}}\n---\nkind: HorizontalPodAutoscaler\nspec: {scaleTargetRef: {kind: Deployment}}\n";
+    assert_eq!(manifest::lint("odd.yaml", text).expect("valid"), []);
+}

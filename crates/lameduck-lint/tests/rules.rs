@@ -16,12 +16,40 @@ fn lint(name: &str) -> Vec<(String, usize, usize)> {
         .collect()
 }
 
-fn expect(name: &str, findings: &[(&str, usize, usize)]) {
-    let want: Vec<_> = findings
+/// A fixture directory: its Dockerfile, with the directory as the build
+/// context.
+fn lint_dir(name: &str) -> Vec<(String, usize, usize)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+        .join("Dockerfile");
+    let text = std::fs::read_to_string(&path).expect("fixture");
+    dockerfile::lint_file(&path, &text)
+        .into_iter()
+        .map(|f| (f.rule.to_owned(), f.line, f.column))
+        .collect()
+}
+
+fn owned(findings: &[(&str, usize, usize)]) -> Vec<(String, usize, usize)> {
+    findings
         .iter()
         .map(|(r, l, c)| (r.to_string(), *l, *c))
-        .collect();
-    assert_eq!(lint(name), want, "{name}");
+        .collect()
+}
+
+fn expect(name: &str, findings: &[(&str, usize, usize)]) {
+    assert_eq!(lint(name), owned(findings), "{name}");
+}
+
+fn expect_dir(name: &str, findings: &[(&str, usize, usize)]) {
+    assert_eq!(lint_dir(name), owned(findings), "{name}");
+}
+
+fn messages(text: &str) -> Vec<String> {
+    dockerfile::lint("Dockerfile", text)
+        .into_iter()
+        .map(|f| format!("{}: {}", f.rule, f.message))
+        .collect()
 }
 
 #[test]
@@ -51,6 +79,138 @@ fn ld104_servers_with_another_graceful_signal() {
 }
 
 #[test]
+fn ld103_entrypoint_script_without_exec() {
+    // COPY into a PATH directory; the script ends in `"$@"`.
+    expect_dir("LD103-bad-path", &[("LD103", 5, 12)]);
+    // An ARG names the file, WORKDIR makes the path; the script's last
+    // program is in no function and is followed by `exit`.
+    expect_dir("LD103-bad-workdir", &[("LD103", 7, 12)]);
+    expect_dir("LD103-good", &[]);
+    expect_dir("LD103-good-other-stage", &[]);
+    expect_dir("LD103-good-trap", &[]);
+    // Without a context (standard input) the script is not read.
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/LD103-bad-path/Dockerfile"),
+    )
+    .expect("fixture");
+    assert_eq!(dockerfile::lint("-", &text), []);
+}
+
+#[test]
+fn ld103_names_the_script_and_its_line() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/LD103-bad-path/Dockerfile");
+    let text = std::fs::read_to_string(&path).expect("fixture");
+    let found = dockerfile::lint_file(&path, &text);
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0]
+            .message
+            .starts_with("docker-entrypoint.sh starts `\"$@\"` (line 6) without `exec`"),
+        "{}",
+        found[0].message
+    );
+}
+
+#[test]
+fn ld103_a_keep_alive_is_not_the_app_to_exec() {
+    let context: std::collections::BTreeMap<String, String> = [(
+        "start.sh".to_owned(),
+        "#!/bin/sh\nservice nginx start\ntail -f /dev/null\n".to_owned(),
+    )]
+    .into();
+    let found = dockerfile::lint_in(
+        "Dockerfile",
+        "FROM debian\nCOPY start.sh /\nENTRYPOINT [\"/start.sh\"]\n",
+        &context,
+    );
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].rule, found[0].line), ("LD103", 3));
+    assert!(
+        found[0]
+            .message
+            .starts_with("start.sh ends in `tail -f /dev/null` (line 3) to keep the container up"),
+        "{}",
+        found[0].message
+    );
+}
+
+#[test]
+fn ld105_several_processes_without_an_init() {
+    // Shell form: also LD101, at the same place.
+    expect("LD105-bad.Dockerfile", &[("LD101", 3, 5), ("LD105", 3, 5)]);
+    // An entrypoint script that backgrounds a worker, then execs the server.
+    expect_dir("LD105-bad-script", &[("LD105", 4, 12)]);
+    expect("LD105-good.Dockerfile", &[]);
+    expect("LD105-good-single.Dockerfile", &[]);
+}
+
+#[test]
+fn arg_and_env_are_replaced_where_docker_replaces_them() {
+    // STOPSIGNAL $SIG from a global ARG re-declared in the stage; the
+    // program of the shell form from an ENV of the parent stage.
+    expect("ARGENV-bad.Dockerfile", &[("LD101", 9, 5), ("LD104", 9, 5)]);
+    expect("ARGENV-good.Dockerfile", &[]);
+    // An ENV seen by `sh -c` at run time.
+    expect("ARGENV-bad-sh-c.Dockerfile", &[("LD104", 4, 5)]);
+    // An ARG is not: the program is unknown, nothing is said about it.
+    expect("ARGENV-arg-not-at-run-time.Dockerfile", &[]);
+    // The exec form replaces nothing (Docker runs `$APP` literally).
+    assert_eq!(
+        messages("FROM debian\nENV APP=nginx\nENTRYPOINT [\"$APP\"]\n"),
+        Vec::<String>::new()
+    );
+    // A STOPSIGNAL from an ARG without a default is unknown here.
+    assert_eq!(
+        messages("FROM debian\nARG SIG\nSTOPSIGNAL $SIG\nCMD [\"nginx\"]\n"),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn ld101_names_the_program_and_the_exec_form_to_use() {
+    assert_eq!(
+        messages("FROM python:3.12\nCMD python server.py --port 8080\n"),
+        ["LD101: CMD in shell form runs `python` under /bin/sh, which does not pass SIGTERM on: use the exec form, [\"python\", \"server.py\", \"--port\", \"8080\"], or put `lameduck run --` in ENTRYPOINT"]
+    );
+    // Quoted separators are words, not shell syntax.
+    assert_eq!(
+        messages("FROM nginx\nCMD nginx -g 'daemon off;'\n"),
+        ["LD101: CMD in shell form runs `nginx` under /bin/sh, which does not pass SIGTERM on: use the exec form, [\"nginx\", \"-g\", \"daemon off;\"], or put `lameduck run --` in ENTRYPOINT"]
+    );
+    // Variables stay in a shell that execs; the message names the program
+    // with the ENV replaced.
+    assert_eq!(
+        messages("FROM python:3.12\nENV PORT=8080 BIN=gunicorn\nENTRYPOINT $BIN app:app -b :$PORT\n"),
+        ["LD101: ENTRYPOINT in shell form runs `gunicorn` under /bin/sh, which does not pass SIGTERM on: use the exec form, [\"sh\", \"-c\", \"exec $BIN app:app -b :$PORT\"]"]
+    );
+}
+
+#[test]
+fn every_page_is_a_registered_rule_in_id_order() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/rules");
+    let mut pages: Vec<String> = std::fs::read_dir(docs)
+        .expect("docs/rules")
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".md")
+                .map(str::to_owned)
+        })
+        .collect();
+    pages.sort();
+    let ids: Vec<&str> = lameduck_lint::rules::ALL.iter().map(|r| r.id).collect();
+    assert_eq!(ids, pages, "rules::ALL and docs/rules/*.md");
+    for id in &ids {
+        assert!(
+            lameduck_lint::rules::find(&id.to_lowercase()).is_some(),
+            "{id}"
+        );
+    }
+}
+
+#[test]
 fn every_rule_has_a_page_with_why_bad_and_good() {
     for rule in lameduck_lint::rules::ALL {
         for heading in ["## Why", "## Bad", "## Good", "## The facts behind it"] {
@@ -71,4 +231,46 @@ fn a_comment_above_an_instruction_ignores_a_rule_there() {
         1,
         "another rule's ignore does not count"
     );
+}
+
+#[test]
+fn no_input_makes_the_linter_panic() {
+    // Every prefix of every fixture, and a few nasty lines: cut quotes,
+    // heredocs, variables and escapes at every place.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut texts = vec![
+        "FROM a\nENV A=\"${B:-${C\nCMD ${\n".to_owned(),
+        "ARG\nFROM\nENV\nCOPY\nWORKDIR\nSTOPSIGNAL\nENTRYPOINT [\"sh\", \"-c\"]\n".to_owned(),
+        "FROM a\nCMD [\"sh\", \"-c\", \"a &\\\\\"]\nENTRYPOINT \"\\\n".to_owned(),
+        "FROM a\nCOPY ../../x /\nENTRYPOINT [\"/x\"]\n".to_owned(),
+    ];
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("dir").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(text) = std::fs::read_to_string(&path) {
+                texts.push(text);
+            }
+        }
+    }
+    // Every script of the fixtures at the paths the nasty lines copy.
+    let context: std::collections::BTreeMap<String, String> = texts
+        .iter()
+        .filter(|t| t.starts_with("#!"))
+        .enumerate()
+        .flat_map(|(i, t)| [(format!("s{i}.sh"), t.clone()), ("x".into(), t.clone())])
+        .collect();
+    texts.push("FROM a\nCOPY . /\nENTRYPOINT [\"/x\"]\n".into());
+    for text in &texts {
+        // Every place in short texts, some 100 places in long ones.
+        let step = (text.len() / 100).max(1);
+        for (end, _) in text.char_indices().step_by(step) {
+            let prefix = &text[..end];
+            dockerfile::lint_in("-", prefix, &context);
+            let _ = lameduck_lint::manifest::lint("-", prefix);
+            lameduck_lint::script::analyze(prefix);
+        }
+    }
 }

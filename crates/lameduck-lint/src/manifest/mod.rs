@@ -1,17 +1,19 @@
 //! The Kubernetes rules: whether a pod's containers can end without losing
-//! traffic, within `terminationGracePeriodSeconds`.
+//! traffic, within `terminationGracePeriodSeconds`; and, across objects,
+//! whether the Services, Ingresses, load balancers, rollouts and disruption
+//! budgets around them let them.
 
-use crate::finding::{Finding, Rule};
-use crate::rules::{LD201, LD202, LD203, LD204, LD205};
-use crate::shell::{is_compound, last_is_exec, shell_script};
+use crate::finding::Finding;
 use crate::yaml::{parse_stream, Node, YamlError};
 
-mod services;
+mod balancer;
+mod disruption;
+mod inventory;
+mod pod;
+mod rollout;
+mod selector;
 
-pub use services::Inventory;
-
-/// Kubernetes' default `terminationGracePeriodSeconds`.
-const DEFAULT_GRACE: f64 = 30.0;
+pub use inventory::Inventory;
 
 /// Lints a stream of manifests (YAML or JSON) found at `path`, the
 /// rules across objects included.
@@ -36,25 +38,21 @@ pub fn collect(
             let ignore = ignored_rules(object);
             let mut found = Vec::new();
             if let Some(pod) = pod_spec(object) {
-                lint_pod(path, pod, &mut found);
-                inventory.add_workload(path, object, grace_of(pod), &ignore);
+                let facts = pod::lint(path, pod, &mut found);
+                inventory.add_workload(path, object, facts, &ignore);
             }
-            if object.get("kind").and_then(Node::as_str) == Some("Service") {
-                inventory.add_service(path, object, &ignore, &mut found);
+            match object.get("kind").and_then(Node::as_str) {
+                Some("Service") => inventory.add_service(path, object, &ignore, &mut found),
+                Some("Ingress") => inventory.add_ingress(path, object, &ignore),
+                Some("PodDisruptionBudget") => inventory.add_budget(path, object, &ignore),
+                Some("HorizontalPodAutoscaler") => inventory.add_autoscaler(object),
+                _ => {}
             }
             found.retain(|f| !ignore.iter().any(|id| id.eq_ignore_ascii_case(f.rule)));
             findings.extend(found);
         }
     }
     Ok(findings)
-}
-
-/// A pod's `terminationGracePeriodSeconds`, 30 when unset.
-fn grace_of(pod: &Node) -> f64 {
-    pod.get("terminationGracePeriodSeconds")
-        .and_then(Node::as_str)
-        .and_then(|s| s.parse::<f64>().ok())
-        .unwrap_or(DEFAULT_GRACE)
 }
 
 /// The rules an object's `lameduck.io/ignore: "ID,ID"` annotation turns
@@ -103,133 +101,4 @@ fn pod_spec(object: &Node) -> Option<&Node> {
         "CronJob" => object.at(&["spec", "jobTemplate", "spec", "template", "spec"]),
         _ => None,
     }
-}
-
-fn lint_pod(path: &str, pod: &Node, findings: &mut Vec<Finding>) {
-    let grace = grace_of(pod);
-    for container in pod.get("containers").map(Node::items).unwrap_or_default() {
-        let name = container.get("name").unwrap_or(container);
-        let at = |rule: &Rule, node: &Node, message: String| Finding {
-            rule: rule.id,
-            severity: rule.severity,
-            path: path.to_owned(),
-            line: node.line,
-            column: node.column,
-            message,
-        };
-        let argv: Vec<&str> = ["command", "args"]
-            .iter()
-            .filter_map(|k| container.get(k))
-            .flat_map(|n| n.items().iter().filter_map(Node::as_str))
-            .collect();
-        let lameduck =
-            argv.len() >= 2 && argv[0].rsplit('/').next() == Some("lameduck") && argv[1] == "run";
-        let drain_delay = if lameduck {
-            flag_seconds(&argv, "--drain-delay").or(Some(5.0))
-        } else {
-            None
-        };
-        let pre_stop = container.at(&["lifecycle", "preStop"]);
-        let pre_stop_sleep = pre_stop.and_then(sleep_seconds);
-        let serves = container
-            .get("ports")
-            .is_some_and(|p| !p.items().is_empty());
-
-        if serves && pre_stop.is_none() && !lameduck {
-            findings.push(at(&LD201, name, "this container serves traffic but nothing holds its stop back while the endpoint is removed: add a preStop `sleep: {seconds: 5}` or run it under `lameduck run`".into()));
-        }
-        let used = pre_stop_sleep.unwrap_or(0.0) + drain_delay.unwrap_or(0.0);
-        if used >= grace {
-            let node = pre_stop.unwrap_or(name);
-            findings.push(at(&LD202, node, format!("the preStop sleep and the drain delay take {used}s of a {grace}s grace period: the app gets no time to finish its requests; raise terminationGracePeriodSeconds above {used}s plus the app's own stop time")));
-        }
-        if let Some(grace_flag) = lameduck
-            .then(|| flag_seconds(&argv, "--grace-period"))
-            .flatten()
-        {
-            let left = grace - pre_stop_sleep.unwrap_or(0.0);
-            if grace_flag > left {
-                findings.push(at(&LD205, name, format!("`lameduck run --grace-period {grace_flag}s` is longer than the {left}s left of the pod's grace period after preStop: the kubelet kills the pod first; set it to {left}s")));
-            }
-        }
-        if let Some(exec) = pre_stop.and_then(|p| p.at(&["exec", "command"])) {
-            let image = container
-                .get("image")
-                .and_then(Node::as_str)
-                .unwrap_or_default();
-            let words: Vec<&str> = exec.items().iter().filter_map(Node::as_str).collect();
-            let runs_sleep = words
-                .iter()
-                .any(|w| w.starts_with("sleep") || w.contains(" sleep") || w.contains("sleep "));
-            if runs_sleep && has_no_shell(image) {
-                findings.push(at(&LD203, exec, format!("{image} has no shell and no `sleep`: this preStop hook fails; use the sleep action, `preStop: {{sleep: {{seconds: N}}}}` (Kubernetes 1.29+)")));
-            }
-        }
-        let argv_owned: Vec<String> = argv.iter().map(|s| (*s).to_owned()).collect();
-        if !lameduck {
-            if let Some(script) = shell_script(&argv_owned) {
-                if is_compound(script) && !last_is_exec(script) {
-                    let node = container
-                        .get("command")
-                        .or(container.get("args"))
-                        .unwrap_or(name);
-                    findings.push(at(&LD204, node, "the app runs inside `sh -c` without `exec`, so the shell keeps SIGTERM from it: end the script with `exec app ...`, or run it under `lameduck run --`".into()));
-                }
-            }
-        }
-    }
-}
-
-/// The seconds a preStop hook sleeps: the `sleep` action, or `sleep N` in
-/// an exec hook.
-fn sleep_seconds(pre_stop: &Node) -> Option<f64> {
-    if let Some(s) = pre_stop.at(&["sleep", "seconds"]).and_then(Node::as_str) {
-        return s.parse().ok();
-    }
-    let words: Vec<&str> = pre_stop
-        .at(&["exec", "command"])?
-        .items()
-        .iter()
-        .filter_map(Node::as_str)
-        .collect();
-    let text = words.join(" ");
-    let mut tokens =
-        text.split(|c: char| c.is_whitespace() || c == ';' || c == '&' || c == '"' || c == '\'');
-    while let Some(token) = tokens.next() {
-        if token.rsplit('/').next() == Some("sleep") {
-            return tokens.find(|t| !t.is_empty()).and_then(parse_seconds);
-        }
-    }
-    None
-}
-
-/// `--flag VALUE` or `--flag=VALUE` as seconds.
-fn flag_seconds(argv: &[&str], flag: &str) -> Option<f64> {
-    let value = argv
-        .windows(2)
-        .find(|w| w[0] == flag)
-        .map(|w| w[1])
-        .or_else(|| {
-            argv.iter()
-                .find_map(|a| a.strip_prefix(flag)?.strip_prefix('='))
-        })?;
-    parse_seconds(value)
-}
-
-/// `5`, `5s`, `500ms`, `1m` as seconds.
-fn parse_seconds(s: &str) -> Option<f64> {
-    if let Ok(n) = s.parse::<f64>() {
-        return Some(n);
-    }
-    lameduck_core::parse_duration(s)
-        .ok()
-        .map(|d| d.as_secs_f64())
-}
-
-/// Images known to ship without a shell.
-fn has_no_shell(image: &str) -> bool {
-    image.contains("distroless")
-        || image == "scratch"
-        || image.contains("/static:")
-        || image.contains("chainguard/static")
 }

@@ -1,0 +1,253 @@
+//! The stages of a Dockerfile and what the last one ends up with: its
+//! command, stop signal, environment, working directory and copied files.
+//!
+//! A stage built `FROM` an earlier one inherits its ENTRYPOINT, CMD,
+//! STOPSIGNAL, ENV, WORKDIR and files, as Docker does; ARGs are per stage,
+//! and an ARG declared before the first FROM is only seen by a stage that
+//! declares it again.
+
+use super::expand::{assignments, expand, words, Vars};
+use super::parse::Instruction;
+
+/// What one stage sets.
+#[derive(Clone, Debug, Default)]
+pub struct Stage {
+    name: Option<String>,
+    /// The image it starts from.
+    pub base: String,
+    /// The last ENTRYPOINT.
+    pub entrypoint: Option<Instruction>,
+    /// The last CMD, unless a later ENTRYPOINT dropped an inherited one.
+    pub cmd: Option<Instruction>,
+    /// The CMD came from the parent stage: a new ENTRYPOINT drops it.
+    cmd_inherited: bool,
+    /// The STOPSIGNAL, its variables replaced.
+    pub stopsignal: Option<Instruction>,
+    /// ENV, inherited by later stages and seen by the command at run time.
+    pub env: Vars,
+    /// ARG values of this stage.
+    args: Vars,
+    /// The working directory, `/` unless set.
+    pub workdir: String,
+    /// The files copied in, in order.
+    pub copies: Vec<Copy>,
+}
+
+/// A COPY or ADD.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Copy {
+    /// The sources, as written (variables replaced).
+    pub sources: Vec<String>,
+    /// The destination, absolute; a trailing `/` kept.
+    pub dest: String,
+    /// Whether the sources are in the build context (not `--from`, no URL).
+    pub from_context: bool,
+}
+
+impl Stage {
+    /// What the builder replaces in COPY, WORKDIR, STOPSIGNAL...: ENV,
+    /// then this stage's ARGs.
+    pub fn build_var(&self, name: &str) -> Option<String> {
+        self.env
+            .get(name)
+            .or_else(|| self.args.get(name))
+            .map(str::to_owned)
+    }
+
+    /// What the shell of a shell-form command sees at run time: ENV only.
+    pub fn run_var(&self, name: &str) -> Option<String> {
+        self.env.get(name).map(str::to_owned)
+    }
+
+    /// `text` as the container's shell sees it.
+    pub fn expand_at_run_time(&self, text: &str) -> String {
+        expand(text, &|n| self.run_var(n))
+    }
+
+    /// The absolute form of `path` in the image.
+    pub fn absolute(&self, path: &str) -> String {
+        if path.starts_with('/') {
+            path.to_owned()
+        } else {
+            format!("{}/{}", self.workdir.trim_end_matches('/'), path)
+        }
+    }
+}
+
+/// The last stage, with what it inherits from earlier stages.
+pub fn final_stage(instructions: &[Instruction]) -> Option<Stage> {
+    let mut stages: Vec<Stage> = Vec::new();
+    let mut global = Vars::default();
+    for i in instructions {
+        let Some(stage) = stages.last_mut().filter(|_| i.keyword != "FROM") else {
+            match i.keyword.as_str() {
+                "FROM" => stages.push(from(i, &stages, &global)),
+                "ARG" => {
+                    for (name, value) in
+                        assignments(&i.args, false, &|n| global.get(n).map(str::to_owned))
+                    {
+                        if let Some(value) = value {
+                            global.set(&name, value);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        };
+        let build = |stage: &Stage, text: &str| expand(text, &|n| stage.build_var(n));
+        match i.keyword.as_str() {
+            // A new ENTRYPOINT drops the CMD it inherited.
+            "ENTRYPOINT" => {
+                if stage.cmd_inherited {
+                    stage.cmd = None;
+                    stage.cmd_inherited = false;
+                }
+                stage.entrypoint = Some(i.clone());
+            }
+            "CMD" => {
+                stage.cmd = Some(i.clone());
+                stage.cmd_inherited = false;
+            }
+            "STOPSIGNAL" => {
+                let mut i = i.clone();
+                i.args = build(stage, &i.args);
+                stage.stopsignal = Some(i);
+            }
+            "ENV" => {
+                for (name, value) in assignments(&i.args, true, &|n| stage.build_var(n)) {
+                    stage.env.set(&name, value.unwrap_or_default());
+                }
+            }
+            "ARG" => {
+                for (name, value) in assignments(&i.args, false, &|n| stage.build_var(n)) {
+                    // `ARG NAME` takes the default given before FROM.
+                    let value = value.or_else(|| global.get(&name).map(str::to_owned));
+                    if let Some(value) = value {
+                        stage.args.set(&name, value);
+                    }
+                }
+            }
+            "WORKDIR" => {
+                let dir = words(&build(stage, &i.args)).join(" ");
+                stage.workdir = stage.absolute(&dir);
+            }
+            "COPY" | "ADD" => {
+                let expanded = build(stage, &i.args);
+                if let Some(copy) = copy(&i.keyword, &expanded, stage) {
+                    stage.copies.push(copy);
+                }
+            }
+            _ => {}
+        }
+    }
+    stages.pop()
+}
+
+/// A new stage: a copy of the stage it is built from, or a fresh one.
+fn from(i: &Instruction, stages: &[Stage], global: &Vars) -> Stage {
+    let args = expand(&i.args, &|n| global.get(n).map(str::to_owned));
+    let words: Vec<&str> = args
+        .split_whitespace()
+        .filter(|w| !w.starts_with("--"))
+        .collect();
+    let base = words.first().copied().unwrap_or_default().to_owned();
+    let name = match words.as_slice() {
+        [_, as_, name, ..] if as_.eq_ignore_ascii_case("as") => Some(name.to_ascii_lowercase()),
+        _ => None,
+    };
+    let parent = stages
+        .iter()
+        .rev()
+        .find(|s| s.name.as_deref() == Some(base.to_ascii_lowercase().as_str()))
+        .cloned();
+    let mut stage = parent.unwrap_or_else(|| Stage {
+        workdir: "/".into(),
+        ..Stage::default()
+    });
+    if stage.base.is_empty() {
+        stage.base = base;
+    }
+    stage.args = Vars::default();
+    stage.cmd_inherited = stage.cmd.is_some();
+    stage.name = name;
+    stage
+}
+
+/// The sources and destination of `COPY`/`ADD` arguments (shell or JSON
+/// form, flags skipped).
+fn copy(keyword: &str, args: &str, stage: &Stage) -> Option<Copy> {
+    let mut parts = match serde_json::from_str::<Vec<String>>(args) {
+        Ok(parts) if args.trim_start().starts_with('[') => parts,
+        _ => words(args),
+    };
+    let mut from_context = true;
+    while parts.first().is_some_and(|p| p.starts_with("--")) {
+        let flag = parts.remove(0);
+        if flag.starts_with("--from") {
+            from_context = false;
+        }
+    }
+    let dest = parts.pop()?;
+    if parts.is_empty() || parts.iter().any(|p| p.starts_with("<<")) {
+        return None;
+    }
+    if keyword == "ADD"
+        && parts
+            .iter()
+            .any(|p| p.contains("://") || p.starts_with("git@"))
+    {
+        from_context = false;
+    }
+    let trailing = dest.ends_with('/') || dest == "." || dest == "./";
+    let mut dest = stage.absolute(dest.trim_start_matches("./"));
+    if trailing && !dest.ends_with('/') {
+        dest.push('/');
+    }
+    Some(Copy {
+        sources: parts,
+        dest,
+        from_context,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dockerfile::parse;
+
+    #[test]
+    fn args_env_and_workdir_per_stage() {
+        let text = "ARG SIG=SIGQUIT\nARG BASE=debian:12\nFROM $BASE AS base\nENV APP=/srv/app\nARG PORT=80\nWORKDIR /srv\nFROM base\nARG SIG\nSTOPSIGNAL $SIG\nWORKDIR app\nCOPY --chmod=755 run.sh ./\nCOPY --from=base /x /y\n";
+        let stage = final_stage(&parse(text)).expect("a stage");
+        assert_eq!(stage.base, "debian:12");
+        assert_eq!(stage.run_var("APP").as_deref(), Some("/srv/app"));
+        assert_eq!(stage.build_var("PORT"), None, "ARGs stay in their stage");
+        assert_eq!(stage.stopsignal.map(|s| s.args).as_deref(), Some("SIGQUIT"));
+        assert_eq!(stage.workdir, "/srv/app");
+        assert_eq!(
+            stage.copies,
+            [
+                Copy {
+                    sources: vec!["run.sh".into()],
+                    dest: "/srv/app/".into(),
+                    from_context: true
+                },
+                Copy {
+                    sources: vec!["/x".into()],
+                    dest: "/y".into(),
+                    from_context: false
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn an_env_wins_over_an_arg_and_args_are_not_seen_at_run_time() {
+        let text = "FROM alpine\nARG BIN=httpd\nENV BIN=nginx\nARG ONLY_ARG=x\n";
+        let stage = final_stage(&parse(text)).expect("a stage");
+        assert_eq!(stage.build_var("BIN").as_deref(), Some("nginx"));
+        assert_eq!(stage.build_var("ONLY_ARG").as_deref(), Some("x"));
+        assert_eq!(stage.run_var("ONLY_ARG"), None);
+    }
+}
