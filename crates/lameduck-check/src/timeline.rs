@@ -138,3 +138,94 @@ impl PodLife {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn event(at: u64, event: PodEventKind) -> PodEvent {
+        PodEvent {
+            at: ms(at),
+            pod: 1,
+            event,
+        }
+    }
+
+    /// Deleted at 1000, preStop until 1500, SIGTERM at 1500, removed at
+    /// 2000 (lag 1s), SIGKILL at 3000.
+    fn life() -> PodLife {
+        let events = [
+            event(0, PodEventKind::Started { pid1: "sh".into() }),
+            event(100, PodEventKind::Ready { pid1: "app".into() }),
+            event(200, PodEventKind::EndpointAdded),
+            event(1000, PodEventKind::Terminating),
+            event(1000, PodEventKind::PreStopStarted),
+            event(
+                1500,
+                PodEventKind::PreStopEnded {
+                    result: "exit 0".into(),
+                },
+            ),
+            event(
+                1500,
+                PodEventKind::StopSignal {
+                    signal: "SIGTERM".into(),
+                    pid1: "app".into(),
+                    handled: false,
+                },
+            ),
+            event(2000, PodEventKind::EndpointRemoved),
+            event(3000, PodEventKind::Killed),
+            event(
+                3001,
+                PodEventKind::Exited {
+                    status: "killed by SIGKILL".into(),
+                },
+            ),
+        ];
+        let mut lives = PodLife::from_events(&events);
+        assert_eq!(lives.len(), 1);
+        lives.remove(0)
+    }
+
+    #[test]
+    fn each_moment_falls_in_the_step_of_the_ending_it_belongs_to() {
+        let l = life();
+        assert_eq!(l.phase(ms(999)), Phase::Serving);
+        assert_eq!(l.phase(ms(1000)), Phase::PreStop);
+        assert_eq!(l.phase(ms(1499)), Phase::PreStop);
+        assert_eq!(l.phase(ms(1500)), Phase::AfterStopSignal);
+        assert_eq!(l.phase(ms(2999)), Phase::AfterStopSignal);
+        assert_eq!(l.phase(ms(3000)), Phase::AtKill);
+        assert_eq!(l.phase(ms(9000)), Phase::AtKill);
+    }
+
+    #[test]
+    fn routed_until_the_removal_after_the_deletion_not_the_first_add() {
+        let l = life();
+        assert!(l.routed(ms(50)));
+        assert!(l.routed(ms(1999)));
+        assert!(!l.routed(ms(2000)));
+        assert!(l.exited_by(ms(3001)) && !l.exited_by(ms(3000)));
+    }
+
+    #[test]
+    fn the_last_name_of_pid1_counts_and_shells_are_told_apart() {
+        let l = life();
+        assert_eq!(
+            l.pid1, "app",
+            "the stop signal's reading wins over the wrapper's"
+        );
+        assert!(!l.pid1_is_shell());
+        assert!(!l.signal_handled);
+        let shell = PodLife {
+            pid1: "dash".into(),
+            ..PodLife::default()
+        };
+        assert!(shell.pid1_is_shell());
+    }
+}
