@@ -276,6 +276,99 @@ fn a_resetting_balancer_cuts_long_sessions_that_a_graceful_one_keeps() {
     assert_eq!(count(&graceful, "connections", "cut"), 0);
 }
 
+/// `lameduck run` in front of `app ARGS --port 9000`, as a pod's command.
+fn behind_lameduck_run<'a>(app: &'a [&'a str]) -> Vec<&'a str> {
+    let mut command = vec![
+        lameduck_bin(),
+        "run",
+        "--listen",
+        "0.0.0.0:{port}",
+        "--upstream",
+        "127.0.0.1:9000",
+        "--admin",
+        "0.0.0.0:9901",
+        "--drain-delay",
+        "1s",
+        "--grace-period",
+        "4s",
+        "--",
+    ];
+    command.extend_from_slice(app);
+    command.extend_from_slice(&["--port", "9000"]);
+    command
+}
+
+#[test]
+fn http2_clients_ride_through_lameduck_run() {
+    let app = pod_app();
+    let (code, report) = check(
+        &[
+            "--scenario",
+            "delete",
+            "--replicas",
+            "2",
+            "--endpoint-lag",
+            "300ms",
+            "--grace-period",
+            "4s",
+            "--clients",
+            "3",
+            "--rps",
+            "100",
+            "--http2",
+            "--readiness",
+            "http:9901/ready",
+            "--settle",
+            "300ms",
+        ],
+        &behind_lameduck_run(&[python(), &app, "--on-term", "close-wait"]),
+    );
+    assert_eq!(code, 0, "{report:#}");
+    assert!(count(&report, "requests", "ok") > 50, "{report:#}");
+}
+
+#[test]
+fn websocket_sessions_get_a_goodbye_through_lameduck_run_and_reconnect() {
+    let ws = app_path("ws_server.py");
+    let (code, report) = check(
+        &[
+            "--scenario",
+            "delete",
+            "--replicas",
+            "2",
+            "--endpoint-lag",
+            "300ms",
+            "--grace-period",
+            "4s",
+            "--clients",
+            "0",
+            "--long",
+            "websocket:4",
+            "--readiness",
+            "http:9901/ready",
+            "--settle",
+            "300ms",
+        ],
+        &behind_lameduck_run(&[python(), &ws]),
+    );
+    assert_eq!(code, 0, "{report:#}");
+    // Sessions on the deleted pod got a close frame 1001 and reconnected.
+    let goodbyes: Vec<&Value> = report["session_list"]
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .filter(|s| s["end"]["kind"] == "goodbye")
+        .collect();
+    assert!(!goodbyes.is_empty(), "{report:#}");
+    assert!(
+        goodbyes
+            .iter()
+            .all(|s| s["end"]["code"] == 1001 && s["pod"] == 1),
+        "{goodbyes:#?}"
+    );
+    assert_eq!(count(&report, "sessions", "still_open"), 4);
+}
+
 #[test]
 fn the_report_page_renders_its_timeline_in_headless_chromium() {
     let app = pod_app();

@@ -126,7 +126,7 @@ async fn request(shared: &Shared, conn: &mut Option<Connection>, fresh: bool) {
             };
             let response = match response {
                 Ok(r) => r,
-                Err(e) if e.is_canceled() => return Err(None),
+                Err(e) if e.is_canceled() || never_processed(&e) => return Err(None),
                 Err(e) => return Err(Some((RequestOutcome::Reset, describe(&e)))),
             };
             let status = response.status();
@@ -234,6 +234,21 @@ async fn connect(shared: &Shared) -> Result<Connection, (String, Option<Arc<Rout
         Sender::H1(sender)
     };
     Ok(Connection { sender, route })
+}
+
+/// Whether HTTP/2 says the server never processed the stream: refused, or
+/// beyond the last stream of a GOAWAY. Clients send such requests again
+/// (RFC 9113, 8.7), so they are not lost.
+fn never_processed(e: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(h2) = s.downcast_ref::<h2::Error>() {
+            return h2.reason() == Some(h2::Reason::REFUSED_STREAM)
+                || (h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR));
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// The error and its causes, in one line.
