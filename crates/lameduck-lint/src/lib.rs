@@ -14,6 +14,8 @@ pub mod finding;
 pub mod manifest;
 pub mod output;
 pub mod rules;
+pub mod run;
+pub mod select;
 pub mod shell;
 pub mod walk;
 pub mod yaml;

@@ -1,23 +1,30 @@
 //! Findings written out: like rustc for people; JSON, SARIF and GitHub
 //! workflow annotations for programs.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use crate::finding::Finding;
 
 /// `path:line:column: severity[ID]: message`, the offending line under it
-/// with a caret, as rustc and clippy print.
-pub fn human(findings: &[Finding], source: impl Fn(&str) -> Option<String>) -> String {
+/// with a caret, as rustc and clippy print; no colour. `source` gives the
+/// text of an input by its name.
+pub fn human<'a>(findings: &[Finding], source: impl Fn(&str) -> Option<&'a str>) -> String {
     let mut out = String::new();
+    // The lines of each input, split once: findings are many, inputs large.
+    let mut lines: HashMap<&str, Vec<&'a str>> = HashMap::new();
     for f in findings {
         let _ = writeln!(
             out,
             "{}:{}:{}: {}[{}]: {}",
             f.path, f.line, f.column, f.severity, f.rule, f.message
         );
-        if let Some(line) =
-            source(&f.path).and_then(|text| text.lines().nth(f.line - 1).map(str::to_owned))
-        {
+        let text = lines.entry(f.path.as_str()).or_insert_with(|| {
+            source(&f.path)
+                .map(|t| t.lines().collect())
+                .unwrap_or_default()
+        });
+        if let Some(line) = f.line.checked_sub(1).and_then(|i| text.get(i)) {
             let gutter = f.line.to_string().len();
             let _ = writeln!(out, "{:gutter$} |", "");
             let _ = writeln!(out, "{} | {}", f.line, line);
