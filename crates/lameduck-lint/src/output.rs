@@ -82,8 +82,9 @@ pub fn github(findings: &[Finding]) -> String {
     out
 }
 
-/// SARIF 2.1.0, as GitHub code scanning takes it: one run, the rules with
-/// their help pages, one result per finding.
+/// SARIF 2.1.0, as GitHub code scanning takes it: one run; every rule
+/// with a short and a full description, its page as help and a link to it;
+/// one result per finding at a relative URI, line and column.
 pub fn sarif(findings: &[Finding]) -> String {
     let rules: Vec<serde_json::Value> = crate::rules::ALL
         .iter()
@@ -91,7 +92,9 @@ pub fn sarif(findings: &[Finding]) -> String {
             serde_json::json!({
                 "id": r.id,
                 "shortDescription": {"text": r.title},
+                "fullDescription": {"text": why(r.page).unwrap_or_else(|| r.title.to_owned())},
                 "help": {"text": r.page, "markdown": r.page},
+                "helpUri": format!("{RULES_URL}/{}.md", r.id),
                 "defaultConfiguration": {"level": sarif_level(r.severity)},
             })
         })
@@ -99,18 +102,21 @@ pub fn sarif(findings: &[Finding]) -> String {
     let results: Vec<serde_json::Value> = findings
         .iter()
         .map(|f| {
-            serde_json::json!({
+            let mut result = serde_json::json!({
                 "ruleId": f.rule,
-                "ruleIndex": crate::rules::ALL.iter().position(|r| r.id == f.rule).unwrap_or(0),
                 "level": sarif_level(f.severity),
                 "message": {"text": f.message},
                 "locations": [{
                     "physicalLocation": {
-                        "artifactLocation": {"uri": f.path.trim_start_matches("./")},
-                        "region": {"startLine": f.line, "startColumn": f.column},
+                        "artifactLocation": {"uri": sarif_uri(&f.path)},
+                        "region": {"startLine": f.line.max(1), "startColumn": f.column.max(1)},
                     }
                 }],
-            })
+            });
+            if let Some(index) = crate::rules::ALL.iter().position(|r| r.id == f.rule) {
+                result["ruleIndex"] = index.into();
+            }
+            result
         })
         .collect();
     serde_json::json!({
@@ -119,14 +125,54 @@ pub fn sarif(findings: &[Finding]) -> String {
         "runs": [{
             "tool": {"driver": {
                 "name": "lameduck lint",
-                "informationUri": "https://github.com/lameduck-dev/lameduck",
+                "informationUri": env!("CARGO_PKG_REPOSITORY"),
                 "version": env!("CARGO_PKG_VERSION"),
                 "rules": rules,
             }},
+            "columnKind": "unicodeCodePoints",
             "results": results,
         }],
     })
     .to_string()
+}
+
+/// Where the rule pages are published.
+const RULES_URL: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/rules");
+
+/// The first paragraph of a rule page's `## Why`, on one line.
+fn why(page: &str) -> Option<String> {
+    let after = page.split_once("\n## Why\n")?.1.trim_start();
+    let paragraph = after.split("\n\n").next()?.trim();
+    (!paragraph.is_empty() && !paragraph.starts_with('#')).then(|| {
+        paragraph
+            .lines()
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+}
+
+/// A path as a SARIF artifact URI: relative paths stay relative (without
+/// `./`), as GitHub resolves them against the repository; absolute ones
+/// become `file://` URIs. Bytes outside RFC 3986's unreserved set and `/`
+/// are percent-encoded.
+pub fn sarif_uri(path: &str) -> String {
+    let mut relative = path;
+    while let Some(rest) = relative.strip_prefix("./") {
+        relative = rest;
+    }
+    let mut uri = String::with_capacity(relative.len() + 7);
+    if relative.starts_with('/') {
+        uri.push_str("file://");
+    }
+    for b in relative.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            uri.push(char::from(b));
+        } else {
+            let _ = write!(uri, "%{b:02X}");
+        }
+    }
+    uri
 }
 
 fn sarif_level(severity: crate::Severity) -> &'static str {
@@ -134,5 +180,27 @@ fn sarif_level(severity: crate::Severity) -> &'static str {
         crate::Severity::Error => "error",
         crate::Severity::Warning => "warning",
         crate::Severity::Info => "note",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sarif_uris_are_relative_references_or_file_uris() {
+        assert_eq!(sarif_uri("./k8s/web.yaml"), "k8s/web.yaml");
+        assert_eq!(sarif_uri("././Dockerfile"), "Dockerfile");
+        assert_eq!(sarif_uri("my app/Dockerfile#1"), "my%20app/Dockerfile%231");
+        assert_eq!(sarif_uri("/src/k8s/ü.yaml"), "file:///src/k8s/%C3%BC.yaml");
+        assert_eq!(sarif_uri("c:x.yaml"), "c%3Ax.yaml");
+    }
+
+    #[test]
+    fn every_rule_page_has_a_why_paragraph() {
+        for rule in crate::rules::ALL {
+            let why = why(rule.page).unwrap_or_default();
+            assert!(why.len() > 40, "{}: {why:?}", rule.id);
+        }
     }
 }
