@@ -67,19 +67,31 @@ pub fn github(findings: &[Finding]) -> String {
             crate::Severity::Warning => "warning",
             crate::Severity::Info => "notice",
         };
-        // Workflow commands escape %, \r and \n in the message.
-        let message = f
-            .message
-            .replace('%', "%25")
-            .replace('\r', "%0D")
-            .replace('\n', "%0A");
         let _ = writeln!(
             out,
             "::{level} file={},line={},col={},title={}::{}",
-            f.path, f.line, f.column, f.rule, message
+            escape_property(&f.path),
+            f.line,
+            f.column,
+            f.rule,
+            escape_data(&f.message)
         );
     }
     out
+}
+
+/// A workflow command's message: `%`, CR and LF escaped, as the Actions
+/// toolkit's `escapeData` does.
+fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A workflow command's property (`file=`): `:` and `,` escaped as well, as
+/// the toolkit's `escapeProperty` does.
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// SARIF 2.1.0, as GitHub code scanning takes it: one run; every rule
@@ -119,7 +131,9 @@ pub fn sarif(findings: &[Finding]) -> String {
             result
         })
         .collect();
-    serde_json::json!({
+    // Pretty: a SARIF file is uploaded and opened by people, and its diffs
+    // are read (the golden test's).
+    let sarif = serde_json::json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [{
@@ -132,8 +146,8 @@ pub fn sarif(findings: &[Finding]) -> String {
             "columnKind": "unicodeCodePoints",
             "results": results,
         }],
-    })
-    .to_string()
+    });
+    serde_json::to_string_pretty(&sarif).unwrap_or_default()
 }
 
 /// Where the rule pages are published.
@@ -186,6 +200,22 @@ fn sarif_level(severity: crate::Severity) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn github_annotations_escape_what_would_end_a_property() {
+        let finding = Finding {
+            rule: "LD101",
+            severity: crate::Severity::Error,
+            path: "a,b:c%.yaml".into(),
+            line: 2,
+            column: 5,
+            message: "50% lost\non: rollouts".into(),
+        };
+        assert_eq!(
+            github(&[finding]),
+            "::error file=a%2Cb%3Ac%25.yaml,line=2,col=5,title=LD101::50%25 lost%0Aon: rollouts\n"
+        );
+    }
 
     #[test]
     fn sarif_uris_are_relative_references_or_file_uris() {
