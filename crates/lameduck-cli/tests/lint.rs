@@ -3,6 +3,8 @@
 
 mod support;
 
+#[path = "lint/corpus.rs"]
+mod corpus;
 #[path = "lint/golden.rs"]
 mod golden;
 
