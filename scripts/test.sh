@@ -22,10 +22,11 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need[@]}"
 fi
-# ... and two from PyPI (a Debian python may want --break-system-packages).
-if ! python3 -c 'import websockets, grpc' 2>/dev/null; then
-  python3 -m pip install -q websockets grpcio 2>/dev/null ||
-    python3 -m pip install -q --break-system-packages websockets grpcio
+# ... and three from PyPI (a Debian python may want --break-system-packages):
+# jsonschema validates the linter's SARIF against the vendored schema.
+if ! python3 -c 'import websockets, grpc, jsonschema' 2>/dev/null; then
+  python3 -m pip install -q websockets grpcio jsonschema 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages websockets grpcio jsonschema
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 

@@ -1,11 +1,12 @@
 //! `lameduck lint`: flags to [`lameduck_lint`].
 
-use std::io::Read;
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use lameduck_lint::walk::Input;
-use lameduck_lint::{dockerfile, manifest, output, rules, walk, Finding, Severity};
+use lameduck_lint::config::Config;
+use lameduck_lint::select::{self, RuleSet};
+use lameduck_lint::{output, rules, Severity};
 
 /// How findings are written.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -27,8 +28,10 @@ pub enum Format {
 )]
 pub struct LintArgs {
     /// Files and directories to lint (directories are walked for
-    /// Dockerfile, *.Dockerfile, Containerfile, *.yaml, *.yml, *.json); `-`
-    /// reads standard input (`helm template ./chart | lameduck lint -`).
+    /// Dockerfile, *.Dockerfile, Containerfile, *.yaml, *.yml, *.json,
+    /// skipping what .gitignore and .ignore exclude and hidden files, as
+    /// ripgrep does); `-` reads standard input (`helm template ./chart |
+    /// lameduck lint -`). A file named here is always linted.
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
 
@@ -55,44 +58,15 @@ pub struct LintArgs {
     #[arg(long, value_delimiter = ',', value_name = "ID")]
     disable: Vec<String>,
 
+    /// Rules to run that are off by default or disabled in .lameduck.yaml,
+    /// by ID (repeat or comma-separate). The command line wins over the
+    /// file.
+    #[arg(long, value_delimiter = ',', value_name = "ID")]
+    enable: Vec<String>,
+
     /// Print the page of rule ID (why, a bad and a good example) and exit.
     #[arg(long, value_name = "ID")]
     explain: Option<String>,
-}
-
-/// Lints one input; returns false (after saying why) when it cannot be
-/// parsed.
-fn lint_text(
-    name: &str,
-    path: &std::path::Path,
-    text: &str,
-    findings: &mut Vec<Finding>,
-    inventory: &mut manifest::Inventory,
-) -> bool {
-    match walk::input_kind(path, text) {
-        // A file's directory is its build context: scripts it copies in are read.
-        Input::Dockerfile if name != "-" => {
-            findings.extend(dockerfile::lint_file(path, text));
-            true
-        }
-        Input::Dockerfile => {
-            findings.extend(dockerfile::lint(name, text));
-            true
-        }
-        Input::Manifest => match manifest::collect(name, text, inventory) {
-            Ok(found) => {
-                findings.extend(found);
-                true
-            }
-            Err(e) => {
-                eprintln!(
-                    "lameduck lint: {name}:{}:{}: cannot parse: {}",
-                    e.line, e.column, e.message
-                );
-                false
-            }
-        },
-    }
 }
 
 /// Runs the linter; returns the exit status.
@@ -104,10 +78,9 @@ pub fn run(args: LintArgs) -> i32 {
                 0
             }
             None => {
-                let known: Vec<_> = rules::ALL.iter().map(|r| r.id).collect();
                 eprintln!(
                     "lameduck lint: no rule {id:?}; the rules are {}",
-                    known.join(", ")
+                    rules::ids().join(", ")
                 );
                 2
             }
@@ -117,90 +90,46 @@ pub fn run(args: LintArgs) -> i32 {
         eprintln!("lameduck lint: give files or directories to lint, or - for standard input");
         return 2;
     }
-    let mut findings: Vec<Finding> = Vec::new();
-    let mut sources = std::collections::HashMap::new();
-    let mut unreadable = false;
-    // Services and the workloads they select may come from different files.
-    let mut inventory = manifest::Inventory::default();
-    for root in &args.paths {
-        if root.as_os_str() == "-" {
-            let mut text = String::new();
-            if let Err(e) = std::io::stdin().read_to_string(&mut text) {
-                eprintln!("lameduck lint: cannot read standard input: {e}");
-                unreadable = true;
-                continue;
-            }
-            unreadable |= !lint_text(
-                "-",
-                std::path::Path::new("-"),
-                &text,
-                &mut findings,
-                &mut inventory,
-            );
-            sources.insert("-".to_owned(), text);
-            continue;
-        }
-        let files = match walk::files(root) {
-            Ok(files) => files,
-            Err(e) => {
-                eprintln!("lameduck lint: cannot read {}: {e}", root.display());
-                unreadable = true;
-                continue;
-            }
-        };
-        for file in files {
-            let name = file.display().to_string();
-            match std::fs::read(&file).map(String::from_utf8) {
-                Ok(Ok(text)) => {
-                    unreadable |= !lint_text(&name, &file, &text, &mut findings, &mut inventory);
-                    sources.insert(name, text);
-                }
-                Ok(Err(_)) => {
-                    eprintln!("lameduck lint: {name}: not UTF-8 text, skipped");
-                    unreadable = true;
-                }
-                Err(e) => {
-                    eprintln!("lameduck lint: cannot read {name}: {e}");
-                    unreadable = true;
-                }
-            }
-        }
+    if let Err(e) = select::check_ids(&args.enable, &args.disable) {
+        eprintln!("lameduck lint: {e}");
+        return 2;
     }
-    findings.extend(inventory.findings());
     // The nearest .lameduck.yaml above the first path (or the current
     // directory for standard input).
     let start = match args.paths.first() {
         Some(p) if p.as_os_str() != "-" => p.clone(),
         _ => PathBuf::from("."),
     };
-    let config = match lameduck_lint::config::Config::find(&start) {
+    let config = match Config::find(&start) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("lameduck lint: {e}");
             return 2;
         }
     };
-    let mut disable = args.disable.clone();
-    disable.extend(config.disable.iter().cloned());
+    let mut rule_set = RuleSet::defaults();
+    rule_set.apply(&config.enable, &config.disable);
+    rule_set.apply(&args.enable, &args.disable);
     let fail_on = args.fail_on.or(config.fail_on).unwrap_or(Severity::Warning);
-    for id in &args.disable {
-        if rules::find(id).is_none() {
-            eprintln!("lameduck lint: --disable {id}: no such rule");
-            return 2;
-        }
+
+    let report = lameduck_lint::run::lint_paths(&args.paths, &mut std::io::stdin(), &rule_set);
+    for e in &report.errors {
+        eprintln!("lameduck lint: {e}");
     }
-    findings.retain(|f| !disable.iter().any(|d| d.eq_ignore_ascii_case(f.rule)));
+    let findings = &report.findings;
     let text = match args.format {
-        Format::Human => output::human(&findings, |path| sources.get(path).cloned()),
-        Format::Json => output::json(&findings) + "\n",
-        Format::Sarif => output::sarif(&findings) + "\n",
-        Format::Github => output::github(&findings),
+        Format::Human => output::human(findings, |path| {
+            report.sources.get(path).map(String::as_str)
+        }),
+        Format::Json => output::json(findings) + "\n",
+        Format::Sarif => output::sarif(findings) + "\n",
+        Format::Github => output::github(findings),
     };
     let written = match &args.output {
         Some(path) => std::fs::write(path, &text),
         None => {
-            print!("{text}");
-            Ok(())
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes()).and_then(|()| out.flush())
         }
     };
     if let Err(e) = written {
@@ -215,10 +144,10 @@ pub fn run(args: LintArgs) -> i32 {
         eprintln!(
             "lameduck lint: {} finding(s), {errors} error(s), in {} file(s)",
             findings.len(),
-            sources.len()
+            report.inputs.len()
         );
     }
-    if unreadable {
+    if !report.errors.is_empty() {
         2
     } else if findings.iter().any(|f| f.severity >= fail_on) {
         1

@@ -3,6 +3,11 @@
 
 mod support;
 
+#[path = "lint/corpus.rs"]
+mod corpus;
+#[path = "lint/golden.rs"]
+mod golden;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -97,7 +102,10 @@ fn explain_prints_the_rule_page_and_bad_input_exits_2() {
     std::fs::write(&good, "FROM alpine\nCMD app\n").expect("write");
     let (code, out, err) = lint(&["/no/such/path", good.to_str().expect("utf-8")], "");
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("cannot read /no/such/path"), "{err}");
+    assert!(
+        err.contains("lameduck lint: /no/such/path: cannot read: "),
+        "{err}"
+    );
     assert!(out.contains("LD101"), "{out}");
 }
 
@@ -131,10 +139,11 @@ fn sarif_and_github_formats_and_disabled_rules() {
     let (code, out, _) = lint(&["--format", "sarif", "-"], bad);
     assert_eq!(code, 1);
     for part in [
-        r#""version":"2.1.0""#,
-        r#""ruleId":"LD101""#,
-        r#""region":{"startColumn":5,"startLine":2}"#,
-        r#""name":"lameduck lint""#,
+        r#""version": "2.1.0""#,
+        r#""ruleId": "LD101""#,
+        r#""name": "lameduck lint""#,
+        r#""startColumn": 5,"#,
+        r#""startLine": 2"#,
     ] {
         assert!(out.contains(part), "{part} missing from {out}");
     }
@@ -182,7 +191,7 @@ fn a_lameduck_yaml_above_the_path_disables_rules_and_sets_the_threshold() {
     let (code, _, err) = lint(&[path], "");
     assert_eq!(code, 2);
     assert!(
-        err.contains(".lameduck.yaml:2:12: no rule \"LD999\""),
+        err.contains(".lameduck.yaml:2:13: no rule \"LD999\""),
         "{err}"
     );
 }
@@ -213,4 +222,84 @@ fn a_dockerfile_s_directory_is_its_build_context() {
     let text = std::fs::read_to_string(dir.path().join("Dockerfile")).expect("read");
     let (code, out, _) = lint(&["-"], &text);
     assert_eq!((code, out.as_str()), (0, ""));
+}
+
+#[test]
+fn enable_on_the_command_line_wins_over_a_disable_in_the_file() {
+    let dir = tempdir();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "FROM alpine\nCMD app --port 8080\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join(".lameduck.yaml"),
+        "lint:\n  disable: [LD101]\n",
+    )
+    .expect("write");
+    let path = dir.path().to_str().expect("utf-8");
+    let (code, out, _) = lint(&[path], "");
+    assert_eq!((code, out.as_str()), (0, ""), "disabled in the file");
+    let (code, out, _) = lint(&["--enable", "ld101", path], "");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("error[LD101]"), "{out}");
+    // Enabled in the file, disabled on the command line: off.
+    std::fs::write(
+        dir.path().join(".lameduck.yaml"),
+        "lint:\n  enable: [LD101]\n",
+    )
+    .expect("write");
+    let (code, _, _) = lint(&["--disable", "LD101", path], "");
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn an_unknown_or_contradicting_enable_is_a_usage_error() {
+    let (code, out, err) = lint(&["--enable", "LD101,LD999", "-"], "FROM a\nCMD app\n");
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(
+        err.contains("lameduck lint: --enable LD999: no such rule; the rules are LD101,"),
+        "{err}"
+    );
+    let (code, _, err) = lint(&["--enable", "LD101", "--disable", "ld101", "-"], "");
+    assert_eq!(code, 2);
+    assert!(err.contains("contradict"), "{err}");
+    let dir = tempdir();
+    std::fs::write(
+        dir.path().join(".lameduck.yaml"),
+        "# settings\nlint:\n  disable: [LD101]\n  enable:\n    - LD102\n    - LD42\n",
+    )
+    .expect("write");
+    let (code, _, err) = lint(&[dir.path().to_str().expect("utf-8")], "");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(".lameduck.yaml:6:7: no rule \"LD42\""),
+        "{err}"
+    );
+    std::fs::write(
+        dir.path().join(".lameduck.yaml"),
+        "lint:\n  disable: [LD101]\n  enable: [ld101]\n",
+    )
+    .expect("write");
+    let (code, _, err) = lint(&[dir.path().to_str().expect("utf-8")], "");
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(".lameduck.yaml:3:12: ld101 is both disabled and enabled"),
+        "{err}"
+    );
+}
+
+#[test]
+fn gitignored_files_are_skipped_unless_named() {
+    let dir = tempdir();
+    std::fs::create_dir_all(dir.path().join("build")).expect("dir");
+    std::fs::write(dir.path().join(".gitignore"), "build/\n").expect("write");
+    let ignored = dir.path().join("build/Dockerfile");
+    std::fs::write(&ignored, "FROM alpine\nCMD app\n").expect("write");
+    let (code, out, err) = lint(&[dir.path().to_str().expect("utf-8")], "");
+    assert_eq!((code, out.as_str()), (0, ""), "{err}");
+    assert!(err.contains("in 0 file(s)"), "{err}");
+    let (code, out, _) = lint(&[ignored.to_str().expect("utf-8")], "");
+    assert_eq!(code, 1);
+    assert!(out.contains("error[LD101]"), "{out}");
 }

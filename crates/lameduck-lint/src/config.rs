@@ -4,6 +4,7 @@
 //! ```yaml
 //! lint:
 //!   disable: [LD201, LD104]
+//!   enable: [LD999]         # a rule that is off by default
 //!   fail-on: error
 //! ```
 
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::finding::Severity;
 use crate::rules;
-use crate::yaml::parse_stream;
+use crate::yaml::{parse_stream, Node};
 
 /// The settings of a `.lameduck.yaml`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -20,6 +21,8 @@ pub struct Config {
     pub path: Option<PathBuf>,
     /// Rules turned off.
     pub disable: Vec<String>,
+    /// Rules turned on: off by default, or off in a file above.
+    pub enable: Vec<String>,
     /// The severity that fails the run.
     pub fail_on: Option<Severity>,
 }
@@ -56,17 +59,20 @@ impl Config {
         let Some(lint) = docs.first().and_then(|d| d.get("lint")) else {
             return Ok(config);
         };
-        if let Some(disable) = lint.get("disable") {
-            for id in disable.items() {
+        config.disable = rule_ids(&name, lint.get("disable"))?;
+        config.enable = rule_ids(&name, lint.get("enable"))?;
+        if let Some(both) = lint.get("enable").and_then(|enable| {
+            enable.items().iter().find(|id| {
                 let id = id.as_str().unwrap_or_default();
-                if rules::find(id).is_none() {
-                    return Err(format!(
-                        "{name}:{}:{}: no rule {id:?}",
-                        disable.line, disable.column
-                    ));
-                }
-                config.disable.push(id.to_owned());
-            }
+                config.disable.iter().any(|d| d.eq_ignore_ascii_case(id))
+            })
+        }) {
+            return Err(format!(
+                "{name}:{}:{}: {} is both disabled and enabled: keep one",
+                both.line,
+                both.column,
+                both.as_str().unwrap_or_default()
+            ));
         }
         if let Some(fail_on) = lint.get("fail-on") {
             let value = fail_on.as_str().unwrap_or_default();
@@ -78,4 +84,38 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// The rule IDs of a `disable:` or `enable:` list, each checked: an
+/// unknown ID is an error that names the file, line and column.
+fn rule_ids(name: &impl std::fmt::Display, list: Option<&Node>) -> Result<Vec<String>, String> {
+    let Some(list) = list else {
+        return Ok(Vec::new());
+    };
+    // `disable: LD101` is a list of one; `disable:` (null) is empty.
+    let items = match list.as_str() {
+        Some("" | "~" | "null") => &[],
+        Some(_) => std::slice::from_ref(list),
+        None if !list.entries().is_empty() => {
+            return Err(format!(
+                "{name}:{}:{}: expected a list of rule IDs, like [LD101, LD201]",
+                list.line, list.column
+            ))
+        }
+        None => list.items(),
+    };
+    let mut ids = Vec::new();
+    for item in items {
+        let Some(id) = item.as_str().filter(|id| rules::find(id).is_some()) else {
+            let what = item.as_str().unwrap_or("(not a rule ID)");
+            return Err(format!(
+                "{name}:{}:{}: no rule {what:?}; the rules are {}",
+                item.line,
+                item.column,
+                rules::ids().join(", ")
+            ));
+        };
+        ids.push(id.to_ascii_uppercase());
+    }
+    Ok(ids)
 }

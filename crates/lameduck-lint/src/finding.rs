@@ -58,6 +58,16 @@ pub struct Rule {
     pub page: &'static str,
 }
 
+// === impl Rule ===
+
+impl Rule {
+    /// Whether the rule runs unless disabled; the others run only when
+    /// enabled ([`crate::rules::OFF_BY_DEFAULT`]).
+    pub fn enabled_by_default(&self) -> bool {
+        !crate::rules::OFF_BY_DEFAULT.contains(&self.id)
+    }
+}
+
 /// One rule broken at one place.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {

@@ -1,23 +1,30 @@
 //! Findings written out: like rustc for people; JSON, SARIF and GitHub
 //! workflow annotations for programs.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use crate::finding::Finding;
 
 /// `path:line:column: severity[ID]: message`, the offending line under it
-/// with a caret, as rustc and clippy print.
-pub fn human(findings: &[Finding], source: impl Fn(&str) -> Option<String>) -> String {
+/// with a caret, as rustc and clippy print; no colour. `source` gives the
+/// text of an input by its name.
+pub fn human<'a>(findings: &[Finding], source: impl Fn(&str) -> Option<&'a str>) -> String {
     let mut out = String::new();
+    // The lines of each input, split once: findings are many, inputs large.
+    let mut lines: HashMap<&str, Vec<&'a str>> = HashMap::new();
     for f in findings {
         let _ = writeln!(
             out,
             "{}:{}:{}: {}[{}]: {}",
             f.path, f.line, f.column, f.severity, f.rule, f.message
         );
-        if let Some(line) =
-            source(&f.path).and_then(|text| text.lines().nth(f.line - 1).map(str::to_owned))
-        {
+        let text = lines.entry(f.path.as_str()).or_insert_with(|| {
+            source(&f.path)
+                .map(|t| t.lines().collect())
+                .unwrap_or_default()
+        });
+        if let Some(line) = f.line.checked_sub(1).and_then(|i| text.get(i)) {
             let gutter = f.line.to_string().len();
             let _ = writeln!(out, "{:gutter$} |", "");
             let _ = writeln!(out, "{} | {}", f.line, line);
@@ -60,23 +67,36 @@ pub fn github(findings: &[Finding]) -> String {
             crate::Severity::Warning => "warning",
             crate::Severity::Info => "notice",
         };
-        // Workflow commands escape %, \r and \n in the message.
-        let message = f
-            .message
-            .replace('%', "%25")
-            .replace('\r', "%0D")
-            .replace('\n', "%0A");
         let _ = writeln!(
             out,
             "::{level} file={},line={},col={},title={}::{}",
-            f.path, f.line, f.column, f.rule, message
+            escape_property(&f.path),
+            f.line,
+            f.column,
+            f.rule,
+            escape_data(&f.message)
         );
     }
     out
 }
 
-/// SARIF 2.1.0, as GitHub code scanning takes it: one run, the rules with
-/// their help pages, one result per finding.
+/// A workflow command's message: `%`, CR and LF escaped, as the Actions
+/// toolkit's `escapeData` does.
+fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// A workflow command's property (`file=`): `:` and `,` escaped as well, as
+/// the toolkit's `escapeProperty` does.
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// SARIF 2.1.0, as GitHub code scanning takes it: one run; every rule
+/// with a short and a full description, its page as help and a link to it;
+/// one result per finding at a relative URI, line and column.
 pub fn sarif(findings: &[Finding]) -> String {
     let rules: Vec<serde_json::Value> = crate::rules::ALL
         .iter()
@@ -84,7 +104,9 @@ pub fn sarif(findings: &[Finding]) -> String {
             serde_json::json!({
                 "id": r.id,
                 "shortDescription": {"text": r.title},
+                "fullDescription": {"text": why(r.page).unwrap_or_else(|| r.title.to_owned())},
                 "help": {"text": r.page, "markdown": r.page},
+                "helpUri": format!("{RULES_URL}/{}.md", r.id),
                 "defaultConfiguration": {"level": sarif_level(r.severity)},
             })
         })
@@ -92,34 +114,79 @@ pub fn sarif(findings: &[Finding]) -> String {
     let results: Vec<serde_json::Value> = findings
         .iter()
         .map(|f| {
-            serde_json::json!({
+            let mut result = serde_json::json!({
                 "ruleId": f.rule,
-                "ruleIndex": crate::rules::ALL.iter().position(|r| r.id == f.rule).unwrap_or(0),
                 "level": sarif_level(f.severity),
                 "message": {"text": f.message},
                 "locations": [{
                     "physicalLocation": {
-                        "artifactLocation": {"uri": f.path.trim_start_matches("./")},
-                        "region": {"startLine": f.line, "startColumn": f.column},
+                        "artifactLocation": {"uri": sarif_uri(&f.path)},
+                        "region": {"startLine": f.line.max(1), "startColumn": f.column.max(1)},
                     }
                 }],
-            })
+            });
+            if let Some(index) = crate::rules::ALL.iter().position(|r| r.id == f.rule) {
+                result["ruleIndex"] = index.into();
+            }
+            result
         })
         .collect();
-    serde_json::json!({
+    // Pretty: a SARIF file is uploaded and opened by people, and its diffs
+    // are read (the golden test's).
+    let sarif = serde_json::json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [{
             "tool": {"driver": {
                 "name": "lameduck lint",
-                "informationUri": "https://github.com/lameduck-dev/lameduck",
+                "informationUri": env!("CARGO_PKG_REPOSITORY"),
                 "version": env!("CARGO_PKG_VERSION"),
                 "rules": rules,
             }},
+            "columnKind": "unicodeCodePoints",
             "results": results,
         }],
+    });
+    serde_json::to_string_pretty(&sarif).unwrap_or_default()
+}
+
+/// Where the rule pages are published.
+const RULES_URL: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/rules");
+
+/// The first paragraph of a rule page's `## Why`, on one line.
+fn why(page: &str) -> Option<String> {
+    let after = page.split_once("\n## Why\n")?.1.trim_start();
+    let paragraph = after.split("\n\n").next()?.trim();
+    (!paragraph.is_empty() && !paragraph.starts_with('#')).then(|| {
+        paragraph
+            .lines()
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(" ")
     })
-    .to_string()
+}
+
+/// A path as a SARIF artifact URI: relative paths stay relative (without
+/// `./`), as GitHub resolves them against the repository; absolute ones
+/// become `file://` URIs. Bytes outside RFC 3986's unreserved set and `/`
+/// are percent-encoded.
+pub fn sarif_uri(path: &str) -> String {
+    let mut relative = path;
+    while let Some(rest) = relative.strip_prefix("./") {
+        relative = rest;
+    }
+    let mut uri = String::with_capacity(relative.len() + 7);
+    if relative.starts_with('/') {
+        uri.push_str("file://");
+    }
+    for b in relative.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            uri.push(char::from(b));
+        } else {
+            let _ = write!(uri, "%{b:02X}");
+        }
+    }
+    uri
 }
 
 fn sarif_level(severity: crate::Severity) -> &'static str {
@@ -127,5 +194,43 @@ fn sarif_level(severity: crate::Severity) -> &'static str {
         crate::Severity::Error => "error",
         crate::Severity::Warning => "warning",
         crate::Severity::Info => "note",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn github_annotations_escape_what_would_end_a_property() {
+        let finding = Finding {
+            rule: "LD101",
+            severity: crate::Severity::Error,
+            path: "a,b:c%.yaml".into(),
+            line: 2,
+            column: 5,
+            message: "50% lost\non: rollouts".into(),
+        };
+        assert_eq!(
+            github(&[finding]),
+            "::error file=a%2Cb%3Ac%25.yaml,line=2,col=5,title=LD101::50%25 lost%0Aon: rollouts\n"
+        );
+    }
+
+    #[test]
+    fn sarif_uris_are_relative_references_or_file_uris() {
+        assert_eq!(sarif_uri("./k8s/web.yaml"), "k8s/web.yaml");
+        assert_eq!(sarif_uri("././Dockerfile"), "Dockerfile");
+        assert_eq!(sarif_uri("my app/Dockerfile#1"), "my%20app/Dockerfile%231");
+        assert_eq!(sarif_uri("/src/k8s/ü.yaml"), "file:///src/k8s/%C3%BC.yaml");
+        assert_eq!(sarif_uri("c:x.yaml"), "c%3Ax.yaml");
+    }
+
+    #[test]
+    fn every_rule_page_has_a_why_paragraph() {
+        for rule in crate::rules::ALL {
+            let why = why(rule.page).unwrap_or_default();
+            assert!(why.len() > 40, "{}: {why:?}", rule.id);
+        }
     }
 }

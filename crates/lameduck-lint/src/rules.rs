@@ -155,6 +155,17 @@ pub const ALL: &[&Rule] = &[
     &LD208, &LD209, &LD210, &LD301, &LD302, &LD303,
 ];
 
+/// The rules that run only when enabled (`--enable ID`, `enable:` in
+/// `.lameduck.yaml`), as clippy's pedantic lints: checks too noisy or too
+/// particular for every project. None yet: every rule above is on by
+/// default.
+pub const OFF_BY_DEFAULT: &[&str] = &[];
+
+/// The IDs of all rules, in ID order.
+pub fn ids() -> Vec<&'static str> {
+    ALL.iter().map(|r| r.id).collect()
+}
+
 /// The rule with `id` (any case).
 pub fn find(id: &str) -> Option<&'static Rule> {
     ALL.iter().copied().find(|r| r.id.eq_ignore_ascii_case(id))

@@ -53,30 +53,85 @@ pub fn input_kind(path: &Path, text: &str) -> Input {
     }
 }
 
-/// The files under `root` to lint, sorted; hidden directories and `target`
-/// are skipped. A file given directly is taken whatever its name.
-pub fn files(root: &Path) -> std::io::Result<Vec<PathBuf>> {
+/// What walking the paths of a run found.
+#[derive(Debug, Default)]
+pub struct Walked {
+    /// The files to lint, sorted per root.
+    pub files: Vec<PathBuf>,
+    /// What could not be read on the way (a directory without permission,
+    /// a path that does not exist), one line each.
+    pub errors: Vec<String>,
+}
+
+/// The files under `root` to lint, sorted, as ripgrep would search them:
+/// what `.gitignore`, `.ignore` and `.git/info/exclude` files (in `root`,
+/// below it and above it) exclude is skipped, also outside a git
+/// repository; so are hidden files and directories (`.git`), `target` and
+/// `node_modules`. A file given directly is taken whatever its name and
+/// whatever ignores it.
+pub fn files(root: &Path) -> Walked {
+    let mut walked = Walked::default();
     if !root.is_dir() {
-        return Ok(vec![root.to_path_buf()]);
+        walked.files.push(root.to_path_buf());
+        return walked;
     }
-    let mut found = Vec::new();
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let path = entry?.path();
-            let hidden = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.') || n == "target" || n == "node_modules");
-            if path.is_dir() {
-                if !hidden {
-                    dirs.push(path);
+    let walker = ignore::WalkBuilder::new(root)
+        // A checkout without .git (a tarball, a CI cache) is ignored alike.
+        .require_git(false)
+        .filter_entry(|entry| {
+            let skipped = entry.depth() > 0
+                && entry.file_type().is_some_and(|t| t.is_dir())
+                && matches!(entry.file_name().to_str(), Some("target" | "node_modules"));
+            !skipped
+        })
+        .build();
+    for entry in walker {
+        match entry {
+            Ok(entry) => {
+                let path = entry.path();
+                let is_file = entry.file_type().is_some_and(|t| t.is_file());
+                if is_file && (is_dockerfile(path) || is_manifest(path)) {
+                    walked.files.push(entry.into_path());
                 }
-            } else if is_dockerfile(&path) || is_manifest(&path) {
-                found.push(path);
             }
+            Err(e) => walked.errors.push(e.to_string()),
         }
     }
-    found.sort();
-    Ok(found)
+    walked.files.sort();
+    walked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_of_dockerfiles_and_manifests() {
+        for name in [
+            "Dockerfile",
+            "api.Dockerfile",
+            "Dockerfile.prod",
+            "Containerfile",
+        ] {
+            assert!(is_dockerfile(Path::new(name)), "{name}");
+        }
+        for name in ["Dockerfile-notes.md", "dockerfile.txt", "README"] {
+            assert!(!is_dockerfile(Path::new(name)), "{name}");
+        }
+        assert!(is_manifest(Path::new("k8s/deploy.yml")));
+        assert!(!is_manifest(Path::new("k8s/deploy.yaml.bak")));
+    }
+
+    #[test]
+    fn content_decides_for_standard_input() {
+        assert_eq!(
+            input_kind(Path::new("-"), "{\"kind\": \"Pod\"}"),
+            Input::Manifest
+        );
+        assert_eq!(input_kind(Path::new("-"), "kind: Pod\n"), Input::Manifest);
+        assert_eq!(
+            input_kind(Path::new("-"), "FROM alpine\n"),
+            Input::Dockerfile
+        );
+    }
 }

@@ -90,7 +90,10 @@ impl Node {
 
 /// Every document of a YAML stream (`---`-separated), empty ones left out.
 pub fn parse_stream(text: &str) -> Result<Vec<Node>, YamlError> {
-    let mut builder = Builder::default();
+    let mut builder = Builder {
+        alias_budget: MAX_ALIASED_NODES,
+        ..Builder::default()
+    };
     Parser::new_from_str(text)
         .load(&mut builder, true)
         .map_err(|e: ScanError| YamlError {
@@ -98,7 +101,25 @@ pub fn parse_stream(text: &str) -> Result<Vec<Node>, YamlError> {
             column: e.marker().col() + 1,
             message: e.info().to_owned(),
         })?;
-    Ok(builder.docs)
+    match builder.error {
+        Some(e) => Err(e),
+        None => Ok(builder.docs),
+    }
+}
+
+/// How many nodes aliases may copy in one stream: far more than any real
+/// manifest, far less than a "billion laughs" (aliases of aliases), which
+/// would otherwise take all memory. go-yaml, under kubectl, has a limit
+/// of the same kind.
+const MAX_ALIASED_NODES: usize = 1_000_000;
+
+/// The number of nodes in `node`'s tree.
+fn size(node: &Node) -> usize {
+    1 + match &node.value {
+        Value::Scalar(_) => 0,
+        Value::Seq(items) => items.iter().map(size).sum(),
+        Value::Map(entries) => entries.iter().map(|(k, v)| size(k) + size(v)).sum(),
+    }
 }
 
 /// Builds nodes from the parser's events.
@@ -107,8 +128,13 @@ struct Builder {
     docs: Vec<Node>,
     /// Open collections, and a pending key for mappings.
     stack: Vec<(Node, Option<Node>)>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes, with their sizes.
+    anchors: HashMap<usize, (Node, usize)>,
     anchor_of_open: Vec<usize>,
+    /// Nodes aliases may still copy.
+    alias_budget: usize,
+    /// Why the stream was refused, though it parses.
+    error: Option<YamlError>,
 }
 
 impl Builder {
@@ -138,7 +164,7 @@ impl<'input> SpannedEventReceiver<'input> for Builder {
                     column,
                 };
                 if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
+                    self.anchors.insert(anchor, (node.clone(), 1));
                 }
                 self.place(node);
             }
@@ -162,17 +188,33 @@ impl<'input> SpannedEventReceiver<'input> for Builder {
                 let anchor = self.anchor_of_open.pop().unwrap_or(0);
                 if let Some((node, _)) = self.stack.pop() {
                     if anchor > 0 {
-                        self.anchors.insert(anchor, node.clone());
+                        let size = size(&node);
+                        self.anchors.insert(anchor, (node.clone(), size));
                     }
                     self.place(node);
                 }
             }
             Event::Alias(anchor) => {
-                let node = self.anchors.get(&anchor).cloned().unwrap_or(Node {
+                let empty = Node {
                     value: Value::Scalar(String::new()),
                     line,
                     column,
-                });
+                };
+                let node = match self.anchors.get(&anchor) {
+                    Some((node, size)) if *size <= self.alias_budget => {
+                        self.alias_budget -= size;
+                        node.clone()
+                    }
+                    Some(_) => {
+                        self.error.get_or_insert(YamlError {
+                            line,
+                            column,
+                            message: format!("aliases here would copy over {MAX_ALIASED_NODES} nodes: refused (aliases of aliases?)"),
+                        });
+                        empty
+                    }
+                    None => empty,
+                };
                 self.place(node);
             }
             Event::Nothing
@@ -204,6 +246,21 @@ mod tests {
             docs[1].at(&["spec", "alias"]).and_then(Node::as_str),
             Some("web")
         );
+    }
+
+    #[test]
+    fn aliases_of_aliases_are_refused_before_they_take_all_memory() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let alias = format!("*a{}", i - 1);
+            text += &format!("a{i}: &a{i} [{}]\n", vec![alias; 10].join(", "));
+        }
+        let e = parse_stream(&text).expect_err("a billion laughs");
+        assert!(e.message.contains("aliases here would copy"), "{e}");
+        assert!(e.line > 1, "{e}");
+        // A few ordinary aliases are fine.
+        let ok = parse_stream("base: &b {cpu: 1}\nweb: *b\napi: *b\n").expect("valid");
+        assert_eq!(ok[0].at(&["api", "cpu"]).and_then(Node::as_str), Some("1"));
     }
 
     #[test]

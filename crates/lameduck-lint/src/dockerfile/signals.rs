@@ -10,14 +10,20 @@ pub(super) fn check(image: &Image<'_>, report: &mut Report<'_>) {
     let stage = image.stage;
     let group = image.signals_group();
     let entry = stage.entrypoint.as_ref().map(|i| (i, i.command()));
-    if let Some((i, CommandForm::Shell(script))) = &entry {
+    // `exec app` in a shell form: the shell replaces itself with the app,
+    // which is PID 1 and gets SIGTERM.
+    let execs = |script: &str| last_is_exec(&image.stage.expand_at_run_time(script));
+    if let Some((i, CommandForm::Shell(script))) = &entry
+        .as_ref()
+        .filter(|(_, c)| !matches!(c, CommandForm::Shell(s) if execs(s)))
+    {
         let (program, fix) = exec_form_of(image, script);
         report.add(&LD101, i, format!("ENTRYPOINT in shell form runs {program}under /bin/sh, which does not pass SIGTERM on: use the exec form, {fix}"));
     }
     if let Some(i) = &stage.cmd {
         if let CommandForm::Shell(script) = i.command() {
             let exec_entry = matches!(entry, Some((_, CommandForm::Exec(_))));
-            if !group && (entry.is_none() || exec_entry) {
+            if !group && (entry.is_none() || exec_entry) && !execs(&script) {
                 let (program, fix) = exec_form_of(image, &script);
                 report.add(&LD101, i, format!("CMD in shell form runs {program}under /bin/sh, which does not pass SIGTERM on: use the exec form, {fix}, or put `lameduck run --` in ENTRYPOINT"));
             }

@@ -4,6 +4,8 @@
 //! `rollout.rs`, `balancer.rs` and `disruption.rs`.
 
 use super::pod::PodFacts;
+use std::collections::HashMap;
+
 use super::selector::{labels, Count, Labels, Selector};
 use super::{balancer, disruption, rollout};
 use crate::finding::{Finding, Rule};
@@ -336,18 +338,42 @@ impl Inventory {
         }))
     }
 
-    /// Each Service with a selector and each workload it selects.
+    /// Each Service with a selector and each workload it selects. A
+    /// Service's candidates are the workloads with its selector's rarest
+    /// label, not every workload of the run (4,000 Services by 6,000
+    /// workloads took 20 s).
     pub(super) fn served(&self) -> Vec<(&Service, &Workload)> {
+        let mut index: HashMap<(&str, &str, &str), Vec<usize>> = HashMap::new();
+        for (i, w) in self.workloads.iter().enumerate() {
+            for (k, v) in &w.labels {
+                index
+                    .entry((w.namespace.as_str(), k.as_str(), v.as_str()))
+                    .or_default()
+                    .push(i);
+            }
+        }
         let mut pairs = Vec::new();
         for service in self.services.iter().filter(|s| !s.selector.is_empty()) {
-            for workload in self.workloads.iter().filter(|w| {
-                w.namespace == service.namespace
-                    && service
-                        .selector
-                        .iter()
-                        .all(|(k, v)| w.labels.get(k) == Some(v))
-            }) {
-                pairs.push((service, workload));
+            let candidates = service
+                .selector
+                .iter()
+                .map(|(k, v)| {
+                    index
+                        .get(&(service.namespace.as_str(), k.as_str(), v.as_str()))
+                        .map(Vec::as_slice)
+                        .unwrap_or_default()
+                })
+                .min_by_key(|workloads| workloads.len())
+                .unwrap_or_default();
+            for &i in candidates {
+                let workload = &self.workloads[i];
+                if service
+                    .selector
+                    .iter()
+                    .all(|(k, v)| workload.labels.get(k) == Some(v))
+                {
+                    pairs.push((service, workload));
+                }
             }
         }
         pairs

@@ -1,0 +1,3 @@
+FROM alpine
+# Café opens at 8
+CMD ["café"]
