@@ -256,7 +256,7 @@ fn an_unknown_or_contradicting_enable_is_a_usage_error() {
     let (code, _, err) = lint(&[dir.path().to_str().expect("utf-8")], "");
     assert_eq!(code, 2);
     assert!(
-        err.contains(".lameduck.yaml:3:12: ld101 is both disabled and enabled"),
+        err.contains(".lameduck.yaml:3:12: LD101 is both disabled and enabled"),
         "{err}"
     );
 }
