@@ -32,8 +32,12 @@ impl Config {
     /// the default settings when there is none. An unreadable or invalid
     /// file is an error that names it.
     pub fn find(start: &Path) -> Result<Config, String> {
+        // `Dockerfile` has the parent "" and no grandparent: climb from
+        // the absolute path, or the directories above the current one are
+        // never looked at.
+        let start = std::path::absolute(start).unwrap_or_else(|_| start.to_path_buf());
         let mut dir = if start.is_dir() {
-            Some(start)
+            Some(start.as_path())
         } else {
             start.parent()
         };
