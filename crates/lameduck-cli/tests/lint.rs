@@ -284,7 +284,7 @@ fn an_unknown_or_contradicting_enable_is_a_usage_error() {
     let (code, _, err) = lint(&[dir.path().to_str().expect("utf-8")], "");
     assert_eq!(code, 2);
     assert!(
-        err.contains(".lameduck.yaml:3:12: ld101 is both disabled and enabled"),
+        err.contains(".lameduck.yaml:3:12: LD101 is both disabled and enabled"),
         "{err}"
     );
 }
@@ -302,4 +302,31 @@ fn gitignored_files_are_skipped_unless_named() {
     let (code, out, _) = lint(&[ignored.to_str().expect("utf-8")], "");
     assert_eq!(code, 1);
     assert!(out.contains("error[LD101]"), "{out}");
+}
+
+#[test]
+fn a_lameduck_yaml_above_the_current_directory_counts_for_relative_paths() {
+    let dir = tempdir();
+    let project = dir.path().join("svc");
+    std::fs::create_dir_all(&project).expect("dir");
+    std::fs::write(project.join("Dockerfile"), "FROM alpine\nCMD app\n").expect("write");
+    std::fs::write(
+        dir.path().join(".lameduck.yaml"),
+        "lint:\n  disable: [LD101]\n",
+    )
+    .expect("write");
+    for args in [&["lint", "Dockerfile"][..], &["lint", "-"][..]] {
+        let out = Command::new(lameduck_bin())
+            .args(args)
+            .current_dir(&project)
+            .stdin(std::fs::File::open(project.join("Dockerfile")).expect("open"))
+            .output()
+            .expect("lameduck lint");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            (out.status.code(), stdout.as_ref()),
+            (Some(0), ""),
+            "{args:?}"
+        );
+    }
 }

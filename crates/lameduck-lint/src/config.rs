@@ -32,8 +32,12 @@ impl Config {
     /// the default settings when there is none. An unreadable or invalid
     /// file is an error that names it.
     pub fn find(start: &Path) -> Result<Config, String> {
+        // `Dockerfile` has the parent "" and no grandparent: climb from
+        // the absolute path, or the directories above the current one are
+        // never looked at.
+        let start = std::path::absolute(start).unwrap_or_else(|_| start.to_path_buf());
         let mut dir = if start.is_dir() {
-            Some(start)
+            Some(start.as_path())
         } else {
             start.parent()
         };
@@ -59,21 +63,18 @@ impl Config {
         let Some(lint) = docs.first().and_then(|d| d.get("lint")) else {
             return Ok(config);
         };
-        config.disable = rule_ids(&name, lint.get("disable"))?;
-        config.enable = rule_ids(&name, lint.get("enable"))?;
-        if let Some(both) = lint.get("enable").and_then(|enable| {
-            enable.items().iter().find(|id| {
-                let id = id.as_str().unwrap_or_default();
-                config.disable.iter().any(|d| d.eq_ignore_ascii_case(id))
-            })
-        }) {
+        let disable = rule_ids(&name, lint.get("disable"))?;
+        let enable = rule_ids(&name, lint.get("enable"))?;
+        if let Some((id, line, column)) = enable
+            .iter()
+            .find(|(id, ..)| disable.iter().any(|(d, ..)| d == id))
+        {
             return Err(format!(
-                "{name}:{}:{}: {} is both disabled and enabled: keep one",
-                both.line,
-                both.column,
-                both.as_str().unwrap_or_default()
+                "{name}:{line}:{column}: {id} is both disabled and enabled: keep one"
             ));
         }
+        config.disable = disable.into_iter().map(|(id, ..)| id).collect();
+        config.enable = enable.into_iter().map(|(id, ..)| id).collect();
         if let Some(fail_on) = lint.get("fail-on") {
             let value = fail_on.as_str().unwrap_or_default();
             config.fail_on = Some(
@@ -86,9 +87,13 @@ impl Config {
     }
 }
 
-/// The rule IDs of a `disable:` or `enable:` list, each checked: an
-/// unknown ID is an error that names the file, line and column.
-fn rule_ids(name: &impl std::fmt::Display, list: Option<&Node>) -> Result<Vec<String>, String> {
+/// The rule IDs of a `disable:` or `enable:` list, upper-cased, with
+/// their places; each checked: an unknown ID is an error that names the
+/// file, line and column.
+fn rule_ids(
+    name: &impl std::fmt::Display,
+    list: Option<&Node>,
+) -> Result<Vec<(String, usize, usize)>, String> {
     let Some(list) = list else {
         return Ok(Vec::new());
     };
@@ -115,7 +120,44 @@ fn rule_ids(name: &impl std::fmt::Display, list: Option<&Node>) -> Result<Vec<St
                 rules::ids().join(", ")
             ));
         };
-        ids.push(id.to_ascii_uppercase());
+        ids.push((id.to_ascii_uppercase(), item.line, item.column));
     }
     Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let path = dir.path().join(".lameduck.yaml");
+        std::fs::write(&path, text).map_err(|e| e.to_string())?;
+        Config::read(&path).map_err(|e| e.replace(&dir.path().display().to_string(), "DIR"))
+    }
+
+    #[test]
+    fn enable_and_disable_as_lists_or_single_ids() {
+        let config = read("lint:\n  disable: [ld101, LD102]\n  enable: LD104\n").expect("valid");
+        assert_eq!(config.disable, ["LD101", "LD102"]);
+        assert_eq!(config.enable, ["LD104"]);
+        let config = read("lint:\n  disable:\n  fail-on: error\n").expect("valid");
+        assert!(config.disable.is_empty() && config.fail_on == Some(Severity::Error));
+    }
+
+    #[test]
+    fn bad_lists_name_the_file_line_and_column() {
+        let e = read("lint:\n  enable: [LD101, LD9]\n").expect_err("unknown");
+        assert!(
+            e.starts_with("DIR/.lameduck.yaml:2:19: no rule \"LD9\""),
+            "{e}"
+        );
+        let e = read("lint:\n  disable: LD101\n  enable: ld101\n").expect_err("both");
+        assert_eq!(
+            e,
+            "DIR/.lameduck.yaml:3:11: LD101 is both disabled and enabled: keep one"
+        );
+        let e = read("lint:\n  enable: {LD101: true}\n").expect_err("a map");
+        assert!(e.contains(":2:11: expected a list of rule IDs"), "{e}");
+    }
 }
