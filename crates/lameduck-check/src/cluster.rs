@@ -100,7 +100,21 @@ impl Cluster {
             }
         }
         if routed {
-            self.endpoints.routed_pod(id).await;
+            // A pod that dies within the lag is never added: do not wait
+            // for it past the lag and its start timeout.
+            let limit = self.plan.endpoint_lag + self.plan.start_timeout;
+            let added = tokio::select! {
+                biased;
+                () = self.endpoints.routed_pod(id) => true,
+                _ = member.pod.exited() => false,
+                _ = tokio::time::sleep(limit) => false,
+            };
+            if !added {
+                return Err(format!(
+                    "{name} was ready but the balancer never added it (did it exit?){}",
+                    pod::describe_logs(&member.pod)
+                ));
+            }
         }
         Ok(())
     }

@@ -216,8 +216,12 @@ impl Plan {
         if self.readiness.failure_threshold == 0 {
             return fail("--readiness-failure-threshold must be at least 1".into());
         }
-        if !self.http.path.starts_with('/') || !self.websocket_path.starts_with('/') {
-            return fail("paths start with `/`".into());
+        for path in [&self.http.path, &self.websocket_path] {
+            if !path.starts_with('/') || path.parse::<http::uri::PathAndQuery>().is_err() {
+                return fail(format!(
+                    "`{path}` is not a request path: it starts with `/` and has no spaces"
+                ));
+            }
         }
         if self.http.clients == 0
             && self.sessions.iter().all(|(_, n)| *n == 0)

@@ -508,6 +508,7 @@ fn usage_errors_exit_with_2() {
         &["check", "--long", "carrier-pigeon:3", "--", "true"],
         &["check", "--readiness", "http:99999/x", "--", "true"],
         &["check", "--clients", "0", "--", "true"],
+        &["check", "--path", "/a b", "--", "true"],
         &["check", "--replicas", "2"],
     ] {
         let run = Lameduck::start(args);

@@ -86,7 +86,8 @@ pub async fn client(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 /// is sent again on a new one, as every HTTP client does.
 async fn request(shared: &Shared, conn: &mut Option<Connection>, fresh: bool) {
     let ledger = &shared.ledger;
-    for _attempt in 0..3 {
+    let first_try = ledger.now();
+    for _attempt in 0..ATTEMPTS {
         if let Some(c) = conn.as_mut() {
             let usable = match &mut c.sender {
                 Sender::H1(s) => s.ready().await.is_ok(),
@@ -184,7 +185,22 @@ async fn request(shared: &Shared, conn: &mut Option<Connection>, fresh: bool) {
             }
         }
     }
+    // Every connection closed before the request could leave: the client
+    // gives up, and so it is lost, not forgotten.
+    let detail = format!("{ATTEMPTS} connections in a row closed before the request could be sent");
+    lose(
+        shared,
+        first_try,
+        None,
+        fresh,
+        Some(RequestOutcome::Reset),
+        detail,
+    );
 }
+
+/// How many connections a request is tried on when each closes before it
+/// could be sent.
+const ATTEMPTS: usize = 3;
 
 /// Records a loss; what the balancer saw of the connection decides whether
 /// a reset was in truth a refusal (the pod refused, or none was routed).
