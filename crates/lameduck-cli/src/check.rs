@@ -44,7 +44,9 @@ pub enum NetworkArg {
     Loopback,
 }
 
-/// Flags of `lameduck check`.
+/// Flags of `lameduck check`; most also read from `LAMEDUCK_CHECK_*`
+/// (not the `LAMEDUCK_*` of `lameduck run`, which the pods' own
+/// `lameduck run` would read too).
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     lameduck check --replicas 2 --endpoint-lag 1s --grace-period 10s -- ./myapp --port '{port}'\n  \
@@ -53,68 +55,113 @@ pub enum NetworkArg {
     Exit status: 0 nothing lost, 1 something lost (or the rehearsal could not run), 2 usage.")]
 pub struct CheckArgs {
     /// Replicas running before the scenario.
-    #[arg(long, default_value_t = 2, value_name = "N")]
+    #[arg(
+        long,
+        env = "LAMEDUCK_CHECK_REPLICAS",
+        default_value_t = 2,
+        value_name = "N"
+    )]
     replicas: usize,
 
     /// What happens to them.
-    #[arg(long, default_value = "rolling", value_name = "SCENARIO")]
+    #[arg(
+        long,
+        env = "LAMEDUCK_CHECK_SCENARIO",
+        default_value = "rolling",
+        value_name = "SCENARIO"
+    )]
     scenario: ScenarioArg,
 
     /// How the balancer treats a removed pod's established connections.
-    #[arg(long, default_value = "kube-proxy", value_name = "KIND")]
+    #[arg(
+        long,
+        env = "LAMEDUCK_CHECK_BALANCER",
+        default_value = "kube-proxy",
+        value_name = "KIND"
+    )]
     balancer: BalancerArg,
 
     /// How long the balancer goes on sending new connections to a deleted
     /// pod (endpoint propagation).
-    #[arg(long, value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
+    #[arg(long, env = "LAMEDUCK_CHECK_ENDPOINT_LAG", value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
     endpoint_lag: Duration,
 
     /// terminationGracePeriodSeconds: SIGKILL this long after the start of
     /// preStop.
-    #[arg(long, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
+    #[arg(long, env = "LAMEDUCK_CHECK_GRACE_PERIOD", value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
     grace_period: Duration,
 
     /// A preStop exec hook, run with `sh -c` inside the pod.
-    #[arg(long, value_name = "CMD")]
+    #[arg(long, env = "LAMEDUCK_CHECK_PRE_STOP", value_name = "CMD")]
     pre_stop: Option<String>,
 
     /// The signal the kubelet sends to PID 1 (the image's STOPSIGNAL).
-    #[arg(long, default_value = "TERM", value_name = "SIGNAL")]
+    #[arg(
+        long,
+        env = "LAMEDUCK_CHECK_STOP_SIGNAL",
+        default_value = "TERM",
+        value_name = "SIGNAL"
+    )]
     stop_signal: Signal,
 
     /// The readinessProbe: `tcp` (a connect to the app's port), or
     /// `http:/PATH` or `http:PORT/PATH`.
-    #[arg(long, default_value = "tcp", value_parser = parse_probe, value_name = "PROBE")]
+    #[arg(long, env = "LAMEDUCK_CHECK_READINESS", default_value = "tcp", value_parser = parse_probe, value_name = "PROBE")]
     readiness: Probe,
 
     /// The probe's periodSeconds (Kubernetes' default is 10s).
-    #[arg(long, value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
+    #[arg(long, env = "LAMEDUCK_CHECK_READINESS_PERIOD", value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
     readiness_period: Duration,
 
     /// The probe's failureThreshold.
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(
+        long,
+        env = "LAMEDUCK_CHECK_READINESS_FAILURE_THRESHOLD",
+        default_value_t = 3,
+        value_name = "N"
+    )]
     readiness_failure_threshold: u32,
 
     /// The app's port, in `$PORT` and `{port}` of the command.
-    #[arg(long, default_value_t = 8080, value_name = "PORT")]
+    #[arg(
+        long,
+        env = "LAMEDUCK_CHECK_PORT",
+        default_value_t = 8080,
+        value_name = "PORT"
+    )]
     port: u16,
 
     /// Where pods live: `auto` is a network namespace per pod when root,
     /// else one port per pod on loopback.
-    #[arg(long, default_value = "auto", value_name = "KIND")]
+    #[arg(
+        long,
+        env = "LAMEDUCK_CHECK_NETWORK",
+        default_value = "auto",
+        value_name = "KIND"
+    )]
     network: NetworkArg,
 
     /// HTTP keep-alive clients (0: no HTTP load).
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    #[arg(
+        long,
+        env = "LAMEDUCK_CHECK_CLIENTS",
+        default_value_t = 4,
+        value_name = "N"
+    )]
     clients: usize,
 
     /// Requests per second over all clients. Default: as fast as answers
     /// come.
-    #[arg(long, value_name = "N")]
+    #[arg(long, env = "LAMEDUCK_CHECK_RPS", value_name = "N")]
     rps: Option<u32>,
 
     /// The share of requests sent on a fresh connection (0 to 1).
-    #[arg(long, default_value_t = 0.1, value_name = "RATIO")]
+    #[arg(
+        long,
+        env = "LAMEDUCK_CHECK_NEW_CONNECTION_RATIO",
+        default_value_t = 0.1,
+        value_name = "RATIO"
+    )]
     new_connection_ratio: f64,
 
     /// HTTP/2 (h2c, prior knowledge) instead of HTTP/1.1.
@@ -122,15 +169,20 @@ pub struct CheckArgs {
     http2: bool,
 
     /// The path requested.
-    #[arg(long, default_value = "/", value_name = "PATH")]
+    #[arg(
+        long,
+        env = "LAMEDUCK_CHECK_PATH",
+        default_value = "/",
+        value_name = "PATH"
+    )]
     path: String,
 
     /// How long an answer may take.
-    #[arg(long, value_parser = parse_duration, default_value = "5s", value_name = "DURATION")]
+    #[arg(long, env = "LAMEDUCK_CHECK_TIMEOUT", value_parser = parse_duration, default_value = "5s", value_name = "DURATION")]
     timeout: Duration,
 
     /// Stop sending after this many requests.
-    #[arg(long, value_name = "N")]
+    #[arg(long, env = "LAMEDUCK_CHECK_MAX_REQUESTS", value_name = "N")]
     max_requests: Option<u64>,
 
     /// Long-lived sessions, `websocket:N` or `tcp:N`, sending a message every
@@ -139,24 +191,29 @@ pub struct CheckArgs {
     long: Vec<(SessionKind, usize)>,
 
     /// The path of WebSocket sessions.
-    #[arg(long, default_value = "/ws", value_name = "PATH")]
+    #[arg(
+        long,
+        env = "LAMEDUCK_CHECK_WEBSOCKET_PATH",
+        default_value = "/ws",
+        value_name = "PATH"
+    )]
     websocket_path: String,
 
     /// How long a pod may take to become ready.
-    #[arg(long, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
+    #[arg(long, env = "LAMEDUCK_CHECK_START_TIMEOUT", value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
     start_timeout: Duration,
 
     /// Load before the first pod is deleted.
-    #[arg(long, value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
+    #[arg(long, env = "LAMEDUCK_CHECK_WARMUP", value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
     warmup: Duration,
 
     /// Load after the last deleted pod has exited.
-    #[arg(long, value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
+    #[arg(long, env = "LAMEDUCK_CHECK_SETTLE", value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
     settle: Duration,
 
     /// Where the balancer listens (default: a free port on loopback), so
     /// that clients of your own can send load through it too.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, env = "LAMEDUCK_CHECK_BALANCER_LISTEN", value_name = "ADDR")]
     balancer_listen: Option<std::net::SocketAddr>,
 
     /// Write the whole result as JSON to FILE.

@@ -514,4 +514,18 @@ fn usage_errors_exit_with_2() {
         let run = Lameduck::start(args);
         assert_eq!(run.exit_code(), 2, "{args:?}: {}", run.log());
     }
+    // The environment twin of a flag is read too.
+    let run = support::Lameduck::start_with(
+        &["check", "--", "true"],
+        support::Options {
+            env: vec![("LAMEDUCK_CHECK_REPLICAS".into(), "0".into())],
+            ..support::Options::default()
+        },
+    );
+    assert_eq!(run.exit_code(), 2, "{}", run.log());
+    assert!(
+        run.log().contains("--replicas must be at least 1"),
+        "{}",
+        run.log()
+    );
 }
