@@ -51,7 +51,7 @@ pub enum NetworkArg {
 #[command(after_help = "Examples:\n  \
     lameduck check --replicas 2 --endpoint-lag 1s --grace-period 10s -- ./myapp --port '{port}'\n  \
     lameduck check --pre-stop 'sleep 2' --long websocket:20 --report report.html -- ./myapp --port '{port}'\n  \
-    lameduck check -- lameduck run --listen '0.0.0.0:{port}' --upstream 127.0.0.1:9000 -- ./myapp --port 9000\n\n\
+    lameduck check --readiness http:9901/ready -- lameduck run --listen '0.0.0.0:{port}' \\\n      --upstream 127.0.0.1:9000 --admin 0.0.0.0:9901 -- ./myapp --port 9000\n\n\
     Exit status: 0 nothing lost, 1 something lost (or the rehearsal could not run), 2 usage.")]
 pub struct CheckArgs {
     /// Replicas running before the scenario.
