@@ -116,6 +116,9 @@ pub fn run(args: LintArgs) -> i32 {
     for e in &report.errors {
         eprintln!("lameduck lint: {e}");
     }
+    for note in &report.notes {
+        eprintln!("lameduck lint: note: {note}");
+    }
     let findings = &report.findings;
     let text = match args.format {
         Format::Human => output::human(findings, |path| {

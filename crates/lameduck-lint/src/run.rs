@@ -55,6 +55,8 @@ pub struct Report {
     pub sources: HashMap<String, String>,
     /// The names of the inputs read, in order.
     pub inputs: Vec<String>,
+    /// What was left out on purpose, and how to lint it: one line each.
+    pub notes: Vec<String>,
 }
 
 /// Lints `paths` (files, directories walked with [`walk::files`], `-` for
@@ -84,6 +86,13 @@ pub fn lint_paths(paths: &[PathBuf], stdin: &mut dyn Read, rules: &RuleSet) -> R
                 place: None,
                 message: e,
             }));
+        report.notes.extend(walked.charts.iter().map(|chart| {
+            let chart = chart.display();
+            format!(
+                "{chart}: a Helm chart; its templates are not YAML until rendered: \
+                 lint them with `helm template {chart} | lameduck lint -`"
+            )
+        }));
         for file in walked.files {
             let name = file.display().to_string();
             match std::fs::read(&file) {

@@ -61,6 +61,9 @@ pub struct Walked {
     /// What could not be read on the way (a directory without permission,
     /// a path that does not exist), one line each.
     pub errors: Vec<String>,
+    /// Helm charts met (directories with a `Chart.yaml`): their
+    /// `templates/` are not YAML until rendered, so they were left out.
+    pub charts: Vec<PathBuf>,
 }
 
 /// The files under `root` to lint, sorted, as ripgrep would search them:
@@ -79,9 +82,17 @@ pub fn files(root: &Path) -> Walked {
         // A checkout without .git (a tarball, a CI cache) is ignored alike.
         .require_git(false)
         .filter_entry(|entry| {
-            let skipped = entry.depth() > 0
-                && entry.file_type().is_some_and(|t| t.is_dir())
-                && matches!(entry.file_name().to_str(), Some("target" | "node_modules"));
+            let is_dir = entry.depth() > 0 && entry.file_type().is_some_and(|t| t.is_dir());
+            let skipped = is_dir
+                && match entry.file_name().to_str() {
+                    Some("target" | "node_modules") => true,
+                    // A Helm chart's templates: `helm template` renders them.
+                    Some("templates") => entry
+                        .path()
+                        .parent()
+                        .is_some_and(|chart| chart.join("Chart.yaml").is_file()),
+                    _ => false,
+                };
             !skipped
         })
         .build();
@@ -90,6 +101,11 @@ pub fn files(root: &Path) -> Walked {
             Ok(entry) => {
                 let path = entry.path();
                 let is_file = entry.file_type().is_some_and(|t| t.is_file());
+                if is_file && path.file_name().is_some_and(|n| n == "Chart.yaml") {
+                    if let Some(chart) = path.parent() {
+                        walked.charts.push(chart.to_path_buf());
+                    }
+                }
                 if is_file && (is_dockerfile(path) || is_manifest(path)) {
                     walked.files.push(entry.into_path());
                 }
@@ -98,6 +114,7 @@ pub fn files(root: &Path) -> Walked {
         }
     }
     walked.files.sort();
+    walked.charts.sort();
     walked
 }
 
