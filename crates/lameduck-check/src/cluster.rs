@@ -105,7 +105,7 @@ impl Cluster {
             let limit = self.plan.endpoint_lag + self.plan.start_timeout;
             let added = tokio::select! {
                 biased;
-                () = self.endpoints.routed_pod(id) => true,
+                () = self.endpoints.wait_routed(id, true) => true,
                 _ = member.pod.exited() => false,
                 _ = tokio::time::sleep(limit) => false,
             };
@@ -130,7 +130,7 @@ impl Cluster {
         async move {
             if let Some(pod) = pod {
                 terminate(pod, plan, ledger, endpoints.clone()).await;
-                endpoints.unrouted_pod(id).await;
+                endpoints.wait_routed(id, false).await;
             }
         }
     }

@@ -155,22 +155,12 @@ impl Endpoints {
             .collect()
     }
 
-    /// Waits until `pod` is no longer routed.
-    pub async fn unrouted_pod(&self, pod: PodId) {
+    /// Waits until the balancer routes to `pod` (`routed`) or no longer
+    /// does.
+    pub async fn wait_routed(&self, pod: PodId, routed: bool) {
         loop {
             let changed = self.changed.notified();
-            if !self.table().iter().any(|e| e.pod == pod && e.routed) {
-                return;
-            }
-            changed.await;
-        }
-    }
-
-    /// Waits until `pod` is routed.
-    pub async fn routed_pod(&self, pod: PodId) {
-        loop {
-            let changed = self.changed.notified();
-            if self.table().iter().any(|e| e.pod == pod && e.routed) {
+            if self.table().iter().any(|e| e.pod == pod && e.routed) == routed {
                 return;
             }
             changed.await;

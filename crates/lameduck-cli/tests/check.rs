@@ -276,6 +276,23 @@ fn a_resetting_balancer_cuts_long_sessions_that_a_graceful_one_keeps() {
     assert_eq!(count(&graceful, "connections", "cut"), 0);
 }
 
+/// Deleting one of two pods whose command is [`behind_lameduck_run`]:
+/// readiness is the proxy's.
+const DELETE_ONE_BEHIND_LAMEDUCK_RUN: &[&str] = &[
+    "--scenario",
+    "delete",
+    "--replicas",
+    "2",
+    "--endpoint-lag",
+    "300ms",
+    "--grace-period",
+    "4s",
+    "--readiness",
+    "http:9901/ready",
+    "--settle",
+    "300ms",
+];
+
 /// `lameduck run` in front of `app ARGS --port 9000`, as a pod's command.
 fn behind_lameduck_run<'a>(app: &'a [&'a str]) -> Vec<&'a str> {
     let mut command = vec![
@@ -303,24 +320,10 @@ fn http2_clients_ride_through_lameduck_run() {
     let app = pod_app();
     let (code, report) = check(
         &[
-            "--scenario",
-            "delete",
-            "--replicas",
-            "2",
-            "--endpoint-lag",
-            "300ms",
-            "--grace-period",
-            "4s",
-            "--clients",
-            "3",
-            "--rps",
-            "100",
-            "--http2",
-            "--readiness",
-            "http:9901/ready",
-            "--settle",
-            "300ms",
-        ],
+            DELETE_ONE_BEHIND_LAMEDUCK_RUN,
+            &["--clients", "3", "--rps", "100", "--http2"],
+        ]
+        .concat(),
         &behind_lameduck_run(&[python(), &app, "--on-term", "close-wait"]),
     );
     assert_eq!(code, 0, "{report:#}");
@@ -332,23 +335,10 @@ fn websocket_sessions_get_a_goodbye_through_lameduck_run_and_reconnect() {
     let ws = app_path("ws_server.py");
     let (code, report) = check(
         &[
-            "--scenario",
-            "delete",
-            "--replicas",
-            "2",
-            "--endpoint-lag",
-            "300ms",
-            "--grace-period",
-            "4s",
-            "--clients",
-            "0",
-            "--long",
-            "websocket:4",
-            "--readiness",
-            "http:9901/ready",
-            "--settle",
-            "300ms",
-        ],
+            DELETE_ONE_BEHIND_LAMEDUCK_RUN,
+            &["--clients", "0", "--long", "websocket:4"],
+        ]
+        .concat(),
         &behind_lameduck_run(&[python(), &ws]),
     );
     assert_eq!(code, 0, "{report:#}");
