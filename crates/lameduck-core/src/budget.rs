@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::duration::format_duration;
+use crate::duration::format as format_duration;
 
 /// The time a stop may take, and how it is shared out.
 ///

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::duration::format_duration;
+use crate::duration::format as format_duration;
 
 /// How long to keep serving after the stop was asked for, and why that long.
 ///

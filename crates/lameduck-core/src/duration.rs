@@ -1,7 +1,30 @@
-//! Durations as users write them in flags and environment variables.
+//! Durations as users write them in flags and environment variables, and
+//! the one bound every duration of lameduck stays within.
+//!
+//! Every duration lameduck takes (a flag, a `LAMEDUCK_*` variable, a value
+//! given to the library's builder) is at most [`MAX_DURATION`], so a deadline
+//! computed from it (`now + grace period`) can never overflow a clock and
+//! panic, whatever a user wrote.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The longest duration lameduck accepts anywhere: 8760h (365 days).
+///
+/// Far longer than any sensible grace period, delay or timeout (Kubernetes'
+/// own default grace period is 30s), and short enough that adding it to any
+/// reading of a monotonic clock never overflows (`std`'s `Instant` holds
+/// about 292 billion years) and stays inside tokio's timer range (about 2.2
+/// years), so no deadline computed from user input can panic.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// `start + after`, for deadlines: never panics. `after` is capped at
+/// [`MAX_DURATION`], which no monotonic clock overflows; should the clock
+/// still overflow, the deadline is `start` itself (already due) rather than
+/// a panic.
+pub fn deadline_after(start: Instant, after: Duration) -> Instant {
+    start.checked_add(after.min(MAX_DURATION)).unwrap_or(start)
+}
 
 /// Why a duration could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,7 +45,8 @@ impl fmt::Display for DurationError {
 
 impl std::error::Error for DurationError {}
 
-/// Reads a duration written as one or more `<number><unit>` parts.
+/// Reads a duration written as one or more `<number><unit>` parts, at most
+/// [`MAX_DURATION`].
 ///
 /// Units are `h`, `m`, `s`, `ms` and `us`; numbers may have a fraction
 /// (`1.5s`). A lone `0` needs no unit. This is the notation of Go's
@@ -30,13 +54,15 @@ impl std::error::Error for DurationError {}
 ///
 /// ```
 /// use std::time::Duration;
-/// use lameduck_core::parse_duration;
+/// use lameduck_core::duration;
 ///
-/// assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-/// assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
-/// assert!(parse_duration("30").is_err()); // seconds? minutes? say which.
+/// assert_eq!(duration::parse("500ms").unwrap(), Duration::from_millis(500));
+/// assert_eq!(duration::parse("1m30s").unwrap(), Duration::from_secs(90));
+/// assert!(duration::parse("30").is_err()); // seconds? minutes? say which.
+/// assert_eq!(duration::parse("8760h").unwrap(), duration::MAX_DURATION);
+/// assert!(duration::parse("8761h").is_err()); // beyond the bound
 /// ```
-pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
+pub fn parse(input: &str) -> Result<Duration, DurationError> {
     let err = |reason| DurationError {
         input: input.to_owned(),
         reason,
@@ -75,19 +101,32 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
             _ => return Err(err("the unit is not one of h, m, s, ms, us")),
         };
         let value: f64 = number.parse().map_err(|_| err("the number is malformed"))?;
-        let part = Duration::try_from_secs_f64(value * seconds_per_unit)
-            .map_err(|_| err("it is too large"))?;
-        total = total
-            .checked_add(part)
-            .ok_or_else(|| err("it is too large"))?;
+        let part =
+            Duration::try_from_secs_f64(value * seconds_per_unit).map_err(|_| err(TOO_LONG))?;
+        total = total.checked_add(part).ok_or_else(|| err(TOO_LONG))?;
         rest = after;
     }
-    Ok(total)
+    check(total).map_err(|_| err(TOO_LONG))
 }
 
-/// Writes a duration the way [`parse_duration`] reads it: `0s`, `250ms`,
-/// `5s`, `1.5s`, `2m`, `1m30s`.
-pub fn format_duration(d: Duration) -> String {
+/// The reason given for a duration beyond [`MAX_DURATION`].
+const TOO_LONG: &str = "it is longer than 8760h (365 days), the longest duration lameduck accepts";
+
+/// Refuses a duration beyond [`MAX_DURATION`], for values that come from
+/// code rather than text (the library's builder). The error says the bound.
+pub fn check(duration: Duration) -> Result<Duration, DurationError> {
+    if duration > MAX_DURATION {
+        return Err(DurationError {
+            input: format(duration),
+            reason: TOO_LONG,
+        });
+    }
+    Ok(duration)
+}
+
+/// Writes a duration the way [`parse`] reads it: `0s`, `250ms`, `5s`,
+/// `1.5s`, `2m`, `1m30s`.
+pub fn format(d: Duration) -> String {
     let millis = d.as_millis();
     if millis == 0 {
         return if d.is_zero() {
@@ -134,6 +173,8 @@ fn trim_fraction(secs: u64, millis: u32) -> String {
 mod tests {
     use super::*;
 
+    use super::{format as format_duration, parse as parse_duration};
+
     #[test]
     fn reads_the_usual_forms() {
         let cases = [
@@ -166,7 +207,9 @@ mod tests {
             ("-5s", "negative"),
             ("s", "must follow a number"),
             ("1.2.3s", "malformed"),
-            ("99999999999999999999h", "too large"),
+            ("99999999999999999999h", "longer than 8760h"),
+            ("2600000000000000h", "longer than 8760h"),
+            ("8761h", "longer than 8760h"),
         ] {
             let message = match parse_duration(input) {
                 Ok(d) => panic!("{input:?} was read as {d:?}"),
@@ -185,5 +228,99 @@ mod tests {
         }
         assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
         assert_eq!(format_duration(Duration::from_millis(28_500)), "28.5s");
+    }
+}
+
+#[cfg(test)]
+mod bound {
+    //! The bound, checked as a property: every duration the parser accepts
+    //! is at most MAX_DURATION, and every one up to it is accepted, across
+    //! units and at the boundary itself.
+    use super::*;
+
+    /// A small deterministic generator, so the property test needs no crate
+    /// and every run checks the same values.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn next(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            self.0 >> 11
+        }
+    }
+
+    const MAX_SECS: u64 = 365 * 24 * 3600;
+
+    #[test]
+    fn the_bound_itself_is_accepted_in_every_unit_and_a_microsecond_more_is_not() {
+        for ok in [
+            "8760h",
+            "525600m",
+            "31536000s",
+            "31536000000ms",
+            "31536000000000us",
+        ] {
+            assert_eq!(parse(ok), Ok(MAX_DURATION), "{ok}");
+        }
+        for too_long in [
+            "8760h1us",
+            "525600m0.001ms",
+            "31536000000001us",
+            "31536001s",
+            "8759h60m1s",
+        ] {
+            let e = parse(too_long).expect_err(too_long);
+            assert!(e.to_string().contains("longer than 8760h"), "{e}");
+        }
+    }
+
+    #[test]
+    fn whatever_is_accepted_is_within_the_bound_and_whatever_is_within_is_accepted() {
+        let mut rng = Lcg(0x1a3e_d0c);
+        let units = [
+            ("h", 3600.0),
+            ("m", 60.0),
+            ("s", 1.0),
+            ("ms", 1e-3),
+            ("us", 1e-6),
+        ];
+        for _ in 0..20_000 {
+            // Values spread over many magnitudes, many near the bound.
+            let (unit, per) = units[(rng.next() % 5) as usize];
+            let scale = MAX_SECS as f64 / per;
+            let value = match rng.next() % 3 {
+                0 => (rng.next() % (scale as u64 * 2 + 2)) as f64,
+                1 => scale + (rng.next() % 2001) as f64 - 1000.0,
+                _ => (rng.next() % 1_000_000_000_000_000_000) as f64,
+            };
+            let input = format!("{value}{unit}");
+            match parse(&input) {
+                Ok(d) => assert!(d <= MAX_DURATION, "{input} gave {d:?}"),
+                Err(e) => assert!(
+                    value * per > MAX_SECS as f64 * (1.0 - 1e-12),
+                    "{input} was refused: {e}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn check_refuses_what_code_gives_beyond_the_bound() {
+        assert_eq!(check(MAX_DURATION), Ok(MAX_DURATION));
+        let e = check(Duration::MAX).expect_err("beyond");
+        assert!(e.to_string().contains("longer than 8760h"), "{e}");
+    }
+
+    #[test]
+    fn a_deadline_never_panics() {
+        let now = Instant::now();
+        assert!(deadline_after(now, Duration::MAX) >= now + MAX_DURATION);
+        assert_eq!(
+            deadline_after(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
     }
 }

@@ -8,7 +8,8 @@
 //! - [`Budget`] and [`Deadlines`]: the time left before the kubelet's SIGKILL,
 //!   planned backwards from the grace period;
 //! - [`DrainDelay`]: how long to keep accepting after the stop was asked for;
-//! - [`parse_duration`]: durations written as `500ms`, `5s`, `2m`;
+//! - [`duration`]: durations written as `500ms`, `5s`, `2m`, all within one
+//!   bound, [`MAX_DURATION`];
 //! - [`Signal`]: signal names and numbers as users write them.
 //!
 //! ```
@@ -24,12 +25,14 @@
 
 mod budget;
 mod delay;
-mod duration;
+pub mod duration;
 mod phase;
 mod signal;
 
 pub use budget::{Budget, Deadlines};
 pub use delay::{AutoDelay, DrainDelay, DrainDelaySource};
-pub use duration::{format_duration, parse_duration, DurationError};
+pub use duration::{
+    format as format_duration, parse as parse_duration, DurationError, MAX_DURATION,
+};
 pub use phase::Phase;
 pub use signal::{Signal, SignalError};
