@@ -1,7 +1,7 @@
 //! The time budget: every step of a stop is planned backwards from the
 //! kubelet's SIGKILL.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::duration::format as format_duration;
 
@@ -81,16 +81,6 @@ impl Budget {
         app - (app / 4).min(Self::MAX_APP_STOP_TIME)
     }
 
-    /// The deadlines of a stop that began at `start`.
-    pub fn deadlines(&self, start: Instant) -> Deadlines {
-        Deadlines {
-            start,
-            drain: start + self.drain_timeout(),
-            kill: start + self.app_timeout(),
-            exit: start + self.exit_timeout(),
-        }
-    }
-
     /// A warning when a drain delay eats the whole time the app has to stop.
     pub fn check_delay(&self, delay: Duration) -> Option<String> {
         (delay >= self.app_timeout()).then(|| {
@@ -108,34 +98,6 @@ impl Budget {
 impl Default for Budget {
     fn default() -> Self {
         Budget::new(Self::DEFAULT_GRACE_PERIOD)
-    }
-}
-
-/// The instants of one stop, computed from a [`Budget`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Deadlines {
-    /// When the stop began.
-    pub start: Instant,
-    /// When connections still open in front of the app are told to go away
-    /// and closed, so the app can stop before the kill deadline.
-    pub drain: Instant,
-    /// When everything still running is killed.
-    pub kill: Instant,
-    /// When lameduck must have exited.
-    pub exit: Instant,
-}
-
-// === impl Deadlines ===
-
-impl Deadlines {
-    /// Time left until the kill deadline, zero once it passed.
-    pub fn until_kill(&self, now: Instant) -> Duration {
-        self.kill.saturating_duration_since(now)
-    }
-
-    /// Time left until the exit deadline, zero once it passed.
-    pub fn until_exit(&self, now: Instant) -> Duration {
-        self.exit.saturating_duration_since(now)
     }
 }
 
@@ -169,25 +131,11 @@ mod tests {
     }
 
     #[test]
-    fn deadlines_count_from_the_start_and_saturate() {
-        let start = Instant::now();
-        let d = Budget::default().deadlines(start);
-        assert_eq!(d.until_kill(start), Duration::from_secs(28));
-        assert_eq!(
-            d.until_exit(start + Duration::from_secs(60)),
-            Duration::ZERO
-        );
-        assert!(d.kill < d.exit);
-    }
-
-    #[test]
     fn the_app_keeps_time_to_stop_after_the_drain() {
         let b = Budget::default();
         assert_eq!(b.drain_timeout(), Duration::from_secs(23));
         let short = Budget::new(Duration::from_secs(10));
         assert_eq!(short.drain_timeout(), Duration::from_secs(6));
-        let d = short.deadlines(Instant::now());
-        assert!(d.start < d.drain && d.drain < d.kill);
         assert_eq!(Budget::new(Duration::ZERO).drain_timeout(), Duration::ZERO);
     }
 

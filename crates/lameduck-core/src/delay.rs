@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::duration::format as format_duration;
+use crate::duration::{deadline_after, format as format_duration};
 
 /// How long to keep serving after the stop was asked for, and why that long.
 ///
@@ -118,9 +118,9 @@ impl AutoDelay {
     /// new connection came at `last_arrival` (if any came since `start`).
     pub fn ends_at(&self, start: Instant, last_arrival: Option<Instant>) -> Instant {
         let quiet_from = last_arrival.filter(|t| *t > start).unwrap_or(start);
-        (quiet_from + self.quiet)
-            .max(start + self.min)
-            .min(start + self.max)
+        deadline_after(quiet_from, self.quiet)
+            .max(deadline_after(start, self.min))
+            .min(deadline_after(start, self.max))
     }
 }
 

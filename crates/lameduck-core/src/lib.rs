@@ -5,8 +5,10 @@
 //! what they share and what needs no sockets or processes to be decided:
 //!
 //! - [`Phase`]: where in the drain sequence a server is;
-//! - [`Budget`] and [`Deadlines`]: the time left before the kubelet's SIGKILL,
-//!   planned backwards from the grace period;
+//! - [`Budget`]: the time left before the kubelet's SIGKILL, planned
+//!   backwards from the grace period;
+//! - [`timing`]: the one timing model, [`Settings::plan`], from which every
+//!   part takes its delay, drain deadline, close grace and kill time;
 //! - [`DrainDelay`]: how long to keep accepting after the stop was asked for;
 //! - [`duration`]: durations written as `500ms`, `5s`, `2m`, all within one
 //!   bound, [`MAX_DURATION`];
@@ -28,11 +30,13 @@ mod delay;
 pub mod duration;
 mod phase;
 mod signal;
+pub mod timing;
 
-pub use budget::{Budget, Deadlines};
+pub use budget::Budget;
 pub use delay::{AutoDelay, DrainDelay, DrainDelaySource};
 pub use duration::{
     format as format_duration, parse as parse_duration, DurationError, MAX_DURATION,
 };
 pub use phase::Phase;
 pub use signal::{Signal, SignalError};
+pub use timing::{Deadlines, Delay, DelaySetting, Plan, Settings, TimingError};

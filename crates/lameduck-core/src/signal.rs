@@ -99,6 +99,38 @@ impl Signal {
         !matches!(self.0, libc::SIGKILL | libc::SIGSTOP)
     }
 
+    /// Why this signal cannot be the one an app is asked to stop with, if
+    /// it cannot: SIGSTOP, SIGTSTP, SIGTTIN and SIGTTOU suspend the app (it
+    /// would sit frozen until the SIGKILL at the deadline), SIGCONT only
+    /// resumes it, and SIGKILL ends it without a chance to finish anything
+    /// (lameduck sends SIGKILL itself at the deadline). Every other signal
+    /// may be an app's graceful stop (SIGQUIT for nginx, SIGWINCH for
+    /// Apache httpd, SIGUSR1 or a real-time signal for others).
+    pub fn stop_signal_problem(self) -> Option<&'static str> {
+        match self.0 {
+            libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU => Some(
+                "it suspends the app instead of stopping it: the app would stay frozen until it is killed at the deadline",
+            ),
+            libc::SIGCONT => Some("it only resumes a suspended process: the app would not stop"),
+            libc::SIGKILL => Some(
+                "it cannot be caught, so the app gets no chance to finish its work; lameduck sends SIGKILL itself when the grace period runs out",
+            ),
+            _ => None,
+        }
+    }
+
+    /// Reads a stop signal (`--stop-signal`): a signal name or number that
+    /// can stop an app gracefully (see [`Signal::stop_signal_problem`]).
+    pub fn parse_stop_signal(input: &str) -> Result<Signal, String> {
+        let signal: Signal = input.parse().map_err(|e: SignalError| e.to_string())?;
+        match signal.stop_signal_problem() {
+            Some(why) => Err(format!(
+                "{signal} cannot be the stop signal: {why}; use the signal the app stops gracefully on (TERM, the default, or QUIT, INT, WINCH, USR1, ...)"
+            )),
+            None => Ok(signal),
+        }
+    }
+
     /// Every signal a process can catch, standard and real-time, in order.
     ///
     /// The two or three real-time signals below `SIGRTMIN` belong to the C
@@ -235,6 +267,23 @@ mod tests {
             all.len(),
             29 + (libc::SIGRTMAX() - libc::SIGRTMIN() + 1) as usize
         );
+    }
+
+    #[test]
+    fn signals_that_suspend_resume_or_kill_cannot_be_the_stop_signal() {
+        for name in ["STOP", "SIGTSTP", "TTIN", "ttou", "CONT", "KILL", "9", "19"] {
+            let e = Signal::parse_stop_signal(name).expect_err(name);
+            assert!(e.contains("cannot be the stop signal"), "{e}");
+        }
+        assert!(Signal::parse_stop_signal("STOP")
+            .expect_err("STOP")
+            .contains("frozen"));
+        for name in ["TERM", "QUIT", "INT", "WINCH", "USR1", "HUP", "RTMIN+2"] {
+            assert!(Signal::parse_stop_signal(name).is_ok(), "{name}");
+        }
+        assert!(Signal::parse_stop_signal("TERMINATE")
+            .expect_err("unknown")
+            .contains("unknown signal"));
     }
 
     #[test]
