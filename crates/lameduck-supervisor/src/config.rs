@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::str::FromStr;
 
-use lameduck_core::{Budget, DrainDelay, Signal};
+use lameduck_core::{Plan, Signal};
 
 /// Everything `lameduck run` needs to supervise one app.
 #[derive(Clone, Debug)]
@@ -14,12 +14,15 @@ pub struct Config {
     /// Who hears forwarded signals.
     pub signal_target: SignalTarget,
     /// What the app is sent when the stop is passed on; `None` passes on the
-    /// signal that asked for the stop (SIGTERM, SIGINT or SIGQUIT).
+    /// signal that asked for the stop (SIGTERM, SIGINT or SIGQUIT). Take it
+    /// from [`Signal::parse_stop_signal`], which refuses the signals that
+    /// cannot stop an app (SIGSTOP, SIGKILL, ...).
     pub stop_signal: Option<Signal>,
-    /// How long the stop is held back.
-    pub drain_delay: DrainDelay,
-    /// The time the stop may take in all.
-    pub budget: Budget,
+    /// When each step of the stop happens: the delay the stop is held back
+    /// by, the kill and exit deadlines; from
+    /// [`Settings::plan`](lameduck_core::Settings::plan), the one timing
+    /// model the drain proxy follows too.
+    pub timing: Plan,
     /// Shell commands run around the app's life.
     pub hooks: Hooks,
 }

@@ -19,6 +19,11 @@ pub enum Error {
         /// What exec said.
         source: io::Error,
     },
+    /// The command is a directory (exit status 126, as in a shell).
+    IsDirectory {
+        /// The command as given.
+        program: String,
+    },
     /// Setting up signals, the subreaper or the terminal failed (status 1).
     Setup(io::Error),
 }
@@ -32,7 +37,7 @@ impl Error {
         match self {
             Error::NoCommand => 2,
             Error::NotFound { .. } => 127,
-            Error::NotExecutable { .. } => 126,
+            Error::NotExecutable { .. } | Error::IsDirectory { .. } => 126,
             Error::Setup(_) => 1,
         }
     }
@@ -52,6 +57,11 @@ impl fmt::Display for Error {
                 f,
                 "{program}: cannot execute: {}; check its permissions (chmod +x) and that it is built for this platform",
                 strip_os_code(source)
+            ),
+            Error::IsDirectory { program } => write!(
+                f,
+                "{program}: is a directory, not a program; give the program to run after `--`, e.g. `lameduck run -- {}/myapp`",
+                program.trim_end_matches('/')
             ),
             Error::Setup(source) => write!(f, "cannot set up the supervisor: {source}"),
         }

@@ -10,15 +10,15 @@
 //! for signals needs no async runtime, starts in microseconds and stays small.
 //!
 //! ```no_run
-//! use lameduck_core::{Budget, DrainDelay};
+//! use lameduck_core::Settings;
 //! use lameduck_supervisor::{run, Config, Hooks, SignalTarget};
 //!
+//! let settings = Settings::from_vars(|name| std::env::var(name).ok()).expect("valid LAMEDUCK_* variables");
 //! let config = Config {
 //!     command: vec!["myapp".into(), "--port".into(), "8080".into()],
 //!     signal_target: SignalTarget::Group,
 //!     stop_signal: None,
-//!     drain_delay: DrainDelay::resolve(None, std::env::var("KUBERNETES_SERVICE_HOST").ok().as_deref()),
-//!     budget: Budget::default(),
+//!     timing: settings.plan().expect("a plan"),
 //!     hooks: Hooks::default(),
 //! };
 //! let code = run(config).unwrap_or_else(|e| e.exit_code());

@@ -42,6 +42,9 @@ pub fn spawn(argv: &[OsString], options: SpawnOptions) -> Result<Pid, Error> {
         let program = program.to_string_lossy().into_owned();
         match source.raw_os_error() {
             Some(libc::ENOENT) => Error::NotFound { program },
+            // exec says EACCES for a directory, as for a file without +x:
+            // tell the two apart, as a shell does.
+            Some(libc::EACCES) if is_directory(&program) => Error::IsDirectory { program },
             _ => Error::NotExecutable { program, source },
         }
     };
@@ -50,6 +53,13 @@ pub fn spawn(argv: &[OsString], options: SpawnOptions) -> Result<Pid, Error> {
     } else {
         spawn_posix(argv, &options).map_err(exec_error)
     }
+}
+
+/// Whether `program`, a path (with a `/`) as exec would take it, is a
+/// directory. A bare name is looked up in `PATH`, where a directory is not
+/// what anyone meant.
+fn is_directory(program: &str) -> bool {
+    program.contains('/') && std::path::Path::new(program).is_dir()
 }
 
 fn spawn_forked(argv: &[OsString], options: &SpawnOptions) -> io::Result<Pid> {

@@ -333,3 +333,32 @@ fn nonzero(ret: libc::c_int) -> io::Result<()> {
         Err(io::Error::from_raw_os_error(ret))
     }
 }
+
+/// The live (not yet exited) children of `parent`, read from `/proc`: with a
+/// subreaper, these include every orphan re-parented to it.
+pub fn live_children(parent: Pid) -> Vec<Pid> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<Pid>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ...": comm may hold spaces and parentheses,
+        // so the fields are read after the last ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let ppid = fields.next().and_then(|p| p.parse::<Pid>().ok());
+        if ppid == Some(parent) && state != Some("Z") && state != Some("X") {
+            found.push(pid);
+        }
+    }
+    found
+}

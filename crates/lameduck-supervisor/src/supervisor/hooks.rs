@@ -6,6 +6,7 @@ use std::time::Instant;
 use lameduck_core::Signal;
 use tracing::{debug, error, info, warn};
 
+use super::state::State;
 use super::{RunningHook, Supervisor};
 use crate::error::Error;
 use crate::hook::{start_hook, HookKind};
@@ -20,10 +21,10 @@ impl Supervisor {
             return Ok(None);
         };
         let status = self.run_hook(HookKind::PreStart, &command, None)?;
-        if let Some(stop) = &self.stop {
-            info!(signal = %stop.requested_by, "stop requested during the pre-start hook: the app is not started");
+        if let State::PreStart { stop: Some(signal) } = self.state {
+            info!(%signal, "stop requested during the pre-start hook: the app is not started");
             let code = if status.success() {
-                128 + stop.requested_by.number()
+                128 + signal.number()
             } else {
                 status.code()
             };
@@ -43,7 +44,7 @@ impl Supervisor {
         let Some(command) = self.config.hooks.post_stop.clone() else {
             return Ok(());
         };
-        let until = self.deadlines().exit;
+        let until = self.clock.start(&self.config.timing).exit;
         self.run_hook(HookKind::PostStop, &command, Some(until))?;
         Ok(())
     }
@@ -56,7 +57,7 @@ impl Supervisor {
         command: &str,
         until: Option<Instant>,
     ) -> Result<WaitStatus, Error> {
-        let pid = match start_hook(kind, command, self.app) {
+        let pid = match start_hook(kind, command, self.state.app()) {
             Ok(pid) => pid,
             Err(e) => {
                 error!(hook = %kind, "cannot start the {kind} hook: {e}");
@@ -74,7 +75,7 @@ impl Supervisor {
             if let Some(status) = self.hook_status(pid) {
                 return Ok(status);
             }
-            let deadline = match (until, self.deadlines) {
+            let deadline = match (until, self.clock.deadlines()) {
                 (Some(u), _) => Some(u),
                 (None, Some(d)) => Some(d.kill),
                 (None, None) => None,

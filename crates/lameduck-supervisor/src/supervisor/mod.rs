@@ -1,19 +1,27 @@
 //! The supervisor's event loop: one thread, blocked signals taken with
-//! `sigtimedwait`, every timer a timeout of that wait.
+//! `sigtimedwait`, every timer a timeout of that wait. Where the app is in
+//! the drain sequence is one [`State`]; the stop's clock is one [`Clock`].
 
 mod hooks;
+mod state;
+mod stop;
+mod sweep;
 
 use std::time::{Duration, Instant};
 
-use lameduck_core::{format_duration, Deadlines, Phase, Signal};
+use lameduck_core::duration::deadline_after;
+use lameduck_core::{format_duration, Signal};
 use tracing::{debug, error, info, warn};
 
-use crate::config::{Config, SignalTarget};
+use crate::config::Config;
 use crate::drainer::{Drainer, Waker};
 use crate::error::Error;
-use crate::hook::{start_hook, HookKind};
+use crate::hook::HookKind;
 use crate::spawn::{spawn, SpawnOptions};
 use crate::sys::{self, Pid, WaitStatus};
+
+use state::{Clock, State};
+use stop::Purpose;
 
 /// How often to look whether an exited app's process group is empty. Group
 /// members that are not our children die without telling us.
@@ -56,27 +64,15 @@ struct Supervisor {
     config: Config,
     waitset: libc::sigset_t,
     me: Pid,
-    phase: Phase,
-    /// The app's pid, which is also its process group id.
-    app: Option<Pid>,
-    app_status: Option<WaitStatus>,
+    /// Where the app is in the drain sequence.
+    state: State,
+    /// The stop's deadlines, once a stop began or the app exited.
+    clock: Clock,
     hooks: Vec<RunningHook>,
-    /// Set when the stop was asked for, or when the app exited on its own.
-    deadlines: Option<Deadlines>,
-    stop: Option<Stop>,
-    killed: bool,
     /// Processes re-parented to us and reaped, for the exit log line.
     orphans_reaped: u64,
     /// What drains in front of the app, if anything.
     drainer: Option<Box<dyn Drainer>>,
-    app_exited_at: Option<Instant>,
-}
-
-struct Stop {
-    requested_by: Signal,
-    delay_over: Instant,
-    skip_delay: bool,
-    passed_on: bool,
 }
 
 struct RunningHook {
@@ -103,22 +99,18 @@ impl Supervisor {
         Ok(Supervisor {
             waitset,
             me,
-            phase: Phase::Serving,
-            app: None,
-            app_status: None,
+            state: State::PreStart { stop: None },
+            clock: Clock::Idle,
             hooks: Vec::new(),
-            deadlines: None,
-            stop: None,
-            killed: false,
             orphans_reaped: 0,
             drainer: None,
-            app_exited_at: None,
             config,
         })
     }
 
     fn run(mut self) -> Result<i32, Error> {
         if let Some(status) = self.pre_start()? {
+            self.sweep()?;
             return Ok(status);
         }
         let foreground = sys::owns_terminal_foreground();
@@ -129,185 +121,81 @@ impl Supervisor {
                 ..SpawnOptions::default()
             },
         )?;
-        self.app = Some(pid);
+        self.state = State::Serving { app: pid };
         info!(
             pid,
             command = ?self.config.command,
-            drain_delay = %self.config.drain_delay,
-            grace_period = %format_duration(self.config.budget.grace_period()),
+            drain_delay = %self.config.timing.describe_delay(),
+            grace_period = %format_duration(self.config.timing.budget.grace_period()),
             signal_target = %self.config.signal_target,
             pid1 = self.me == 1,
             "app started"
         );
-        if let Some(warning) = self
-            .config
-            .budget
-            .check_delay(self.config.drain_delay.delay)
-        {
+        if let Some(warning) = self.config.timing.check_delay() {
             warn!("{warning}");
         }
 
-        self.supervise()?;
+        self.supervise(pid)?;
         self.post_stop()?;
+        self.sweep()?;
         if foreground {
             // Hand the terminal back so the shell that started us gets it.
             let _ = sys::set_terminal_foreground(sys::getpgrp());
         }
-        self.phase = Phase::Exited;
         let code = self
-            .app_status
+            .state
+            .exit_status()
             .map_or(128 + Signal::KILL.number(), WaitStatus::code);
         info!(code, orphans_reaped = self.orphans_reaped, "exiting");
         Ok(code)
     }
 
-    /// The deadlines of the current stop, started now if there is none yet.
-    fn deadlines(&mut self) -> Deadlines {
-        *self
-            .deadlines
-            .get_or_insert_with(|| self.config.budget.deadlines(Instant::now()))
-    }
-
     /// Waits while the app runs, and after it exited while its process group
     /// and hooks still do.
-    fn supervise(&mut self) -> Result<(), Error> {
-        let app = self.app.ok_or(Error::NoCommand)?;
-        let mut leftovers_told = false;
+    fn supervise(&mut self, app: Pid) -> Result<(), Error> {
         loop {
             let now = Instant::now();
-            if self.stop.is_none()
-                && self.app_status.is_none()
+            if matches!(self.state, State::Serving { .. })
                 && self.drainer.as_ref().is_some_and(|d| d.requested())
             {
                 self.begin_stop(Signal::TERM, None);
             }
             self.pass_on_stop_if_due(now);
-            if let Some(d) = self.deadlines {
-                if !self.killed && now >= d.kill {
+            if let Clock::Running(d) = self.clock {
+                if now >= d.kill {
                     self.kill_everything(app, d);
                 }
             }
             let mut poll = None;
-            if self.app_status.is_some() {
+            if let State::Exited {
+                at, leftovers_told, ..
+            } = self.state
+            {
                 let group_alive = sys::group_alive(app);
                 if group_alive && !leftovers_told {
-                    leftovers_told = true;
                     self.stop_leftovers(app);
                 }
-                let drained = self.drainer.as_ref().is_none_or(|d| d.is_done())
-                    || self
-                        .app_exited_at
-                        .is_some_and(|t| now >= t + DRAINER_AFTER_APP);
+                let drainer_given_up = deadline_after(at, DRAINER_AFTER_APP);
+                let drained =
+                    self.drainer.as_ref().is_none_or(|d| d.is_done()) || now >= drainer_given_up;
                 if !group_alive && !self.hooks_running() && drained {
                     return Ok(());
                 }
                 if !drained {
-                    poll = self.app_exited_at.map(|t| t + DRAINER_AFTER_APP);
+                    poll = Some(drainer_given_up);
                 }
-                if self.killed && now >= self.deadlines().exit {
-                    warn!(pgid = app, "processes of the app's group are still alive at the exit deadline; leaving them");
-                    return Ok(());
+                if let Clock::Killed(d) = self.clock {
+                    if now >= d.exit {
+                        warn!(pgid = app, "processes of the app's group are still alive at the exit deadline; leaving them");
+                        return Ok(());
+                    }
                 }
                 if group_alive {
-                    poll = Some(now + GROUP_POLL);
+                    poll = Some(deadline_after(now, GROUP_POLL));
                 }
             }
-            let next = [poll, self.next_timer()].into_iter().flatten().min();
+            let next = [poll, self.next_timer(now)].into_iter().flatten().min();
             self.wait_event(next)?;
-        }
-    }
-
-    /// The next instant the loop must wake up at, whatever happens.
-    fn next_timer(&self) -> Option<Instant> {
-        let d = self.deadlines?;
-        let now = Instant::now();
-        let stop_due = self
-            .stop
-            .as_ref()
-            .filter(|s| !s.passed_on && !s.skip_delay)
-            .map(|s| s.delay_over)
-            .map(|delay_over| {
-                // Past the delay, only the on-drain hook holds the stop back:
-                // its end wakes us (SIGCHLD), its wait limit is a timer.
-                if now >= delay_over {
-                    hook_wait_limit(d)
-                } else {
-                    delay_over
-                }
-            });
-        let deadline = if self.killed { d.exit } else { d.kill };
-        [stop_due, Some(deadline)].into_iter().flatten().min()
-    }
-
-    /// After the app exited on its own (or after it was stopped), whatever
-    /// else is left in its process group gets the stop signal, then SIGKILL
-    /// at the kill deadline.
-    fn stop_leftovers(&mut self, app: Pid) {
-        let signal = self.config.stop_signal.unwrap_or(Signal::TERM);
-        let d = self.deadlines();
-        info!(
-            pgid = app,
-            %signal,
-            kill_in = %format_duration(d.until_kill(Instant::now())),
-            "the app is gone but its process group is not: sending it the stop signal"
-        );
-        let _ = sys::kill_group(app, signal);
-        self.phase = Phase::Stopping;
-    }
-
-    /// Passes the stop on once the drain delay is over and the on-drain
-    /// hook is done; a hook that takes longer than half the app's time is
-    /// not waited for any more, so the app keeps time to stop by itself.
-    fn pass_on_stop_if_due(&mut self, now: Instant) {
-        let on_drain_running = self
-            .hooks
-            .iter()
-            .any(|h| h.kind == HookKind::OnDrain && h.status.is_none());
-        let Some(deadlines) = self.deadlines else {
-            return;
-        };
-        let delay = self.own_delay();
-        let Some(stop) = self.stop.as_mut() else {
-            return;
-        };
-        if stop.passed_on || self.app_status.is_some() {
-            return;
-        }
-        let delay_over = now >= stop.delay_over;
-        let hook_waited_enough = now >= hook_wait_limit(deadlines);
-        let drained = self.drainer.as_ref().is_none_or(|d| d.is_done());
-        let due = drained
-            && (stop.skip_delay || (delay_over && (!on_drain_running || hook_waited_enough)));
-        if !due {
-            return;
-        }
-        stop.passed_on = true;
-        let requested_by = stop.requested_by;
-        if !delay.is_zero() && delay_over {
-            info!(delay = %format_duration(delay), "drain delay over");
-        }
-        if on_drain_running && !stop.skip_delay {
-            warn!("the on-drain hook is still running: passing the stop on anyway, so the app has time to stop");
-        }
-        let signal = self.config.stop_signal.unwrap_or(requested_by);
-        self.phase = Phase::Stopping;
-        self.forward(signal, Purpose::Stop);
-    }
-
-    fn kill_everything(&mut self, app: Pid, d: Deadlines) {
-        self.killed = true;
-        let after = format_duration(d.kill.saturating_duration_since(d.start));
-        if self.app_status.is_none() || sys::group_alive(app) {
-            warn!(
-                pgid = app,
-                after = %after,
-                "deadline reached: sending SIGKILL to the app's process group"
-            );
-            let _ = sys::kill_group(app, Signal::KILL);
-        }
-        for hook in self.hooks.iter().filter(|h| h.status.is_none()) {
-            warn!(hook = %hook.kind, pid = hook.pid, after = %after, "deadline reached: sending SIGKILL to the {} hook", hook.kind);
-            let _ = sys::kill_group(hook.pid, Signal::KILL);
         }
     }
 
@@ -342,15 +230,8 @@ impl Supervisor {
                     return;
                 }
             };
-            if Some(pid) == self.app {
-                self.app_status = Some(status);
-                self.app_exited_at = Some(Instant::now());
-                if let Some(drainer) = self.drainer.as_mut() {
-                    // Requests in flight get their 502 and clients are told
-                    // to close before the process ends.
-                    drainer.app_exited();
-                }
-                info!(pid, code = status.code(), "app {status}");
+            if Some(pid) == self.state.app() {
+                self.app_exited(pid, status);
             } else if let Some(hook) = self.hooks.iter_mut().find(|h| h.pid == pid) {
                 hook.status = Some(status);
                 if status.success() {
@@ -365,21 +246,42 @@ impl Supervisor {
         }
     }
 
+    /// The app is gone, whatever the state was: what is left finishes
+    /// within the stop's clock (started now if no stop was asked for).
+    fn app_exited(&mut self, app: Pid, status: WaitStatus) {
+        self.state = State::Exited {
+            app,
+            status,
+            at: Instant::now(),
+            leftovers_told: false,
+        };
+        self.clock.start(&self.config.timing);
+        if let Some(drainer) = self.drainer.as_mut() {
+            // Requests in flight get their 502 and clients are told to close
+            // before the process ends.
+            drainer.app_exited();
+        }
+        info!(pid = app, code = status.code(), "app {status}");
+    }
+
     fn on_signal(&mut self, signal: Signal, sender: Pid) {
         if !signal.is_stop_request() {
             return self.forward(signal, Purpose::Forward);
         }
-        if self.app_status.is_some() {
-            // Late to the party: the app is gone and lameduck is finishing
-            // (leftovers, post-stop hook) within the budget already running.
-            return info!(%signal, "stop requested, but the app has exited already: finishing");
-        }
-        match self.stop.as_mut() {
-            None => self.begin_stop(signal, Some(sender)),
-            Some(stop) if !stop.passed_on && self.app.is_some() => {
+        match &mut self.state {
+            State::PreStart { stop: stop @ None } => {
+                // The pre-start hook hears the stop at once; the app will
+                // never start.
+                *stop = Some(signal);
+                let d = self.clock.start(&self.config.timing);
+                info!(%signal, sender, kill_in = %format_duration(d.until_kill(Instant::now())), "stop requested during the pre-start hook");
+                self.forward(self.config.stop_signal.unwrap_or(signal), Purpose::Stop);
+            }
+            State::Serving { .. } => self.begin_stop(signal, Some(sender)),
+            State::Draining { hurried, .. } => {
                 if signal == Signal::INT {
                     info!(%signal, "second SIGINT: skipping the rest of the drain delay");
-                    stop.skip_delay = true;
+                    *hurried = true;
                     if let Some(drainer) = self.drainer.as_mut() {
                         drainer.hurry();
                     }
@@ -387,115 +289,15 @@ impl Supervisor {
                     info!(%signal, "already draining: the stop goes on to the app when the drain delay is over");
                 }
             }
-            Some(_) => self.forward(signal, Purpose::Forward),
-        }
-    }
-
-    /// The delay the supervisor holds the stop back by itself; a drainer
-    /// keeps its own.
-    fn own_delay(&self) -> Duration {
-        if self.drainer.is_some() {
-            Duration::ZERO
-        } else {
-            self.config.drain_delay.delay
-        }
-    }
-
-    /// Begins the stop asked for by `signal` from `sender`, or by the
-    /// drainer when `sender` is `None`.
-    fn begin_stop(&mut self, signal: Signal, sender: Option<Pid>) {
-        let now = Instant::now();
-        let deadlines = self.deadlines();
-        let delay = self.own_delay();
-        match sender {
-            Some(sender) => info!(
-                %signal,
-                sender,
-                drain_delay = %format_duration(delay),
-                kill_in = %format_duration(deadlines.until_kill(now)),
-                "stop requested"
-            ),
-            None => info!(
-                kill_in = %format_duration(deadlines.until_kill(now)),
-                "stop requested on the admin port"
-            ),
-        }
-        if let Some(drainer) = self.drainer.as_mut() {
-            drainer.begin();
-        }
-        self.stop = Some(Stop {
-            requested_by: signal,
-            delay_over: now + delay,
-            skip_delay: false,
-            passed_on: false,
-        });
-        if self.app.is_none() {
-            // Still in the pre-start hook: it hears the stop at once.
-            self.forward(self.config.stop_signal.unwrap_or(signal), Purpose::Stop);
-            return;
-        }
-        self.phase = Phase::Draining;
-        if !delay.is_zero() {
-            info!(delay = %format_duration(delay), phase = %self.phase, "drain delay begun: the app keeps running while balancers catch up");
-        }
-        if let Some(command) = self.config.hooks.on_drain.clone() {
-            match start_hook(HookKind::OnDrain, &command, self.app) {
-                Ok(pid) => self.hooks.push(RunningHook {
-                    kind: HookKind::OnDrain,
-                    pid,
-                    status: None,
-                }),
-                Err(e) => error!(hook = "on-drain", "cannot start the on-drain hook: {e}"),
+            State::Exited { .. } => {
+                // Late to the party: the app is gone and lameduck is
+                // finishing (leftovers, post-stop hook) within the budget
+                // already running.
+                info!(%signal, "stop requested, but the app has exited already: finishing");
+            }
+            State::PreStart { stop: Some(_) } | State::Stopping { .. } => {
+                self.forward(signal, Purpose::Forward)
             }
         }
     }
-
-    /// Sends `signal` to the app (its group or itself, as configured), or to
-    /// the pre-start hook while the app has not started.
-    fn forward(&self, signal: Signal, purpose: Purpose) {
-        let (target, pid, result) = match self.app {
-            None => match self.hooks.iter().find(|h| h.status.is_none()) {
-                Some(hook) => (
-                    "hook's process group",
-                    hook.pid,
-                    sys::kill_group(hook.pid, signal),
-                ),
-                None => return debug!(%signal, "no process to forward to"),
-            },
-            Some(app)
-                if self.config.signal_target == SignalTarget::Child
-                    && self.app_status.is_none() =>
-            {
-                ("app", app, sys::kill(app, signal))
-            }
-            Some(app) => ("app's process group", app, sys::kill_group(app, signal)),
-        };
-        if let Err(e) = result {
-            return debug!(%signal, pid, "could not send to the {target}: {e}");
-        }
-        match purpose {
-            Purpose::Stop => {
-                info!(%signal, pid, phase = %self.phase, "stop passed on to the {target}")
-            }
-            // Terminal resizes come in bursts and say nothing about the app's end.
-            Purpose::Forward if signal.number() == libc::SIGWINCH => {
-                debug!(%signal, pid, "forwarded to the {target}")
-            }
-            Purpose::Forward => info!(%signal, pid, "forwarded to the {target}"),
-        }
-    }
-}
-
-/// Until when the stop waits for the on-drain hook: half of the app's time.
-fn hook_wait_limit(d: Deadlines) -> Instant {
-    d.start + (d.kill - d.start) / 2
-}
-
-/// Why a signal is sent to the app, for the log.
-#[derive(Clone, Copy)]
-enum Purpose {
-    /// lameduck passes on a signal it received.
-    Forward,
-    /// lameduck passes on the stop.
-    Stop,
 }
