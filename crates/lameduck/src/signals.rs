@@ -3,6 +3,7 @@
 
 use std::io;
 
+use lameduck_core::format_duration;
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::info;
 
@@ -25,8 +26,18 @@ impl Drain {
                     Some(()) = int.recv() => "SIGINT",
                     else => return,
                 };
-                if drain.trigger() {
-                    info!(signal = name, "stop requested");
+                if !drain.is_triggered() {
+                    // The stop and its plan, logged once, before the drain
+                    // moves (it then logs the phase change alone).
+                    let timing = drain.timing();
+                    info!(
+                        signal = name,
+                        delay = %timing.delay,
+                        deadline = %format_duration(timing.deadline),
+                        close_grace = %format_duration(timing.close_grace),
+                        "stop requested"
+                    );
+                    drain.trigger_logged();
                 } else if name == "SIGINT" {
                     info!(
                         signal = name,

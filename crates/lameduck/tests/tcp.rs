@@ -27,7 +27,7 @@ async fn session(stream: TcpStream, mut watch: Watch) {
 
 #[tokio::test]
 async fn sessions_outlive_the_delay_and_are_told_goodbye_at_the_deadline() {
-    // A 4s grace period: the deadline comes 2s after the trigger.
+    // A 4s grace period: the deadline comes 2.25s after the trigger.
     let drain = Drain::builder()
         .drain_delay(Duration::from_millis(300))
         .grace_period(Duration::from_secs(4))

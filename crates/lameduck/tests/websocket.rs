@@ -33,7 +33,7 @@ async fn echo(mut socket: WebSocket, mut watch: Watch) {
 
 #[tokio::test]
 async fn a_websocket_works_through_the_delay_and_gets_1001_at_the_deadline() {
-    // A 4s grace period: the deadline comes 2s after the trigger.
+    // A 4s grace period: the deadline comes 2.25s after the trigger.
     let drain = Drain::builder()
         .drain_delay(Duration::from_millis(500))
         .grace_period(Duration::from_secs(4))

@@ -17,42 +17,61 @@ pub use builder::{Builder, ConfigError};
 pub use hooks::{HookOutcome, HookResult};
 
 use hooks::Hook;
-use lameduck_core::{format_duration, AutoDelay, Phase};
+pub use lameduck_core::Delay;
+use lameduck_core::{format_duration, Phase, Plan, Settings};
 use tokio::sync::{watch, Notify};
 use tokio::time::{sleep_until, Instant};
 use tracing::{info, warn};
 
-/// How long the drain waits for the delay before the listeners close.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Delay {
-    /// A fixed time, the built-in preStop sleep.
-    Fixed(Duration),
-    /// Until no new connection has arrived for a quiet period, within bounds.
-    Auto(AutoDelay),
-}
-
-/// When each step of a drain happens, counted from the moment it began.
+/// When each step of a drain happens, counted from the moment it began: the
+/// drain's part of a [`Plan`] (see [`Settings::plan`], the one timing model
+/// of lameduck).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timing {
     /// How long listeners keep accepting after the drain began.
     pub delay: Delay,
-    /// When whatever is still open is told to go away and closed (the
-    /// deadline of [`lameduck_core::Budget::drain_timeout`]).
+    /// When whatever is still open is told to go away and closed
+    /// ([`Plan::drain_deadline`]).
     pub deadline: Duration,
     /// How long connections get after the deadline to finish a goodbye
     /// (a WebSocket close handshake) before the drain stops waiting.
     pub close_grace: Duration,
 }
 
-impl Default for Timing {
-    /// No delay, the deadline of a 30s grace period, 1s to say goodbye.
-    fn default() -> Self {
+impl From<&Plan> for Timing {
+    fn from(plan: &Plan) -> Self {
         Timing {
-            delay: Delay::Fixed(Duration::ZERO),
-            deadline: lameduck_core::Budget::default().drain_timeout(),
-            close_grace: Duration::from_secs(1),
+            delay: plan.delay,
+            deadline: plan.drain_deadline,
+            close_grace: plan.close_grace,
         }
     }
+}
+
+impl Default for Timing {
+    /// The plan of the default settings (a 30s grace period, no delay): the
+    /// deadline at 23s, 1s to say goodbye.
+    fn default() -> Self {
+        match Settings::default().plan() {
+            Ok(plan) => Timing::from(&plan),
+            // The default settings always make a plan; this is never reached.
+            Err(_) => Timing {
+                delay: Delay::Fixed(Duration::ZERO),
+                deadline: Duration::ZERO,
+                close_grace: Duration::ZERO,
+            },
+        }
+    }
+}
+
+/// `start + after`, never panicking: every duration is bounded by
+/// [`lameduck_core::MAX_DURATION`], and a clock that would still overflow
+/// gives a deadline that is due at once.
+fn deadline_after(start: Instant, after: Duration) -> Instant {
+    Instant::from_std(lameduck_core::duration::deadline_after(
+        start.into_std(),
+        after,
+    ))
 }
 
 /// What a finished drain found.
@@ -95,6 +114,8 @@ struct Inner {
     /// The phase again, for readers on the request path that must not lock.
     phase_now: AtomicU8,
     triggered: watch::Sender<bool>,
+    /// Whoever triggered the drain logged the stop and its plan already.
+    announced: std::sync::atomic::AtomicBool,
     hurry: Notify,
     last_arrival: Mutex<Option<Instant>>,
 }
@@ -102,10 +123,10 @@ struct Inner {
 // === impl Drain ===
 
 impl Drain {
-    /// A drain in [`Phase::Serving`], not triggered, with the default
-    /// [`Timing`]; see [`Drain::builder`] and [`Drain::from_env`].
+    /// A drain in [`Phase::Serving`], not triggered, with the defaults of
+    /// [`Drain::builder`] (the same timing); see also [`Drain::from_env`].
     pub fn new() -> Self {
-        Drain::with_timing(Timing::default())
+        Drain::builder().build()
     }
 
     /// A builder: delay, grace period, safety margin.
@@ -116,7 +137,7 @@ impl Drain {
     /// A drain configured by `LAMEDUCK_*` variables, as `lameduck run` is
     /// (see [`Builder::from_env`]).
     pub fn from_env() -> Result<Self, ConfigError> {
-        Builder::from_env().map(Builder::build)
+        Builder::from_env()?.try_build()
     }
 
     /// Registers `hook` to run when `phase` begins (`Draining`: deregister,
@@ -156,6 +177,7 @@ impl Drain {
                 hooks: Mutex::new(Vec::new()),
                 phase_now: AtomicU8::new(Phase::Serving as u8),
                 triggered,
+                announced: std::sync::atomic::AtomicBool::new(false),
                 hurry: Notify::new(),
                 last_arrival: Mutex::new(None),
             }),
@@ -209,6 +231,18 @@ impl Drain {
         !self.inner.triggered.send_replace(true)
     }
 
+    /// Like [`trigger`](Drain::trigger), for a caller that logged the stop
+    /// and its plan itself (the supervisor of `lameduck run`, the signal
+    /// handler): the drain then logs the phase change without the plan, so
+    /// the stop is logged once.
+    pub fn trigger_logged(&self) -> bool {
+        if self.is_triggered() {
+            return false;
+        }
+        self.inner.announced.store(true, Ordering::Release);
+        self.trigger()
+    }
+
     /// Whether the drain was asked for.
     pub fn is_triggered(&self) -> bool {
         *self.inner.triggered.borrow()
@@ -245,25 +279,25 @@ impl Drain {
         let timing = self.inner.timing;
         self.triggered().await;
         let start = Instant::now();
-        let deadline = start + timing.deadline;
+        let deadline = deadline_after(start, timing.deadline);
+        let hooks_until = deadline_after(deadline, timing.close_grace);
         let mut hooks = hooks::Running::default();
         self.set(Phase::Draining);
-        hooks.start(
-            self.take_hooks(Phase::Draining),
-            deadline + timing.close_grace,
-        );
-        info!(
-            delay = %describe(timing.delay),
-            deadline = %format_duration(timing.deadline),
-            "draining: readiness fails, new connections are still accepted"
-        );
+        hooks.start(self.take_hooks(Phase::Draining), hooks_until);
+        if self.inner.announced.load(Ordering::Acquire) {
+            info!("draining: readiness fails, new connections are still accepted");
+        } else {
+            info!(
+                delay = %timing.delay,
+                deadline = %format_duration(timing.deadline),
+                close_grace = %format_duration(timing.close_grace),
+                "draining: readiness fails, new connections are still accepted"
+            );
+        }
 
         let delay_end = self.delay(start, timing.delay, deadline).await;
         self.set(Phase::Closing);
-        hooks.start(
-            self.take_hooks(Phase::Closing),
-            deadline + timing.close_grace,
-        );
+        hooks.start(self.take_hooks(Phase::Closing), hooks_until);
         info!(
             after = %format_duration(delay_end - start),
             "closing: listeners close, open connections finish"
@@ -277,10 +311,7 @@ impl Drain {
             }
         }
         self.set(Phase::Stopping);
-        hooks.start(
-            self.take_hooks(Phase::Stopping),
-            deadline + timing.close_grace,
-        );
+        hooks.start(self.take_hooks(Phase::Stopping), hooks_until);
         if open_at_deadline > 0 {
             warn!(
                 open = open_at_deadline,
@@ -303,7 +334,7 @@ impl Drain {
     async fn delay(&self, start: Instant, delay: Delay, deadline: Instant) -> Instant {
         loop {
             let end = match delay {
-                Delay::Fixed(d) => start + d,
+                Delay::Fixed(d) => deadline_after(start, d),
                 Delay::Auto(auto) => {
                     let last = *self
                         .inner
@@ -352,19 +383,6 @@ impl Drain {
     }
 }
 
-/// A delay as the logs say it.
-fn describe(delay: Delay) -> String {
-    match delay {
-        Delay::Fixed(d) => format_duration(d),
-        Delay::Auto(a) => format!(
-            "auto (quiet {}, {} to {})",
-            format_duration(a.quiet),
-            format_duration(a.min),
-            format_duration(a.max)
-        ),
-    }
-}
-
 impl Default for Drain {
     fn default() -> Self {
         Drain::new()
@@ -390,6 +408,12 @@ impl Watch {
     /// WebSocket close 1001, a "reconnect elsewhere" message) and closes.
     pub async fn going_away(&mut self) {
         self.reached(Phase::Stopping).await
+    }
+
+    /// How long a connection told to go away at the deadline gets to say
+    /// goodbye (a WebSocket close handshake), from the drain's [`Timing`].
+    pub fn close_grace(&self) -> Duration {
+        self.inner.timing.close_grace
     }
 
     /// Records that a new connection arrived, for [`Delay::Auto`].
@@ -456,6 +480,7 @@ impl Clone for Watch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lameduck_core::AutoDelay;
 
     fn timing(delay: Delay) -> Timing {
         Timing {
