@@ -73,3 +73,18 @@ where
         writeln!(writer)
     }
 }
+
+/// Reports a failure of lameduck itself (not of the app), the one way
+/// every command reports errors: one line at error level through the log,
+/// human or JSON as `--log-format` says (so a log pipeline sees it, and
+/// `--quiet` does not hide it). Returns `code`, the status to exit with.
+pub fn fail(code: i32, message: impl std::fmt::Display) -> i32 {
+    tracing::error!("{message}");
+    code
+}
+
+/// Reports a usage error (a flag, a variable, a combination of them):
+/// status 2, as clap's own usage errors.
+pub fn usage_error(message: impl std::fmt::Display) -> i32 {
+    fail(2, message)
+}

@@ -72,9 +72,7 @@ fn main() {
         Command::Run(args) => run::run(args),
         Command::Lint(args) => lint::run(args),
         Command::Check(args) => check::run(*args),
-        Command::Proxy(args) => {
-            proxy::sidecar(&args.proxy, args.drain.drain_delay, args.drain.budget())
-        }
+        Command::Proxy(args) => proxy::sidecar(&args.proxy, &args.drain),
     };
     std::process::exit(code);
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use clap::Args;
 use lameduck::http::HttpServer;
-use lameduck::{AutoDelay, Delay, Drain, Timing};
-use lameduck_core::{parse_duration, Budget, DrainDelay};
+use lameduck::{Drain, Timing};
+use lameduck_core::{parse_duration, Plan};
 use lameduck_proxy::{Config, Mode, Proxy, UpstreamProtocol};
 use lameduck_supervisor::{Drainer, Waker};
 use tracing::error;
@@ -102,7 +102,7 @@ pub struct ProxyArgs {
 
 impl ProxyArgs {
     /// The proxy's configuration, or a usage error.
-    pub fn config(&self, delay: Option<DelayArg>, budget: Budget) -> Result<Config, String> {
+    pub fn config(&self, plan: &Plan) -> Result<Config, String> {
         let listen = self.listen.ok_or("--listen is required")?;
         let upstream = self
             .upstream
@@ -116,30 +116,6 @@ impl ProxyArgs {
                 "bad --upstream {upstream:?}: give host:port, e.g. 127.0.0.1:8081"
             ));
         }
-        let drain_timeout = budget.drain_timeout();
-        let delay = match delay {
-            Some(DelayArg::Auto) => {
-                let mut auto = AutoDelay::new(self.quiet_period);
-                if let Some(min) = self.drain_delay_min {
-                    auto.min = min;
-                }
-                if let Some(max) = self.drain_delay_max {
-                    auto.max = max;
-                }
-                if auto.min > auto.max {
-                    return Err("--drain-delay-min is longer than --drain-delay-max".into());
-                }
-                Delay::Auto(auto.capped(drain_timeout))
-            }
-            Some(DelayArg::Fixed(d)) => Delay::Fixed(d),
-            None => Delay::Fixed(
-                DrainDelay::resolve(
-                    None,
-                    std::env::var("KUBERNETES_SERVICE_HOST").ok().as_deref(),
-                )
-                .delay,
-            ),
-        };
         Ok(Config {
             listen,
             mode: self.mode,
@@ -147,11 +123,7 @@ impl ProxyArgs {
             upstream_protocol: self.upstream_protocol,
             admin: self.admin,
             admin_allow_remote: self.admin_allow_remote,
-            timing: Timing {
-                delay,
-                deadline: drain_timeout,
-                close_grace: Duration::from_secs(1).min(budget.app_timeout() - drain_timeout),
-            },
+            timing: Timing::from(plan),
             http: HttpServer {
                 header_read_timeout: self.client_timeout,
                 idle_timeout: self.idle_timeout,
@@ -221,7 +193,8 @@ impl ProxyDrainer {
 
 impl Drainer for ProxyDrainer {
     fn begin(&mut self) {
-        self.drain.trigger();
+        // The supervisor logged the stop and its plan.
+        self.drain.trigger_logged();
     }
 
     fn hurry(&mut self) {
@@ -245,8 +218,8 @@ impl Drainer for ProxyDrainer {
 /// `lameduck proxy`: the drain proxy alone, as a sidecar. Drains on SIGTERM
 /// or SIGINT (a second SIGINT cuts the delay short) or `POST /drain`, and
 /// exits 0 once drained.
-pub fn sidecar(args: &ProxyArgs, delay: Option<DelayArg>, budget: Budget) -> i32 {
-    let config = match args.config(delay, budget) {
+pub fn sidecar(args: &ProxyArgs, drain: &crate::run::DrainArgs) -> i32 {
+    let config = match drain.plan(args).and_then(|plan| args.config(&plan)) {
         Ok(c) => c,
         Err(e) => {
             error!("{e}");

@@ -4,9 +4,11 @@ use std::ffi::OsString;
 use std::time::Duration;
 
 use clap::Args;
-use lameduck_core::{parse_duration, Budget, DrainDelay, Signal};
+use lameduck_core::timing::{env, in_kubernetes};
+use lameduck_core::{parse_duration, DelaySetting, Plan, Settings, Signal};
 use lameduck_supervisor::{Config, Hooks, SignalTarget};
 
+use crate::logging::{fail, usage_error};
 use crate::proxy::{parse_delay, DelayArg, ProxyArgs, ProxyDrainer};
 
 /// The timing flags `run` and `proxy` share.
@@ -16,28 +18,42 @@ pub struct DrainArgs {
     /// catch up (the built-in preStop sleep); `auto` (with the proxy) keeps
     /// accepting until no new connection came for --quiet-period.
     /// Default: 5s when KUBERNETES_SERVICE_HOST is set, else 0.
-    #[arg(long, env = "LAMEDUCK_DRAIN_DELAY", value_parser = parse_delay, value_name = "DURATION|auto")]
+    #[arg(long, env = env::DRAIN_DELAY, value_parser = parse_delay, value_name = "DURATION|auto")]
     pub drain_delay: Option<DelayArg>,
 
     /// The pod's terminationGracePeriodSeconds, less any preStop you keep:
     /// whatever runs a safety margin before it ends is killed.
-    #[arg(long, env = "LAMEDUCK_GRACE_PERIOD", value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
+    #[arg(long, env = env::GRACE_PERIOD, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
     pub grace_period: Duration,
 
     /// Time kept free before the kubelet's SIGKILL. Default: 2s, or a quarter
     /// of a grace period shorter than 8s.
-    #[arg(long, env = "LAMEDUCK_SAFETY_MARGIN", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, env = env::SAFETY_MARGIN, value_parser = parse_duration, value_name = "DURATION")]
     pub safety_margin: Option<Duration>,
 }
 
 impl DrainArgs {
-    /// The budget the flags give.
-    pub fn budget(&self) -> Budget {
-        let budget = Budget::new(self.grace_period);
-        match self.safety_margin {
-            Some(margin) => budget.with_margin(margin),
-            None => budget,
-        }
+    /// The one plan of the stop, from these flags and the proxy's auto-delay
+    /// flags, with `KUBERNETES_SERVICE_HOST` read here, once; or a usage
+    /// error in the flags' terms.
+    pub fn plan(&self, proxy: &ProxyArgs) -> Result<Plan, String> {
+        let host = std::env::var(env::KUBERNETES_SERVICE_HOST).ok();
+        let settings = Settings {
+            grace_period: self.grace_period,
+            safety_margin: self.safety_margin,
+            drain_delay: match self.drain_delay {
+                None => DelaySetting::Default,
+                Some(DelayArg::Fixed(d)) => DelaySetting::Fixed(d),
+                Some(DelayArg::Auto) => DelaySetting::Auto {
+                    quiet: proxy.quiet_period,
+                    min: proxy.drain_delay_min,
+                    max: proxy.drain_delay_max,
+                },
+            },
+            close_grace: None,
+            kubernetes: in_kubernetes(host.as_deref()),
+        };
+        settings.plan().map_err(|e| e.to_string())
     }
 }
 
@@ -54,7 +70,7 @@ pub struct RunArgs {
 
     /// The signal the app gets when the stop is passed on (QUIT for nginx,
     /// WINCH for Apache httpd). Default: the signal lameduck received.
-    #[arg(long, env = "LAMEDUCK_STOP_SIGNAL", value_name = "SIGNAL")]
+    #[arg(long, env = "LAMEDUCK_STOP_SIGNAL", value_parser = Signal::parse_stop_signal, value_name = "SIGNAL")]
     stop_signal: Option<Signal>,
 
     /// Who forwarded signals go to: `group` (the app's process group, so
@@ -92,33 +108,31 @@ pub struct RunArgs {
 
 /// Runs the supervisor; returns the status lameduck exits with.
 pub fn run(args: RunArgs) -> i32 {
-    let kubernetes = std::env::var("KUBERNETES_SERVICE_HOST").ok();
-    let budget = args.drain.budget();
-    let proxy = match args.proxy.listen {
-        Some(_) => match args.proxy.config(args.drain.drain_delay, budget) {
-            Ok(config) => Some(config),
-            Err(e) => return usage_error(&e),
-        },
-        None if args.proxy.upstream.is_some() || args.proxy.admin.is_some() => {
-            return usage_error("--upstream and --admin need --listen (the drain proxy)")
-        }
-        None => None,
+    let proxy_wanted = args.proxy.listen.is_some();
+    if !proxy_wanted && (args.proxy.upstream.is_some() || args.proxy.admin.is_some()) {
+        return usage_error("--upstream and --admin need --listen (the drain proxy)");
+    }
+    if !proxy_wanted && args.drain.drain_delay == Some(DelayArg::Auto) {
+        return usage_error(
+            "--drain-delay auto needs --listen: it watches the proxy's connections",
+        );
+    }
+    let timing = match args.drain.plan(&args.proxy) {
+        Ok(plan) => plan,
+        Err(e) => return usage_error(e),
     };
-    let drain_delay = match args.drain.drain_delay {
-        Some(DelayArg::Fixed(d)) => Some(d),
-        Some(DelayArg::Auto) if proxy.is_none() => {
-            return usage_error(
-                "--drain-delay auto needs --listen: it watches the proxy's connections",
-            )
-        }
-        Some(DelayArg::Auto) | None => None,
+    let proxy = match proxy_wanted {
+        true => match args.proxy.config(&timing) {
+            Ok(config) => Some(config),
+            Err(e) => return usage_error(e),
+        },
+        false => None,
     };
     let config = Config {
         command: args.command,
         signal_target: args.signal_target,
         stop_signal: args.stop_signal,
-        drain_delay: DrainDelay::resolve(drain_delay, kubernetes.as_deref()),
-        budget,
+        timing,
         hooks: Hooks {
             pre_start: args.pre_start,
             on_drain: args.on_drain,
@@ -127,29 +141,12 @@ pub fn run(args: RunArgs) -> i32 {
     };
     let result = match proxy {
         None => lameduck_supervisor::run(config),
-        Some(proxy) => {
-            match lameduck_supervisor::run_with_drainer(config, |waker| {
-                ProxyDrainer::start(proxy, waker)
-            }) {
-                Ok(result) => result,
-                Err(e) => {
-                    tracing::error!("{e}");
-                    return 1;
-                }
-            }
-        }
+        Some(proxy) => match lameduck_supervisor::run_with_drainer(config, |waker| {
+            ProxyDrainer::start(proxy, waker)
+        }) {
+            Ok(result) => result,
+            Err(e) => return fail(1, e),
+        },
     };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            tracing::error!("{e}");
-            e.exit_code()
-        }
-    }
-}
-
-/// Reports a usage error the way clap does: status 2.
-pub fn usage_error(message: &str) -> i32 {
-    tracing::error!("{message}");
-    2
+    result.unwrap_or_else(|e| fail(e.exit_code(), e))
 }

@@ -69,8 +69,8 @@ fn a_command_that_cannot_be_executed_is_126_with_its_name() {
     let (code, log) = run_to_end(&["run", "--", &directory]);
     assert_eq!(code, 126, "{log}");
     assert!(
-        log.contains(&format!("{directory}: cannot execute")),
-        "{log}"
+        log.contains(&format!("{directory}: is a directory")),
+        "a directory is said to be one, with no chmod +x: {log}"
     );
 }
 
