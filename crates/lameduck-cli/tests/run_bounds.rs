@@ -28,6 +28,34 @@ fn a_drain_delay_beyond_the_bound_is_refused_at_parse() {
 }
 
 #[test]
+fn the_proxys_durations_are_held_to_the_same_bound() {
+    // `--client-timeout 2600000000000000h` panicked on every connection
+    // while /ready stayed 200.
+    for flag in [
+        "--client-timeout",
+        "--idle-timeout",
+        "--connect-timeout",
+        "--quiet-period",
+    ] {
+        let (code, log) = run_to_end(&[
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "127.0.0.1:1",
+            flag,
+            HUGE,
+            "--",
+            "sleep",
+            "30",
+        ]);
+        assert_eq!(code, 2, "{flag}: {log}");
+        assert!(log.contains(flag), "{flag}: {log}");
+        assert!(log.contains("longer than 8760h"), "{flag}: {log}");
+    }
+}
+
+#[test]
 fn the_environment_is_held_to_the_same_bound() {
     for variable in [
         "LAMEDUCK_GRACE_PERIOD",

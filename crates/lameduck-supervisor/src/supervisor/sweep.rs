@@ -58,8 +58,9 @@ impl Supervisor {
             if now >= d.kill {
                 if let Clock::Running(d) = self.clock {
                     self.clock = Clock::Killed(d);
+                    warn!(pids = ?left, "deadline reached: sending SIGKILL to what is left");
                 }
-                warn!(pids = ?left, "deadline reached: sending SIGKILL to what is left");
+                // Again for each one re-parented to us since.
                 for &pid in &left {
                     let _ = sys::kill(pid, Signal::KILL);
                     let _ = sys::kill_group(pid, Signal::KILL);
