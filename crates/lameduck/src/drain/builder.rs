@@ -198,30 +198,23 @@ mod tests {
     use super::*;
     use crate::drain::Delay;
 
-    fn vars<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
-    }
-
     #[test]
     fn variables_set_the_timing_as_lameduck_run_reads_them() {
-        let b = Builder::from_vars(vars(&[
-            ("LAMEDUCK_DRAIN_DELAY", "3s"),
-            ("LAMEDUCK_GRACE_PERIOD", "10s"),
-        ]))
+        let b = Builder::from_vars(|name| match name {
+            "LAMEDUCK_DRAIN_DELAY" => Some("3s".into()),
+            "LAMEDUCK_GRACE_PERIOD" => Some("10s".into()),
+            _ => None,
+        })
         .expect("valid");
         let t = b.timing();
         assert_eq!(t.delay, Delay::Fixed(Duration::from_secs(3)));
         // 10s less the 2s margin less the 2s (a quarter) the app keeps to stop.
         assert_eq!(t.deadline, Duration::from_secs(6));
-        let auto = Builder::from_vars(vars(&[
-            ("LAMEDUCK_DRAIN_DELAY", "auto"),
-            ("LAMEDUCK_QUIET_PERIOD", "500ms"),
-        ]))
+        let auto = Builder::from_vars(|name| match name {
+            "LAMEDUCK_DRAIN_DELAY" => Some("auto".into()),
+            "LAMEDUCK_QUIET_PERIOD" => Some("500ms".into()),
+            _ => None,
+        })
         .expect("valid")
         .timing();
         assert!(matches!(auto.delay, Delay::Auto(a) if a.quiet == Duration::from_millis(500)));
@@ -229,8 +222,8 @@ mod tests {
 
     #[test]
     fn a_bad_variable_is_named_in_the_error() {
-        let e =
-            Builder::from_vars(vars(&[("LAMEDUCK_GRACE_PERIOD", "soon")])).expect_err("invalid");
+        let e = Builder::from_vars(|name| (name == "LAMEDUCK_GRACE_PERIOD").then(|| "soon".into()))
+            .expect_err("invalid");
         assert!(
             e.to_string()
                 .starts_with("LAMEDUCK_GRACE_PERIOD=\"soon\": "),
