@@ -120,14 +120,20 @@ impl Signal {
     }
 
     /// Reads a stop signal (`--stop-signal`): a signal name or number that
-    /// can stop an app gracefully (see [`Signal::stop_signal_problem`]).
+    /// can stop an app gracefully (see [`Signal::check_stop_signal`]).
     pub fn parse_stop_signal(input: &str) -> Result<Signal, String> {
         let signal: Signal = input.parse().map_err(|e: SignalError| e.to_string())?;
-        match signal.stop_signal_problem() {
+        signal.check_stop_signal()
+    }
+
+    /// This signal, if it can be the one an app is asked to stop with, or
+    /// why it cannot (see [`Signal::stop_signal_problem`]), with what to use.
+    pub fn check_stop_signal(self) -> Result<Signal, String> {
+        match self.stop_signal_problem() {
             Some(why) => Err(format!(
-                "{signal} cannot be the stop signal: {why}; use the signal the app stops gracefully on (TERM, the default, or QUIT, INT, WINCH, USR1, ...)"
+                "{self} cannot be the stop signal: {why}; use the signal the app stops gracefully on (TERM, the default, or QUIT, INT, WINCH, USR1, ...)"
             )),
-            None => Ok(signal),
+            None => Ok(self),
         }
     }
 

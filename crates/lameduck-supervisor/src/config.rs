@@ -15,8 +15,8 @@ pub struct Config {
     pub signal_target: SignalTarget,
     /// What the app is sent when the stop is passed on; `None` passes on the
     /// signal that asked for the stop (SIGTERM, SIGINT or SIGQUIT). Take it
-    /// from [`Signal::parse_stop_signal`], which refuses the signals that
-    /// cannot stop an app (SIGSTOP, SIGKILL, ...).
+    /// from [`Signal::parse_stop_signal`]: the signals that cannot stop an
+    /// app (SIGSTOP, SIGKILL, ...) are refused, here too.
     pub stop_signal: Option<Signal>,
     /// When each step of the stop happens: the delay the stop is held back
     /// by, the kill and exit deadlines; from

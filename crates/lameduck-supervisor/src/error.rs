@@ -7,6 +7,8 @@ use std::{fmt, io};
 pub enum Error {
     /// No command was given after `--`.
     NoCommand,
+    /// The configuration cannot work (status 2), said in the user's terms.
+    Usage(String),
     /// The command does not exist (exit status 127, as in a shell).
     NotFound {
         /// The command as given.
@@ -35,7 +37,7 @@ impl Error {
     /// for usage, 1 for the rest.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::NoCommand => 2,
+            Error::NoCommand | Error::Usage(_) => 2,
             Error::NotFound { .. } => 127,
             Error::NotExecutable { .. } | Error::IsDirectory { .. } => 126,
             Error::Setup(_) => 1,
@@ -49,6 +51,7 @@ impl fmt::Display for Error {
             Error::NoCommand => f.write_str(
                 "no command to run: give it after `--`, e.g. `lameduck run -- myapp --port 8080`",
             ),
+            Error::Usage(message) => f.write_str(message),
             Error::NotFound { program } => write!(
                 f,
                 "{program}: command not found; check the name and that it is in PATH or the image"

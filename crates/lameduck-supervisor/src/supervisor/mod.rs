@@ -88,6 +88,9 @@ impl Supervisor {
         if config.command.is_empty() {
             return Err(Error::NoCommand);
         }
+        if let Some(signal) = config.stop_signal {
+            signal.check_stop_signal().map_err(Error::Usage)?;
+        }
         let waitset = sys::signal_set(Signal::catchable());
         sys::block_signals(&waitset).map_err(Error::Setup)?;
         let me = sys::getpid();
@@ -274,7 +277,7 @@ impl Supervisor {
                 // never start.
                 *stop = Some(signal);
                 let d = self.clock.start(&self.config.timing);
-                info!(%signal, sender, kill_in = %format_duration(d.until_kill(Instant::now())), "stop requested during the pre-start hook");
+                info!(%signal, sender, kill_in = %format_duration(d.until_kill(Instant::now())), "stop requested while the pre-start hook runs: passing it on to the hook");
                 self.forward(self.config.stop_signal.unwrap_or(signal), Purpose::Stop);
             }
             State::Serving { .. } => self.begin_stop(signal, Some(sender)),

@@ -117,3 +117,56 @@ impl Clock {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use lameduck_core::Settings;
+
+    use super::*;
+
+    #[test]
+    fn the_clock_starts_once_and_counts_to_the_kill_then_the_exit() {
+        let plan = Settings::default().plan().expect("plan");
+        let mut clock = Clock::Idle;
+        assert_eq!(clock.next_deadline(), None);
+        let d = clock.start(&plan);
+        assert_eq!(
+            clock.start(&plan),
+            d,
+            "a second start keeps the first deadlines"
+        );
+        assert_eq!(clock.next_deadline(), Some(d.kill));
+        assert_eq!(d.kill - d.start, Duration::from_secs(28));
+        clock = Clock::Killed(d);
+        assert_eq!(clock.next_deadline(), Some(d.exit));
+    }
+
+    #[test]
+    fn each_state_is_one_phase_of_the_drain_sequence() {
+        let now = Instant::now();
+        let states = [
+            State::PreStart { stop: None },
+            State::Serving { app: 7 },
+            State::Draining {
+                app: 7,
+                requested_by: Signal::TERM,
+                delay_over: now,
+                hurried: false,
+            },
+            State::Stopping { app: 7 },
+            State::Exited {
+                app: 7,
+                status: WaitStatus::Exited(0),
+                at: now,
+                leftovers_told: false,
+            },
+        ];
+        let phases: Vec<Phase> = states.iter().map(State::phase).collect();
+        assert!(phases.windows(2).all(|w| w[0] <= w[1]), "{phases:?}");
+        assert_eq!(states[0].app(), None);
+        assert!(states[1..].iter().all(|s| s.app() == Some(7)));
+        assert_eq!(states[4].exit_status(), Some(WaitStatus::Exited(0)));
+    }
+}
