@@ -75,16 +75,16 @@ pub struct ProxyArgs {
 
     /// With `--drain-delay auto`: how long without a new connection means
     /// the balancers stopped sending.
-    #[arg(long, env = "LAMEDUCK_QUIET_PERIOD", value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
+    #[arg(long, env = lameduck_core::timing::env::QUIET_PERIOD, value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
     pub quiet_period: Duration,
 
     /// With `--drain-delay auto`: the shortest delay. Default: the quiet period.
-    #[arg(long, env = "LAMEDUCK_DRAIN_DELAY_MIN", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, env = lameduck_core::timing::env::DRAIN_DELAY_MIN, value_parser = parse_duration, value_name = "DURATION")]
     pub drain_delay_min: Option<Duration>,
 
     /// With `--drain-delay auto`: the longest delay. Default: 30s, less when
     /// the grace period is shorter.
-    #[arg(long, env = "LAMEDUCK_DRAIN_DELAY_MAX", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, env = lameduck_core::timing::env::DRAIN_DELAY_MAX, value_parser = parse_duration, value_name = "DURATION")]
     pub drain_delay_max: Option<Duration>,
 
     /// How long a client may take to send a request's head.

@@ -37,20 +37,20 @@ impl DrainDelay {
     /// The default delay inside Kubernetes.
     pub const KUBERNETES_DEFAULT: Duration = Duration::from_secs(5);
 
-    /// Picks the delay: the configured one if any, else 5s when
-    /// `kubernetes_service_host` (the value of `KUBERNETES_SERVICE_HOST`) is
-    /// set and non-empty, else none.
-    pub fn resolve(configured: Option<Duration>, kubernetes_service_host: Option<&str>) -> Self {
-        match (configured, kubernetes_service_host) {
+    /// Picks the delay: the configured one if any, else 5s inside
+    /// Kubernetes (`KUBERNETES_SERVICE_HOST` set and not empty, see
+    /// [`in_kubernetes`](crate::timing::in_kubernetes)), else none.
+    pub fn resolve(configured: Option<Duration>, kubernetes: bool) -> Self {
+        match (configured, kubernetes) {
             (Some(delay), _) => DrainDelay {
                 delay,
                 source: DrainDelaySource::Configured,
             },
-            (None, Some(host)) if !host.is_empty() => DrainDelay {
+            (None, true) => DrainDelay {
                 delay: Self::KUBERNETES_DEFAULT,
                 source: DrainDelaySource::KubernetesDefault,
             },
-            (None, _) => DrainDelay {
+            (None, false) => DrainDelay {
                 delay: Duration::ZERO,
                 source: DrainDelaySource::LocalDefault,
             },
@@ -130,16 +130,15 @@ mod tests {
 
     #[test]
     fn kubernetes_gets_five_seconds_elsewhere_none() {
-        let k8s = DrainDelay::resolve(None, Some("10.0.0.1"));
+        let k8s = DrainDelay::resolve(None, true);
         assert_eq!(k8s.delay, Duration::from_secs(5));
         assert!(k8s.to_string().contains("KUBERNETES_SERVICE_HOST"));
-        assert_eq!(DrainDelay::resolve(None, None).delay, Duration::ZERO);
-        assert_eq!(DrainDelay::resolve(None, Some("")).delay, Duration::ZERO);
+        assert_eq!(DrainDelay::resolve(None, false).delay, Duration::ZERO);
     }
 
     #[test]
     fn configured_wins() {
-        let d = DrainDelay::resolve(Some(Duration::from_secs(2)), Some("10.0.0.1"));
+        let d = DrainDelay::resolve(Some(Duration::from_secs(2)), true);
         assert_eq!(d.delay, Duration::from_secs(2));
         assert_eq!(d.to_string(), "2s (configured)");
     }

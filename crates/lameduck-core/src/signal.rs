@@ -73,6 +73,8 @@ impl Signal {
     pub const QUIT: Signal = Signal(libc::SIGQUIT);
     /// SIGKILL, the end of every budget.
     pub const KILL: Signal = Signal(libc::SIGKILL);
+    /// SIGCONT, which resumes a suspended process.
+    pub const CONT: Signal = Signal(libc::SIGCONT);
     /// SIGCHLD, a child changed state.
     pub const CHLD: Signal = Signal(libc::SIGCHLD);
 

@@ -177,8 +177,7 @@ impl Settings {
                     DelaySetting::Fixed(d) => Some(d),
                     _ => None,
                 };
-                let kubernetes = self.kubernetes.then_some("set");
-                let resolved = DrainDelay::resolve(configured, kubernetes);
+                let resolved = DrainDelay::resolve(configured, self.kubernetes);
                 (Delay::Fixed(resolved.delay), resolved.source)
             }
             DelaySetting::Auto { quiet, min, max } => {

@@ -148,3 +148,10 @@ fn an_auto_delay_ends_by_the_drain_deadline() {
     .expect("plan");
     assert!(matches!(plan.delay, Delay::Auto(a) if a.max == plan.drain_deadline));
 }
+
+#[test]
+fn an_empty_kubernetes_service_host_is_not_kubernetes() {
+    assert!(in_kubernetes(Some("10.0.0.1")));
+    assert!(!in_kubernetes(Some("")));
+    assert!(!in_kubernetes(None));
+}

@@ -40,14 +40,20 @@ impl Supervisor {
                     kill_in = %format_duration(d.until_kill(now)),
                     "processes started by the hooks or left behind by the app are still running: sending them SIGTERM"
                 );
-                for &pid in &new {
-                    let _ = sys::kill(pid, Signal::TERM);
-                    // Their process groups too: a background job of a hook
-                    // shares the hook's group, and its own children with it.
-                    let _ = sys::kill_group(pid, Signal::TERM);
-                }
-                for hook in &self.hooks {
-                    let _ = sys::kill_group(hook.pid, Signal::TERM);
+                // Their process groups too: a background job of a hook
+                // shares the hook's group, and its own children with it.
+                // (The hooks themselves were reaped: only their groups are
+                // signalled, never their pids, which may be reused.)
+                // SIGCONT after SIGTERM, as systemd does, so a suspended
+                // process hears it now rather than at the SIGKILL.
+                for signal in [Signal::TERM, Signal::CONT] {
+                    for &pid in &new {
+                        let _ = sys::kill(pid, signal);
+                        let _ = sys::kill_group(pid, signal);
+                    }
+                    for hook in &self.hooks {
+                        let _ = sys::kill_group(hook.pid, signal);
+                    }
                 }
                 told.extend(new);
             }
