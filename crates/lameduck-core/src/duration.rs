@@ -35,11 +35,13 @@ pub struct DurationError {
 
 impl fmt::Display for DurationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "invalid duration {:?}: {}; write it as a number with a unit, like 500ms, 5s, 2m or 1m30s",
-            self.input, self.reason
-        )
+        write!(f, "invalid duration {:?}: {}", self.input, self.reason)?;
+        if self.reason != TOO_LONG {
+            // How to write one, for a value that is not written right; a
+            // value too long is written right and needs no lesson.
+            f.write_str("; write it as a number with a unit, like 500ms, 5s, 2m or 1m30s")?;
+        }
+        Ok(())
     }
 }
 
@@ -216,7 +218,11 @@ mod tests {
                 Err(e) => e.to_string(),
             };
             assert!(message.contains(reason), "{input:?}: {message}");
-            assert!(message.contains("like 500ms"), "{message}");
+            assert_eq!(
+                message.contains("like 500ms"),
+                !reason.contains("longer than"),
+                "the notation is taught only to a value not written right: {message}"
+            );
         }
     }
 
