@@ -410,12 +410,6 @@ impl Watch {
         self.reached(Phase::Stopping).await
     }
 
-    /// How long a connection told to go away at the deadline gets to say
-    /// goodbye (a WebSocket close handshake), from the drain's [`Timing`].
-    pub fn close_grace(&self) -> Duration {
-        self.inner.timing.close_grace
-    }
-
     /// Records that a new connection arrived, for [`Delay::Auto`].
     pub fn note_arrival(&self) {
         *self
