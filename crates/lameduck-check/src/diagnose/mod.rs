@@ -1,18 +1,21 @@
 //! From losses to causes: each group of losses (same kind, same pod, same
-//! phase) gets a sentence saying what happened, why, and what fixes it.
+//! phase) gets a sentence saying what happened, why, and what fixes it; and
+//! what went wrong with a pod although nothing was lost ([`pods`]).
+
+mod pods;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use lameduck_core::format_duration;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ledger::{LostRequest, PodId, RequestOutcome, SessionEnd, SessionRecord};
 use crate::plan::{BalancerMode, Plan, SessionKind};
 use crate::timeline::{Phase, PodLife};
 
 /// One explained group of losses.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Finding {
     /// How many requests or sessions.
     pub count: u64,
@@ -26,6 +29,30 @@ pub struct Finding {
     pub pod: Option<String>,
     /// The phase of its ending.
     pub phase: Option<Phase>,
+    /// Whether it fails the rehearsal.
+    pub severity: Severity,
+}
+
+/// How much a finding weighs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// Requests or sessions were lost: the rehearsal fails.
+    Loss,
+    /// A pod had to be killed at the deadline: the rehearsal fails, for in
+    /// a cluster every rollout step waits the whole grace period and
+    /// whatever is in flight then is cut.
+    Kill,
+    /// A setting that will lose requests on another day: told, but the
+    /// rehearsal passes.
+    Warning,
+}
+
+impl Severity {
+    /// Whether a finding of this weight fails the rehearsal.
+    pub fn fails(self) -> bool {
+        self != Severity::Warning
+    }
 }
 
 /// What went wrong with a group of requests, as far as causes go.
@@ -93,6 +120,8 @@ pub fn diagnose(
         findings.push(explain_sessions(plan, kind, pod, phase, by_balancer, &list));
     }
     findings.sort_by_key(|f| std::cmp::Reverse(f.count));
+    findings.extend(pods::kills(plan, lives));
+    findings.extend(pods::settings(plan, lives));
     findings
 }
 
@@ -153,50 +182,44 @@ fn explain_requests(
             "the app refused connections while it was routed and not ending: it was not listening yet, or its backlog was full".to_string(),
             "make readiness pass only once the app accepts, and give it the capacity for the load".to_string(),
         ),
-        Kind::Refused if key.routed => (
-            format!("{} refused {at}{routed}", plural(count, "request", "requests")),
-            format!(
+        Kind::Refused if key.routed => {
+            let stopped = format!(
                 "{pod_name} stopped accepting connections {}, before the balancer had removed it",
                 if key.phase == Phase::AtKill { "when it was killed" } else { "at once" }
-            ),
-            format!(
-                "keep accepting for longer than the lag: run the app under `lameduck run --drain-delay {suggested_delay}`, or add a preStop `sleep` of {suggested_delay}"
-            ),
-        ),
+            );
+            let (cause, fix) = match life.and_then(|l| l.lameduck.as_ref()) {
+                // A lameduck run is there: name its setting that fell short.
+                Some(inner) if inner.drain_delay < plan.endpoint_lag => (
+                    format!(
+                        "lameduck run inside {pod_name} held the stop for {} ({}), the lag is {lag}: {stopped}",
+                        format_duration(inner.drain_delay),
+                        inner.drain_delay_source
+                    ),
+                    format!("set --drain-delay {suggested_delay} on lameduck run (LAMEDUCK_DRAIN_DELAY in the container's env), longer than the lag"),
+                ),
+                Some(inner) => (
+                    format!(
+                        "lameduck run inside {pod_name} held the stop for {}, but the balancer took longer than that to remove it: {stopped}",
+                        format_duration(inner.drain_delay)
+                    ),
+                    format!("raise lameduck run's --drain-delay to {suggested_delay} or more, or `--drain-delay auto` with --listen, which waits until no new connection comes"),
+                ),
+                None => (
+                    stopped,
+                    format!(
+                        "keep accepting for longer than the lag: run the app under `lameduck run --drain-delay {suggested_delay}`, or add a preStop `sleep` of {suggested_delay}"
+                    ),
+                ),
+            };
+            (format!("{} refused {at}{routed}", plural(count, "request", "requests")), cause, fix)
+        }
         Kind::Refused => (
             format!("{} refused by {pod_name} {at}, after its removal", plural(count, "request", "requests")),
             "connections the balancer had already routed arrived after the app closed its listener".to_string(),
             "keep accepting a little longer than the balancer's removal takes (`lameduck run --drain-delay`)".to_string(),
         ),
         Kind::Cut if key.phase == Phase::AtKill => {
-            let why = match life {
-                Some(l) if l.stop_signal.is_none() => format!(
-                    "the preStop hook used up the grace period ({}), so the app never got {}",
-                    format_duration(plan.grace_period),
-                    plan.stop_signal
-                ),
-                Some(l) if l.pid1_is_shell() => format!(
-                    "the stop signal never reached the app: PID 1 was a shell (`{}`), which does not pass {} on (the shell-form CMD pitfall)",
-                    l.pid1, plan.stop_signal
-                ),
-                Some(l) if !l.signal_handled => format!(
-                    "PID 1 (`{}`) has no handler for {}, and the kernel drops a signal the init process of a PID namespace does not handle",
-                    l.pid1, plan.stop_signal
-                ),
-                _ => format!(
-                    "the app got {} but was still working when the grace period ({}) ran out",
-                    plan.stop_signal,
-                    format_duration(plan.grace_period)
-                ),
-            };
-            let fix = match life {
-                Some(l) if l.stop_signal.is_none() => "shorten the preStop hook or raise terminationGracePeriodSeconds".to_string(),
-                Some(l) if l.pid1_is_shell() || !l.signal_handled => format!(
-                    "make the app PID 1 (exec-form CMD, `exec` in scripts) and handle {}, or start it with `lameduck run`, which forwards it",
-                    plan.stop_signal
-                ),
-                _ => "raise terminationGracePeriodSeconds, or make the app finish its work sooner".to_string(),
-            };
+            let (why, fix) = pods::kill_cause(plan, life);
             (
                 format!("{} killed at the deadline on {pod_name}", plural(count, "request was", "requests were")),
                 why,
@@ -243,6 +266,7 @@ fn explain_requests(
         fix,
         pod,
         phase: key.pod.map(|_| key.phase),
+        severity: Severity::Loss,
     }
 }
 
@@ -305,6 +329,7 @@ fn explain_sessions(
         fix,
         pod: pod_name,
         phase: pod.map(|_| phase),
+        severity: Severity::Loss,
     }
 }
 
@@ -326,7 +351,7 @@ mod tests {
             pre_stop: None,
             stop_signal: "TERM".parse().expect("a signal"),
             readiness: Readiness {
-                probe: Probe::Tcp,
+                probe: Probe::Tcp { port: None },
                 period: Duration::from_secs(1),
                 failure_threshold: 3,
             },
@@ -346,6 +371,10 @@ mod tests {
             warmup: Duration::ZERO,
             settle: Duration::ZERO,
             balancer_listen: None,
+            env: Vec::new(),
+            rollout: crate::plan::Rollout::default(),
+            sources: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -390,7 +419,7 @@ mod tests {
             loss(1500, RequestOutcome::Refused),
         ];
         let found = diagnose(&plan(), &lives("app", true), &lost, &[]);
-        assert_eq!(found.len(), 1);
+        assert_eq!(found.len(), 2, "the refusals and the kill: {found:#?}");
         let f = &found[0];
         assert_eq!(f.count, 2);
         assert_eq!(
@@ -399,6 +428,74 @@ mod tests {
         );
         assert!(f.fix.contains("--drain-delay 2s"), "{}", f.fix);
         assert_eq!(f.phase, Some(Phase::AfterStopSignal));
+    }
+
+    #[test]
+    fn a_lameduck_run_inside_is_named_with_its_setting_that_fell_short() {
+        let mut l = lives("lameduck", true);
+        l[0].lameduck = Some(crate::timeline::InnerLameduck {
+            drain_delay: Duration::ZERO,
+            drain_delay_source: "default outside Kubernetes".into(),
+            grace_period: Duration::from_secs(30),
+        });
+        let found = diagnose(&plan(), &l, &[loss(1040, RequestOutcome::Refused)], &[]);
+        let refused = &found[0];
+        assert!(
+            refused
+                .cause
+                .starts_with("lameduck run inside pod-1 held the stop for 0s (default outside Kubernetes), the lag is 1s"),
+            "{}",
+            refused.cause
+        );
+        assert!(
+            refused.fix.starts_with("set --drain-delay 2s"),
+            "{}",
+            refused.fix
+        );
+        assert!(
+            !refused.fix.contains("run the app under"),
+            "{}",
+            refused.fix
+        );
+        // Its grace period of 30s against the pod's 2s: its own finding,
+        // which does not fail the rehearsal; the kill names it as the cause.
+        let warning = found
+            .iter()
+            .find(|f| f.severity == Severity::Warning)
+            .expect("a warning");
+        assert!(
+            warning
+                .what
+                .contains("plans for a grace period of 30s, longer than the pod's 2s"),
+            "{}",
+            warning.what
+        );
+        let kill = found
+            .iter()
+            .find(|f| f.severity == Severity::Kill)
+            .expect("a kill");
+        assert_eq!(
+            kill.what,
+            "pod-1 was killed (SIGKILL) at 3.0s, when its grace period of 2s ran out"
+        );
+        assert!(
+            kill.cause.contains("planned for a grace period of 30s"),
+            "{}",
+            kill.cause
+        );
+    }
+
+    #[test]
+    fn a_kill_with_nothing_in_flight_is_still_a_finding_that_fails() {
+        let found = diagnose(&plan(), &lives("python3", false), &[], &[]);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].severity, Severity::Kill);
+        assert!(found[0].severity.fails());
+        assert!(
+            found[0].cause.contains("has no handler for SIGTERM"),
+            "{}",
+            found[0].cause
+        );
     }
 
     #[test]
