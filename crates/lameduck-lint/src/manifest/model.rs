@@ -385,7 +385,10 @@ spec:
         let w = workloads(STREAM).expect("valid");
         assert_eq!(w.len(), 2, "the Service is no workload");
         let web = &w[0];
-        assert_eq!((web.kind.as_str(), web.name.as_str()), ("Deployment", "web"));
+        assert_eq!(
+            (web.kind.as_str(), web.name.as_str()),
+            ("Deployment", "web")
+        );
         assert_eq!(web.replicas, Some(4));
         let ru = web.rolling_update.as_ref().expect("rolling update");
         assert_eq!(ru.max_surge.map(|c| c.scaled(4, true)), Some(1));
@@ -393,7 +396,10 @@ spec:
         assert_eq!(web.pod.grace_period_seconds, Some(20));
         let app = &web.pod.containers[0];
         assert_eq!(app.command, None, "the image's ENTRYPOINT stays");
-        assert_eq!(app.args.as_deref(), Some(&["--port".to_string(), "8080".into()][..]));
+        assert_eq!(
+            app.args.as_deref(),
+            Some(&["--port".to_string(), "8080".into()][..])
+        );
         assert_eq!(app.env[1].value, None, "valueFrom needs a cluster");
         let probe = app.readiness.as_ref().expect("probe");
         assert_eq!(probe.period_seconds, Some(2));
