@@ -138,6 +138,17 @@ impl Settings {
             (true, Some(c)) => c,
             (true, None) => Vec::new(),
         };
+        if command.is_empty() {
+            if let Some(t) = t {
+                return Err(fail(format!(
+                    "no command: {}: give it after `--`",
+                    t.notes
+                        .iter()
+                        .find(|n| n.contains("ENTRYPOINT"))
+                        .map_or("the manifest has none", String::as_str)
+                )));
+            }
+        }
         if !self.command.is_empty() && t.is_some_and(|t| t.command.is_some()) {
             notes.push("the command after `--` replaces the manifest's".into());
         }

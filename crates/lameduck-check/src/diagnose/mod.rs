@@ -183,9 +183,14 @@ fn explain_requests(
             "make readiness pass only once the app accepts, and give it the capacity for the load".to_string(),
         ),
         Kind::Refused if key.routed => {
+            let held = life.is_some_and(|l| l.lameduck.is_some());
             let stopped = format!(
                 "{pod_name} stopped accepting connections {}, before the balancer had removed it",
-                if key.phase == Phase::AtKill { "when it was killed" } else { "at once" }
+                match (key.phase, held) {
+                    (Phase::AtKill, _) => "when it was killed",
+                    (_, true) => "then",
+                    _ => "at once",
+                }
             );
             let (cause, fix) = match life.and_then(|l| l.lameduck.as_ref()) {
                 // A lameduck run is there: name its setting that fell short.

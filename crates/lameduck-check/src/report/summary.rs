@@ -14,13 +14,22 @@ fn secs(d: Duration) -> String {
     format!("{:.2}s", d.as_secs_f64())
 }
 
+fn replicas(n: usize) -> String {
+    format!("{n} {}", if n == 1 { "replica" } else { "replicas" })
+}
+
 /// The summary as text, for a terminal or a log.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let p = &report.plan;
     let scenario = match p.scenario {
-        Scenario::Rolling => format!("rolling update of {} replicas", p.replicas),
-        Scenario::Delete => format!("deletion of 1 of {} replicas", p.replicas),
+        Scenario::Rolling => format!(
+            "rolling update of {} (maxSurge {}, maxUnavailable {})",
+            replicas(p.replicas),
+            p.rollout.max_surge,
+            p.rollout.max_unavailable
+        ),
+        Scenario::Delete => format!("deletion of 1 of {}", replicas(p.replicas)),
     };
     let _ = writeln!(
         out,
@@ -30,7 +39,7 @@ pub fn render(report: &Report) -> String {
         format_duration(p.grace_period),
         p.pre_stop
             .as_ref()
-            .map(|s| format!("; preStop `{s}`"))
+            .map(|s| format!("; preStop {s}"))
             .unwrap_or_default()
     );
     let r = &report.requests;
