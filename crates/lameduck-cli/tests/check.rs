@@ -8,7 +8,9 @@ mod support;
 
 use std::process::Command;
 
-use check_support::{app_path, check, count, findings, pod_app, REHEARSAL_LIMIT};
+use check_support::{
+    app_path, check, count, finding_about, finding_of, findings, pod_app, REHEARSAL_LIMIT,
+};
 use serde_json::Value;
 use support::{lameduck_bin, python, tempdir, Lameduck};
 
@@ -35,11 +37,7 @@ fn a_server_that_closes_its_listener_at_sigterm_loses_requests_to_the_lag() {
     assert_eq!(code, 1, "something was lost: {report:#}");
     assert!(count(&report, "requests", "refused") > 0, "{report:#}");
     assert!(count(&report, "requests", "ok") > 0, "{report:#}");
-    let found = findings(&report);
-    let (what, cause, fix) = found
-        .iter()
-        .find(|(what, ..)| what.contains("refused"))
-        .unwrap_or_else(|| panic!("a finding about refusals: {found:#?}"));
+    let (what, cause, fix) = finding_about(&report, "refused");
     assert!(
         what.contains("after SIGTERM while the balancer still routed to pod-")
             && what.contains("(lag 1s)"),
@@ -151,11 +149,7 @@ fn a_server_that_ignores_sigterm_is_killed_at_the_deadline_with_its_requests() {
     assert_eq!(deleted["signal_handled"], false);
     let cut = count(&report, "requests", "reset") + count(&report, "requests", "truncated");
     assert!(cut > 0, "{report:#}");
-    let found = findings(&report);
-    let (what, cause, fix) = found
-        .iter()
-        .find(|(what, ..)| what.contains("killed at the deadline on pod-1"))
-        .unwrap_or_else(|| panic!("a finding about the kill: {found:#?}"));
+    let (what, cause, fix) = finding_about(&report, "killed at the deadline on pod-1");
     assert!(
         what.starts_with(&format!("{cut} request")),
         "every cut request was cut at SIGKILL: {what} ({cut})"
@@ -163,12 +157,7 @@ fn a_server_that_ignores_sigterm_is_killed_at_the_deadline_with_its_requests() {
     assert!(cause.contains("has no handler for SIGTERM"), "{cause}");
     assert!(fix.contains("lameduck run"), "{fix}");
     // The kill is a finding of its own, which names the pod and its cause.
-    let kill = report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .find(|f| f["severity"] == "kill")
-        .unwrap_or_else(|| panic!("a kill finding: {found:#?}"));
+    let kill = finding_of(&report, "kill");
     assert!(
         kill["what"]
             .as_str()

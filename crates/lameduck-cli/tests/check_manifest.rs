@@ -7,7 +7,7 @@
 mod check_support;
 mod support;
 
-use check_support::{check_logged, findings, pod_app};
+use check_support::{check_logged, finding_of, findings, pod_app};
 use serde_json::Value;
 use support::{lameduck_bin, python, tempdir};
 
@@ -163,12 +163,7 @@ fn a_pre_stop_longer_than_the_grace_period_ends_in_a_kill() {
     let (code, report, log) = rehearse(&deployment(2, &plain_app(hook)), &["--replicas", "1"], &[]);
     assert_eq!(code, 1, "{report:#}\n{log}");
     assert_eq!(source(&report, "--replicas"), "1 (command line)");
-    let kill = report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .find(|f| f["severity"] == "kill")
-        .unwrap_or_else(|| panic!("a kill finding: {report:#}"));
+    let kill = finding_of(&report, "kill");
     assert!(
         kill["cause"]
             .as_str()

@@ -9,7 +9,9 @@ mod support;
 
 use std::path::Path;
 
-use check_support::{check_logged, count, findings, pod_app, REHEARSAL_LIMIT};
+use check_support::{
+    check_logged, count, finding_about, finding_of, findings, pod_app, REHEARSAL_LIMIT,
+};
 use serde_json::Value;
 use support::{lameduck_bin, python, tempdir, wait_until, Lameduck};
 
@@ -64,12 +66,7 @@ fn the_readme_example_passes_with_lameduck_runs_defaults_inside_a_pod_that_looks
     );
     // Its grace period (30s) is longer than the pod's (10s): a warning of
     // its own, which does not fail the rehearsal.
-    let warning = report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .find(|f| f["severity"] == "warning")
-        .unwrap_or_else(|| panic!("a warning: {report:#}"));
+    let warning = finding_of(&report, "warning");
     assert!(
         warning["what"].as_str().is_some_and(
             |w| w.contains("plans for a grace period of 30s, longer than the pod's 10s")
@@ -89,11 +86,8 @@ fn the_readme_example_with_a_drain_delay_below_the_lag_names_that_setting() {
     let (code, report, _) = readme_example(&["--drain-delay", "300ms", "--grace-period", "10s"]);
     assert_eq!(code, 1, "{report:#}");
     assert!(count(&report, "requests", "refused") > 0, "{report:#}");
+    let (_, cause, fix) = finding_about(&report, "refused");
     let found = findings(&report);
-    let (_, cause, fix) = found
-        .iter()
-        .find(|(what, ..)| what.contains("refused"))
-        .unwrap_or_else(|| panic!("a finding about refusals: {found:#?}"));
     assert!(
         cause.contains("lameduck run inside pod-")
             && cause.contains("held the stop for 300ms (configured), the lag is 1s"),
@@ -138,12 +132,7 @@ fn a_pod_killed_at_its_deadline_fails_the_rehearsal_with_nothing_in_flight() {
     );
     assert_eq!(code, 1, "a kill fails: {report:#}\n{log}");
     assert_eq!(report["failed"], true);
-    let kill = report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .find(|f| f["severity"] == "kill")
-        .unwrap_or_else(|| panic!("a kill finding: {report:#}"));
+    let kill = finding_of(&report, "kill");
     assert!(
         kill["what"]
             .as_str()

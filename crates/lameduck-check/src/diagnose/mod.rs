@@ -1,6 +1,7 @@
 //! From losses to causes: each group of losses (same kind, same pod, same
 //! phase) gets a sentence saying what happened, why, and what fixes it; and
-//! what went wrong with a pod although nothing was lost ([`pods`]).
+//! what went wrong with a pod although nothing was lost (a kill at the
+//! deadline, a `lameduck run` inside planning for a longer grace period).
 
 mod pods;
 

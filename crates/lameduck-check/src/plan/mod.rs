@@ -300,6 +300,16 @@ impl fmt::Display for PlanError {
 impl std::error::Error for PlanError {}
 
 impl Plan {
+    /// The settings that were given (on the command line or in the
+    /// manifest), as `--grace-period 10s (manifest: FIELD)`.
+    pub fn given(&self) -> Vec<String> {
+        self.sources
+            .iter()
+            .filter(|s| s.from != "default")
+            .map(|s| format!("{} {} ({})", s.setting, s.value, s.from))
+            .collect()
+    }
+
     /// Checks what flags alone cannot.
     pub fn validate(&self) -> Result<(), PlanError> {
         let fail = |m: String| Err(PlanError(m));

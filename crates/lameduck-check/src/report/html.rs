@@ -91,12 +91,7 @@ fn plan(page: &mut String, report: &Report) {
             .unwrap_or_default(),
         esc(&p.command.join(" "))
     );
-    let given: Vec<String> = p
-        .sources
-        .iter()
-        .filter(|s| s.from != "default")
-        .map(|s| format!("{} {} ({})", s.setting, s.value, s.from))
-        .collect();
+    let given = p.given();
     if !given.is_empty() {
         let _ = write!(
             page,

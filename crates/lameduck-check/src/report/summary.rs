@@ -94,12 +94,7 @@ pub fn render(report: &Report) -> String {
             pod_steps(pod)
         );
     }
-    let given: Vec<String> = p
-        .sources
-        .iter()
-        .filter(|s| s.from != "default")
-        .map(|s| format!("{} {} ({})", s.setting, s.value, s.from))
-        .collect();
+    let given = p.given();
     if !given.is_empty() {
         let _ = writeln!(out, "\n  settings: {}", given.join("; "));
     }

@@ -75,3 +75,26 @@ pub fn findings(report: &Value) -> Vec<(String, String, String)> {
         })
         .collect()
 }
+
+/// The (what, cause, fix) of the first finding whose `what` contains
+/// `word`; fails the test when there is none.
+pub fn finding_about(report: &Value, word: &str) -> (String, String, String) {
+    let found = findings(report);
+    found
+        .iter()
+        .find(|(what, ..)| what.contains(word))
+        .cloned()
+        .unwrap_or_else(|| panic!("a finding about {word}: {found:#?}"))
+}
+
+/// The first finding of a severity (`loss`, `kill`, `warning`), as JSON;
+/// fails the test when there is none.
+pub fn finding_of(report: &Value, severity: &str) -> Value {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .find(|f| f["severity"] == severity)
+        .cloned()
+        .unwrap_or_else(|| panic!("a {severity} finding: {report:#}"))
+}
