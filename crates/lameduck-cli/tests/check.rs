@@ -532,10 +532,6 @@ fn usage_errors_exit_with_2() {
             ..support::Options::default()
         },
     );
+    run.wait_log("--replicas must be at least 1");
     assert_eq!(run.exit_code(), 2, "{}", run.log());
-    assert!(
-        run.log().contains("--replicas must be at least 1"),
-        "{}",
-        run.log()
-    );
 }

@@ -273,6 +273,28 @@ fn an_absurd_duration_is_refused_at_parse_with_exit_2() {
         "-m",
         "http.server",
     ]);
+    run.wait_log("is longer than the 8784h any duration may be");
     assert_eq!(run.exit_code(), 2, "{}", run.log());
-    assert!(run.log().contains("is longer than the"), "{}", run.log());
+}
+
+#[test]
+fn a_rehearsal_that_cannot_run_gives_no_verdict_and_exits_1() {
+    // The balancer's address is taken: no load can start.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let addr = taken.local_addr().expect("its address").to_string();
+    let run = Lameduck::start(&[
+        "check",
+        "--balancer-listen",
+        &addr,
+        "--",
+        python(),
+        "-m",
+        "http.server",
+    ]);
+    run.wait_log("could not rehearse: the balancer could not listen");
+    assert_eq!(run.exit_code(), 1, "{}", run.log());
+    // A pod that exits before it is ready.
+    let run = Lameduck::start(&["check", "--replicas", "1", "--", "false"]);
+    run.wait_log("could not rehearse: pod-1 exited (exit 1) before it was ready");
+    assert_eq!(run.exit_code(), 1, "{}", run.log());
 }

@@ -55,6 +55,9 @@ pub struct Pod {
     /// Set when the rehearsal ends the pod at its own end: its exit then
     /// is not an event of the rehearsal.
     kept: Arc<AtomicBool>,
+    /// Set when the rehearsal sent PID 1 SIGKILL: the status `unshare`
+    /// reports then is its own, not the app's.
+    sigkilled: Arc<AtomicBool>,
     net: Mutex<Option<PodNetwork>>,
 }
 
@@ -194,8 +197,11 @@ impl Pod {
         let exit_ledger = ledger.clone();
         let kept = Arc::new(AtomicBool::new(false));
         let kept_to_the_end = kept.clone();
+        let sigkilled = Arc::new(AtomicBool::new(false));
+        let killed_here = sigkilled.clone();
         tokio::spawn(async move {
             let status = match child.wait().await {
+                _ if killed_here.load(Ordering::SeqCst) => "killed by SIGKILL".to_string(),
                 Ok(s) => describe(s),
                 Err(e) => format!("unknown ({e})"),
             };
@@ -218,6 +224,7 @@ impl Pod {
             logs,
             env,
             kept,
+            sigkilled,
             net: Mutex::new(net),
         })
     }
@@ -280,6 +287,7 @@ impl Pod {
     /// SIGKILL to PID 1, which ends every process of the pod.
     pub fn kill(&self) {
         if self.pid1 > 0 && !self.has_exited() {
+            self.sigkilled.store(true, Ordering::SeqCst);
             // SAFETY: as in `signal`.
             unsafe { libc::kill(self.pid1, libc::SIGKILL) };
         }
