@@ -278,6 +278,9 @@ impl Settings {
                 Network::Loopback
             }
         };
+        if network == Network::Loopback && t.is_some() {
+            notes.push("on loopback each pod listens on a port of its own, given in $PORT and {port}: a port written into the manifest's command is the same in every pod and only one can bind it; run as root for a network namespace per pod".into());
+        }
         let plan = Plan {
             command,
             port,

@@ -210,6 +210,12 @@ fn explain_requests(
                     ),
                     format!("raise lameduck run's --drain-delay to {suggested_delay} or more, or `--drain-delay auto` with --listen, which waits until no new connection comes"),
                 ),
+                // PID 1 is lameduck but its start-up line was not seen
+                // (`--quiet`): still no advice to add what is there.
+                None if life.is_some_and(|l| l.pid1 == "lameduck") => (
+                    stopped,
+                    format!("raise the --drain-delay of the lameduck run inside {pod_name} to {suggested_delay} or more, longer than the lag"),
+                ),
                 None => (
                     stopped,
                     format!(

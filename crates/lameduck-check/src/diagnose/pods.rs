@@ -61,6 +61,9 @@ pub fn kills(plan: &Plan, lives: &[PodLife]) -> Vec<Finding> {
             let at = l.killed?;
             let name = crate::pod_name(l.pod);
             let (cause, fix) = kill_cause(plan, Some(l));
+            let cause = format!(
+                "{cause}; in a cluster every rollout step then waits the whole grace period, and whatever is in flight at the kill is cut"
+            );
             Some(Finding {
                 count: 0,
                 what: format!(
