@@ -177,8 +177,14 @@ fn pods(page: &mut String, report: &Report) {
         };
         let _ = write!(
             page,
-            "<details class=\"pod\"><summary>{} · {} · PID 1 <code>{}</code> · {}</summary>\
+            "<details class=\"pod\"{}><summary>{} · {} · PID 1 <code>{}</code> · {}</summary>\
              <table class=\"events\"><tr><th>time</th><th>event</th><th>detail</th></tr>",
+            // The pods that ended are what the rehearsal is about: open.
+            if pod.life.terminating.is_some() {
+                " open"
+            } else {
+                ""
+            },
             esc(&pod.name),
             esc(&pod.address),
             esc(&pod.life.pid1),
@@ -209,9 +215,9 @@ h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}\
 svg{display:block;max-width:100%;height:auto}.axis,.lane{font-size:11px;fill:#555}.grid{stroke:#bbb}\
 .bar.ok{fill:#5a9e5a}.bar.loss,.lossmark{fill:#d33}\
 .alive{fill:#cfd8e3}.ending{fill:#f2c48d}\
-.marker{stroke-width:2}.ready,.added{stroke:#5a9e5a}.deleted{stroke:#e08a00}.removed{stroke:#7a4fd0}.prestop{stroke:#888}\
+.marker{stroke-width:2}.ready{stroke:#2e7d32}.added{stroke:#17a2b8}.deleted{stroke:#e08a00}.removed{stroke:#7a4fd0}.prestop{stroke:#888}\
 .signal{stroke:#1c64c8}.killed{stroke:#000;stroke-width:3}.exited{stroke:#555;stroke-dasharray:2 2}\
-.key.ready,.key.added{background:#5a9e5a}.key.deleted{background:#e08a00}.key.prestop{background:#888}.key.exited{background:#555}\
+.key.ready{background:#2e7d32}.key.added{background:#17a2b8}.key.deleted{background:#e08a00}.key.prestop{background:#888}.key.exited{background:#555}\
 .verdict.failed{background:#fde2e1}.warning{color:#8a5a00}.side{display:grid;grid-template-columns:1fr;gap:1em}\
 .legend .key{display:inline-block;width:12px;height:12px;margin:0 .3em 0 1em;vertical-align:middle}\
 .key.ok{background:#5a9e5a}.key.loss{background:#d33}.key.alive{background:#cfd8e3}.key.ending{background:#f2c48d}\
