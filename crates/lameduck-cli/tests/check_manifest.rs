@@ -207,3 +207,39 @@ fn an_image_entrypoint_is_said_to_be_unreadable_and_the_command_is_taken_from_af
         run.log()
     );
 }
+
+#[test]
+fn an_exec_readiness_probe_and_an_http_get_pre_stop_run_inside_the_pod() {
+    // The probe connects from inside the pod's network namespace; the hook
+    // asks the app for a page, which holds nothing back.
+    let container = format!(
+        r#"          command: ["{python}", "{app}", "--on-term", "close-wait"]
+          ports: [{{name: http, containerPort: 8080}}]
+          readinessProbe:
+            exec: {{command: ["{python}", "-c", "import socket; socket.create_connection(('127.0.0.1', 8080), 1)"]}}
+            periodSeconds: 1
+          lifecycle: {{preStop: {{httpGet: {{port: http, path: /}}}}}}
+"#,
+        python = python(),
+        app = pod_app()
+    );
+    let (code, report, log) = rehearse(&deployment(4, &container), &["--replicas", "1"], &[]);
+    assert!(
+        source(&report, "--readiness").starts_with("exec:"),
+        "{report:#}"
+    );
+    assert_eq!(
+        source(&report, "--pre-stop"),
+        "httpGet :8080/ (manifest: lifecycle.preStop)"
+    );
+    let hook = report["pods"][0]["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["event"]["kind"] == "pre-stop-ended")
+        .unwrap_or_else(|| panic!("the hook ran: {report:#}\n{log}"));
+    assert_eq!(hook["event"]["result"], "answered 200", "{hook}");
+    // The hook held nothing back: the app closed its listener within the
+    // lag, as without a hook.
+    assert_eq!(code, 1, "{report:#}");
+}
