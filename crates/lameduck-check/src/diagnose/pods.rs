@@ -2,10 +2,12 @@
 //! at the deadline, and a `lameduck run` inside that plans for another grace
 //! period than the pod's.
 
+use std::time::Duration;
+
 use lameduck_core::format_duration;
 
 use super::{Finding, Severity};
-use crate::plan::Plan;
+use crate::plan::{Plan, PreStop};
 use crate::timeline::PodLife;
 
 /// Why a pod was still running when its grace period ran out, and what
@@ -85,31 +87,45 @@ pub fn kills(plan: &Plan, lives: &[PodLife]) -> Vec<Finding> {
 /// pod's: its grace period longer than the pod's. One finding for all the
 /// pods it concerns.
 pub fn settings(plan: &Plan, lives: &[PodLife]) -> Vec<Finding> {
+    // The kubelet counts the grace period from the start of preStop: a
+    // preStop sleep is time lameduck run does not have.
+    let pre_stop = match &plan.pre_stop {
+        Some(PreStop::Sleep { duration }) => *duration,
+        _ => Duration::ZERO,
+    };
+    let budget = plan.grace_period.saturating_sub(pre_stop);
     let mut findings = Vec::new();
     let longer: Vec<&PodLife> = lives
         .iter()
-        .filter(|l| {
-            l.lameduck
-                .as_ref()
-                .is_some_and(|i| i.grace_period > plan.grace_period)
-        })
+        .filter(|l| l.lameduck.as_ref().is_some_and(|i| i.grace_period > budget))
         .collect();
     if let Some(first) = longer.first().and_then(|l| l.lameduck.as_ref()) {
         let names: Vec<String> = longer.iter().map(|l| crate::pod_name(l.pod)).collect();
         let grace = format_duration(plan.grace_period);
+        let (pods, fits) = if pre_stop.is_zero() {
+            (format!("the pod's {grace}"), format_duration(budget))
+        } else {
+            (
+                format!(
+                    "the pod's {grace} less its preStop sleep of {}",
+                    format_duration(pre_stop)
+                ),
+                format_duration(budget),
+            )
+        };
         findings.push(Finding {
             count: 0,
             what: format!(
-                "lameduck run inside {} plans for a grace period of {}, longer than the pod's {grace}",
+                "lameduck run inside {} plans for a grace period of {}, longer than {pods}",
                 names.join(", "),
                 format_duration(first.grace_period)
             ),
             cause: format!(
-                "the kubelet does not tell the container its terminationGracePeriodSeconds, and lameduck run's default is {}: an app slower to stop than {grace} is killed by the kubelet before lameduck's own deadline, with what it had in flight",
+                "the kubelet does not tell the container its terminationGracePeriodSeconds, and lameduck run's default is {}: an app slower to stop than {fits} is killed by the kubelet before lameduck's own deadline, with what it had in flight",
                 format_duration(lameduck_core::Budget::DEFAULT_GRACE_PERIOD)
             ),
             fix: format!(
-                "give lameduck run --grace-period {grace} (or LAMEDUCK_GRACE_PERIOD={grace} in the container's env), less any preStop you keep"
+                "give lameduck run --grace-period {fits} (or LAMEDUCK_GRACE_PERIOD={fits} in the container's env)"
             ),
             pod: None,
             phase: None,
