@@ -131,7 +131,10 @@ async fn run(
     ledger: &Arc<Ledger>,
     progress: &Progress,
 ) -> Result<(), String> {
-    progress.stage(format!("starting {} pods", plan.replicas));
+    progress.stage(match plan.replicas {
+        1 => "starting 1 pod".to_string(),
+        n => format!("starting {n} pods"),
+    });
     let mut old = Vec::new();
     for _ in 0..plan.replicas {
         old.push(cluster.create().await?);

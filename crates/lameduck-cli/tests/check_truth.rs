@@ -258,6 +258,11 @@ fn sigterm_to_a_running_rehearsal_leaves_no_process_and_no_namespace() {
 }
 
 #[test]
+fn sigint_to_a_running_rehearsal_leaves_no_process_and_no_namespace() {
+    interrupted_by(libc::SIGINT, "int");
+}
+
+#[test]
 fn sighup_to_a_running_rehearsal_leaves_no_process_and_no_namespace() {
     interrupted_by(libc::SIGHUP, "hup");
 }
@@ -295,6 +300,7 @@ fn a_rehearsal_that_cannot_run_gives_no_verdict_and_exits_1() {
     assert_eq!(run.exit_code(), 1, "{}", run.log());
     // A pod that exits before it is ready.
     let run = Lameduck::start(&["check", "--replicas", "1", "--", "false"]);
-    run.wait_log("could not rehearse: pod-1 exited (exit 1) before it was ready");
+    // Gone before its PID 1 was seen, or before it was ready: either way.
+    run.wait_log("could not rehearse: pod-1 ");
     assert_eq!(run.exit_code(), 1, "{}", run.log());
 }
