@@ -96,7 +96,11 @@ pub fn render(report: &Report) -> String {
     }
     let given = p.given();
     if !given.is_empty() {
-        let _ = writeln!(out, "\n  settings: {}", given.join("; "));
+        let _ = writeln!(
+            out,
+            "\n  settings: {}; the rest are lameduck check's defaults",
+            given.join("; ")
+        );
     }
     for note in &p.notes {
         let _ = writeln!(out, "  note: {note}");
