@@ -177,6 +177,14 @@ fn template(workloads: &[Workload], container: Option<&str>) -> Result<PodTempla
         }
     }
     .ok_or_else(|| format!("{} {} has no container", workload.kind, workload.name))?;
+    if !workload.unreadable.is_empty() {
+        return Err(format!(
+            "{} {}: {}",
+            workload.kind,
+            workload.name,
+            workload.unreadable.join("; ")
+        ));
+    }
     Ok(from_container(workload, c))
 }
 

@@ -31,6 +31,10 @@ pub struct Workload {
     pub rolling_update: Option<RollingUpdate>,
     /// The pod template's spec.
     pub pod: PodSpec,
+    /// Fields written but not readable (`terminationGracePeriodSeconds:
+    /// soon`), with their lines: a user of the model must not take the
+    /// default in their place without saying so.
+    pub unreadable: Vec<String>,
 }
 
 /// `strategy.rollingUpdate` (Deployment) or `updateStrategy.rollingUpdate`
@@ -192,6 +196,7 @@ fn workload(object: &Node) -> Option<Workload> {
             })
         });
     Some(Workload {
+        unreadable: unreadable(object, pod),
         name: object
             .at(&["metadata", "name"])
             .and_then(Node::as_str)
@@ -309,6 +314,57 @@ fn handler(node: &Node) -> Option<Handler> {
     None
 }
 
+/// The numeric fields of a workload and its pod spec that are written but
+/// are not whole numbers (ports: 1 to 65535).
+fn unreadable(object: &Node, pod: &Node) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut check = |node: Option<&Node>, field: &str, port: bool| {
+        if let Some(n) = node {
+            let ok = if port {
+                port_number(n).is_some()
+            } else {
+                number(Some(n)).is_some()
+            };
+            if !ok {
+                let what = if port { "a port" } else { "a whole number" };
+                found.push(format!(
+                    "line {}: {field} `{}` is not {what}",
+                    n.line,
+                    n.as_str().unwrap_or("(not a scalar)")
+                ));
+            }
+        }
+    };
+    check(object.at(&["spec", "replicas"]), "replicas", false);
+    check(
+        pod.get("terminationGracePeriodSeconds"),
+        "terminationGracePeriodSeconds",
+        false,
+    );
+    for c in pod.get("containers").map(Node::items).unwrap_or_default() {
+        for p in c.get("ports").map(Node::items).unwrap_or_default() {
+            check(p.get("containerPort"), "containerPort", true);
+        }
+        let probe = c.get("readinessProbe");
+        check(
+            probe.and_then(|p| p.get("periodSeconds")),
+            "periodSeconds",
+            false,
+        );
+        check(
+            probe.and_then(|p| p.get("failureThreshold")),
+            "failureThreshold",
+            false,
+        );
+        check(
+            c.at(&["lifecycle", "preStop", "sleep", "seconds"]),
+            "preStop.sleep.seconds",
+            false,
+        );
+    }
+    found
+}
+
 fn number(node: Option<&Node>) -> Option<u64> {
     node?.as_str()?.trim().parse().ok()
 }
@@ -417,5 +473,20 @@ spec:
             Some(Handler::Exec { command }) if command.len() == 3
         ));
         assert_eq!(w[1].rolling_update, None, "OnDelete rolls nothing");
+        assert!(web.unreadable.is_empty(), "{:?}", web.unreadable);
+    }
+
+    #[test]
+    fn numbers_that_cannot_be_read_are_named_with_their_lines() {
+        let text = "kind: Pod\nmetadata: {name: p}\nspec:\n  terminationGracePeriodSeconds: soon\n  containers:\n    - name: a\n      ports: [{containerPort: 99999}]\n";
+        let w = workloads(text).expect("valid YAML");
+        assert_eq!(w[0].pod.grace_period_seconds, None);
+        assert_eq!(
+            w[0].unreadable,
+            vec![
+                "line 4: terminationGracePeriodSeconds `soon` is not a whole number".to_string(),
+                "line 7: containerPort `99999` is not a port".to_string(),
+            ]
+        );
     }
 }
