@@ -222,7 +222,7 @@ svg{display:block;max-width:100%;height:auto}.axis,.lane{font-size:11px;fill:#55
 .legend .key{display:inline-block;width:12px;height:12px;margin:0 .3em 0 1em;vertical-align:middle}\
 .key.ok{background:#5a9e5a}.key.loss{background:#d33}.key.alive{background:#cfd8e3}.key.ending{background:#f2c48d}\
 .key.signal{background:#1c64c8}.key.removed{background:#7a4fd0}.key.killed{background:#000}\
-table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}\
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .6em;text-align:right}.events td+td,.events th+th{text-align:left}\
 .findings li{margin-bottom:.7em}.why{color:#444}.fix{color:#1c5d1c}pre{background:#f6f6f6;padding:.5em;overflow:auto}";
 
 /// Marks the page once the browser has laid the timeline out, so that a
