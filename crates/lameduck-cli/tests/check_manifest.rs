@@ -181,12 +181,8 @@ fn an_image_entrypoint_is_said_to_be_unreadable_and_the_command_is_taken_from_af
     let path = path.to_string_lossy().into_owned();
     // No command anywhere: a usage error that says why.
     let run = support::Lameduck::start(&["check", "--manifest", &path]);
+    run.wait_log("ENTRYPOINT cannot be read");
     assert_eq!(run.exit_code(), 2, "{}", run.log());
-    assert!(
-        run.log().contains("ENTRYPOINT cannot be read"),
-        "{}",
-        run.log()
-    );
     // Two workloads and no container named: which one is asked.
     std::fs::write(
         dir.path().join("two.yaml"),
@@ -199,13 +195,8 @@ fn an_image_entrypoint_is_said_to_be_unreadable_and_the_command_is_taken_from_af
     .expect("manifest");
     let two = dir.path().join("two.yaml").to_string_lossy().into_owned();
     let run = support::Lameduck::start(&["check", "--manifest", &two, "--", "true"]);
+    run.wait_log("it has 2 workloads (Deployment web, Deployment web)");
     assert_eq!(run.exit_code(), 2, "{}", run.log());
-    assert!(
-        run.log()
-            .contains("it has 2 workloads (Deployment web, Deployment web)"),
-        "{}",
-        run.log()
-    );
 }
 
 #[test]

@@ -241,9 +241,9 @@ fn interrupted_by(signal: i32, name: &str) {
     run.signal(signal);
     let status = run.wait_for(REHEARSAL_LIMIT);
     assert_eq!(status.code(), Some(128 + signal), "{}", run.log());
-    assert!(run
-        .log()
-        .contains("every pod and its network namespace were removed"));
+    // The log is read on a thread of its own: wait for the line, do not
+    // assume it was read by the time the exit was seen.
+    run.wait_log("every pod and its network namespace were removed");
     // SIGKILL ends a pod's processes at once, but their exit is the
     // kernel's to finish: wait for it, with a bound.
     wait_until("the pods' processes to be gone", || {
