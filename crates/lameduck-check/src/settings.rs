@@ -332,3 +332,87 @@ fn kebab(field: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::LONGEST_DURATION;
+
+    /// A manifest written where the test can read it.
+    struct Manifest(PathBuf);
+
+    impl Manifest {
+        fn new(name: &str, text: &str) -> Manifest {
+            let path = std::env::temp_dir().join(format!(
+                "lameduck-check-settings-{}-{name}.yaml",
+                std::process::id()
+            ));
+            std::fs::write(&path, text).expect("a manifest");
+            Manifest(path)
+        }
+    }
+
+    impl Drop for Manifest {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    const WEB: &str = "kind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 4\n  strategy: {rollingUpdate: {maxSurge: 50%}}\n  template:\n    spec:\n      terminationGracePeriodSeconds: 12\n      containers:\n        - name: web\n          command: [./web]\n          ports: [{containerPort: 9000}]\n";
+
+    fn from<'a>(plan: &'a Plan, setting: &str) -> &'a str {
+        plan.sources
+            .iter()
+            .find(|s| s.setting == setting)
+            .map(|s| s.from.as_str())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_flag_wins_over_the_manifest_which_wins_over_the_default() {
+        let m = Manifest::new("precedence", WEB);
+        let plan = Settings {
+            manifest: Some(m.0.clone()),
+            grace_period: Some(Duration::from_secs(5)),
+            ..Settings::default()
+        }
+        .plan()
+        .expect("a plan");
+        assert_eq!(plan.grace_period, Duration::from_secs(5));
+        assert_eq!(from(&plan, "--grace-period"), "command line");
+        assert_eq!(plan.replicas, 4);
+        assert_eq!(from(&plan, "--replicas"), "manifest: replicas");
+        assert_eq!(plan.port, 9000);
+        assert_eq!(plan.command, vec!["./web".to_string()]);
+        // 50% of 4 rounds up to 2; maxUnavailable's 25% of 4 down to 1.
+        assert_eq!(
+            (plan.rollout.max_surge, plan.rollout.max_unavailable),
+            (2, 1)
+        );
+        assert_eq!(plan.readiness.period, Duration::from_secs(1));
+        assert_eq!(from(&plan, "--readiness-period"), "default");
+    }
+
+    #[test]
+    fn no_command_anywhere_and_an_absurd_grace_period_are_refused() {
+        let m = Manifest::new(
+            "no-command",
+            "kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, image: x}]}\n",
+        );
+        let e = Settings {
+            manifest: Some(m.0.clone()),
+            ..Settings::default()
+        }
+        .plan()
+        .expect_err("no command");
+        assert!(e.0.contains("ENTRYPOINT cannot be read"), "{e}");
+        let e = Settings {
+            command: vec!["app".into()],
+            grace_period: Some(LONGEST_DURATION + Duration::from_secs(1)),
+            ..Settings::default()
+        }
+        .plan()
+        .expect_err("absurd");
+        assert!(e.0.contains("longer than the"), "{e}");
+    }
+}
