@@ -121,7 +121,7 @@ pub struct Stats {
 }
 
 /// [`Stats`] read at one moment.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StatsSnapshot {
     /// Client connections accepted.
     pub accepted: u64,

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::endpoints::Endpoints;
 use crate::ledger::{Ledger, PodEventKind, PodId};
-use crate::plan::Plan;
+use crate::plan::{Plan, PreStop};
 use crate::pod::{self, Pod};
 use crate::readiness;
 
@@ -121,40 +121,74 @@ impl Cluster {
 
     /// Deletes the pod as the kubelet and the endpoint controllers do; the
     /// returned future ends when the pod has exited and the balancer has
-    /// removed it.
-    pub fn delete(&self, id: PodId) -> impl std::future::Future<Output = ()> + Send + 'static {
+    /// removed it, or when the deletion could not be carried out.
+    pub fn delete(
+        &self,
+        id: PodId,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send + 'static {
         let pod = self.pod(id);
         let plan = self.plan.clone();
         let ledger = self.ledger.clone();
         let endpoints = self.endpoints.clone();
         async move {
-            if let Some(pod) = pod {
-                terminate(pod, plan, ledger, endpoints.clone()).await;
-                endpoints.wait_routed(id, false).await;
-            }
+            let pod = pod.ok_or_else(|| format!("no {} to delete", crate::pod_name(id)))?;
+            terminate(pod, plan, ledger, endpoints.clone()).await?;
+            endpoints.wait_routed(id, false).await;
+            Ok(())
         }
     }
 
-    /// Ends every pod still running, out of the rehearsal's accounting.
+    /// Ends every pod still running, out of the rehearsal's accounting, and
+    /// removes their network namespaces: on every ending of the rehearsal,
+    /// interrupted ones included.
     pub async fn shutdown(&self) {
         for m in &self.members {
-            m.pod.kill();
+            if !m.pod.has_exited() {
+                self.ledger.event(m.pod.id, PodEventKind::Kept);
+            }
+            m.pod.end_kept();
         }
         for m in &self.members {
-            m.pod.exited().await;
+            // SIGKILL ends a PID namespace at once; the bound only guards
+            // against a process stuck in the kernel.
+            if tokio::time::timeout(SHUTDOWN_LIMIT, m.pod.exited())
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    "{} did not exit within {SHUTDOWN_LIMIT:?} of SIGKILL",
+                    crate::pod_name(m.pod.id)
+                );
+            }
+            m.pod.remove_network();
         }
     }
 }
 
-async fn terminate(pod: Arc<Pod>, plan: Arc<Plan>, ledger: Arc<Ledger>, endpoints: Arc<Endpoints>) {
+/// How long a pod's PID 1 may take to be gone after SIGKILL.
+const SHUTDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn terminate(
+    pod: Arc<Pod>,
+    plan: Arc<Plan>,
+    ledger: Arc<Ledger>,
+    endpoints: Arc<Endpoints>,
+) -> Result<(), String> {
     let id = pod.id;
-    let deadline = Instant::now() + plan.grace_period;
+    let deadline = Instant::now()
+        .checked_add(plan.grace_period)
+        .ok_or_else(|| {
+            format!(
+                "the grace period of {} is past what this machine's clock can count",
+                crate::pod_name(id)
+            )
+        })?;
     ledger.event(id, PodEventKind::Terminating);
     endpoints.set_terminating(id);
-    if let Some(script) = &plan.pre_stop {
+    if let Some(hook) = &plan.pre_stop {
         ledger.event(id, PodEventKind::PreStopStarted);
         let result = tokio::select! {
-            r = pod.exec(script) => r,
+            r = pre_stop(&pod, hook) => r,
             _ = tokio::time::sleep_until(deadline) => "cut at the end of the grace period".into(),
         };
         ledger.event(id, PodEventKind::PreStopEnded { result });
@@ -176,7 +210,31 @@ async fn terminate(pod: Arc<Pod>, plan: Arc<Plan>, ledger: Arc<Ledger>, endpoint
         _ = tokio::time::sleep_until(deadline) => {
             ledger.event(id, PodEventKind::Killed);
             pod.kill();
-            pod.exited().await;
+            if tokio::time::timeout(SHUTDOWN_LIMIT, pod.exited()).await.is_err() {
+                return Err(format!(
+                    "{} did not exit within {SHUTDOWN_LIMIT:?} of SIGKILL",
+                    crate::pod_name(id)
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs the preStop hook as the kubelet does, and says how it ended.
+async fn pre_stop(pod: &Pod, hook: &PreStop) -> String {
+    match hook {
+        PreStop::Exec { command } => pod.exec(command).await.description,
+        PreStop::HttpGet { port, path } => {
+            let addr = std::net::SocketAddr::new(pod.addr.ip(), port.unwrap_or(pod.addr.port()));
+            match crate::readiness::http_get(addr, path).await {
+                Some(status) => format!("answered {status}"),
+                None => format!("no answer from {addr}"),
+            }
+        }
+        PreStop::Sleep { duration } => {
+            tokio::time::sleep(*duration).await;
+            "slept".into()
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The width of one interval of the timeline.
 pub const INTERVAL: Duration = Duration::from_millis(100);
@@ -17,7 +17,7 @@ const KEPT_LOSSES: usize = 100_000;
 pub type PodId = usize;
 
 /// How a request ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RequestOutcome {
     /// A whole answer below 500.
@@ -59,13 +59,13 @@ impl RequestOutcome {
 }
 
 /// A request that was lost.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LostRequest {
     /// When the loss was seen.
-    #[serde(serialize_with = "crate::report::ser_ms")]
+    #[serde(with = "crate::report::ms")]
     pub at: Duration,
     /// When the request was sent.
-    #[serde(serialize_with = "crate::report::ser_ms")]
+    #[serde(with = "crate::report::ms")]
     pub sent: Duration,
     /// How it ended.
     pub outcome: RequestOutcome,
@@ -80,7 +80,7 @@ pub struct LostRequest {
 }
 
 /// How a long-lived session ended, as its client saw it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum SessionEnd {
     /// Still open when the load stopped.
@@ -101,17 +101,17 @@ pub enum SessionEnd {
 }
 
 /// One long-lived session from open to end.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SessionRecord {
     /// WebSocket or TCP.
     pub kind: crate::plan::SessionKind,
     /// The pod it was routed to.
     pub pod: Option<PodId>,
     /// When it opened.
-    #[serde(serialize_with = "crate::report::ser_ms")]
+    #[serde(with = "crate::report::ms")]
     pub opened: Duration,
     /// When it ended (the load's end when still open).
-    #[serde(serialize_with = "crate::report::ser_ms")]
+    #[serde(with = "crate::report::ms")]
     pub ended: Duration,
     /// Messages echoed back.
     pub echoes: u64,
@@ -120,7 +120,7 @@ pub struct SessionRecord {
 }
 
 /// Something that happened to a pod.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum PodEventKind {
     /// Its PID 1 started.
@@ -158,8 +158,22 @@ pub enum PodEventKind {
         /// a signal sent to a namespace's init process.
         handled: bool,
     },
+    /// A `lameduck run` inside the pod started, with this timing (its
+    /// start-up log line).
+    LameduckRun {
+        /// Its drain delay.
+        #[serde(with = "crate::report::ms")]
+        drain_delay: Duration,
+        /// Why that long, in its words.
+        drain_delay_source: String,
+        /// The grace period it plans for.
+        #[serde(with = "crate::report::ms")]
+        grace_period: Duration,
+    },
     /// The grace period ran out: SIGKILL.
     Killed,
+    /// The pod ran to the end of the rehearsal and was stopped with it.
+    Kept,
     /// PID 1 exited.
     Exited {
         /// `exit N` or `signal N`.
@@ -168,10 +182,10 @@ pub enum PodEventKind {
 }
 
 /// A pod event at a time.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PodEvent {
     /// When.
-    #[serde(serialize_with = "crate::report::ser_ms")]
+    #[serde(with = "crate::report::ms")]
     pub at: Duration,
     /// Which pod.
     pub pod: PodId,
@@ -180,7 +194,7 @@ pub struct PodEvent {
 }
 
 /// Answers and losses in one interval.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct Bucket {
     /// Whole answers below 500.
     pub ok: u32,
@@ -201,6 +215,10 @@ pub struct Records {
     pub events: Vec<PodEvent>,
     /// The timeline, one bucket per [`INTERVAL`].
     pub buckets: Vec<Bucket>,
+    /// When the load began.
+    pub load_started: Option<Duration>,
+    /// When the last client of the load had stopped.
+    pub load_stopped: Option<Duration>,
 }
 
 /// Where everything is written while the rehearsal runs.
@@ -261,6 +279,18 @@ impl Ledger {
         let at = self.now();
         tracing::debug!(pod = %crate::pod_name(pod), ?event, at_ms = at.as_millis() as u64, "pod event");
         self.records().events.push(PodEvent { at, pod, event });
+    }
+
+    /// Marks the start of the load.
+    pub fn load_started(&self) {
+        let at = self.now();
+        self.records().load_started = Some(at);
+    }
+
+    /// Marks the end of the load.
+    pub fn load_stopped(&self) {
+        let at = self.now();
+        self.records().load_stopped = Some(at);
     }
 
     /// Requests so far: answered and lost.

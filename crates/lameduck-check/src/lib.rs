@@ -13,20 +13,25 @@ pub mod balancer;
 pub mod cluster;
 pub mod diagnose;
 pub mod endpoints;
+mod entry;
 pub mod ledger;
 pub mod load;
+pub mod manifest;
 pub mod plan;
 pub mod pod;
 pub mod progress;
 pub mod readiness;
 pub mod report;
+pub mod settings;
 pub mod timeline;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
+pub use entry::{main, Invocation, Outputs};
 pub use plan::Plan;
 pub use report::Report;
+pub use settings::Settings;
 
 use balancer::Balancer;
 use cluster::Cluster;
@@ -41,10 +46,36 @@ pub fn pod_name(id: ledger::PodId) -> String {
     format!("pod-{id}")
 }
 
-/// Runs the rehearsal. An error means it could not run (a pod never got
-/// ready, the balancer could not bind), not that something was lost.
-pub async fn rehearse(plan: Plan, show_progress: bool) -> Result<Report, String> {
-    plan.validate().map_err(|e| e.to_string())?;
+/// Why a rehearsal gave no verdict.
+#[derive(Debug)]
+pub enum RehearsalError {
+    /// A signal ended it; every pod was removed.
+    Interrupted(lameduck_core::Signal),
+    /// Something of the rehearsal's own failed: a pod that never got ready,
+    /// a task that panicked, load that could not start. Nothing it measured
+    /// can be trusted.
+    Failed(String),
+}
+
+impl std::fmt::Display for RehearsalError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RehearsalError::Interrupted(signal) => write!(f, "interrupted by {signal}"),
+            RehearsalError::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Runs the rehearsal until it is over or `interrupt` yields a signal; on
+/// every ending the pods, their processes and their network namespaces are
+/// gone when this returns.
+pub async fn rehearse(
+    plan: Plan,
+    show_progress: bool,
+    interrupt: impl std::future::Future<Output = lameduck_core::Signal>,
+) -> Result<Report, RehearsalError> {
+    let failed = RehearsalError::Failed;
+    plan.validate().map_err(|e| failed(e.to_string()))?;
     pod::remove_stale_networks();
     let plan = Arc::new(plan);
     let ledger = Arc::new(Ledger::new());
@@ -59,10 +90,13 @@ pub async fn rehearse(plan: Plan, show_progress: bool) -> Result<Report, String>
         .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
     let balancer = Balancer::start(listen, endpoints.clone())
         .await
-        .map_err(|e| format!("the balancer could not listen on {listen}: {e}"))?;
+        .map_err(|e| failed(format!("the balancer could not listen on {listen}: {e}")))?;
     tracing::info!("balancer listening on {}", balancer.addr);
     let mut cluster = Cluster::new(plan.clone(), ledger.clone(), endpoints.clone());
-    let result = run(&plan, &mut cluster, &balancer, &ledger, &progress).await;
+    let result = tokio::select! {
+        r = run(&plan, &mut cluster, &balancer, &ledger, &progress) => r.map_err(failed),
+        signal = interrupt => Err(RehearsalError::Interrupted(signal)),
+    };
     progress.stage("stopping the pods left");
     cluster.shutdown().await;
     drop(progress);
@@ -74,14 +108,20 @@ pub async fn rehearse(plan: Plan, show_progress: bool) -> Result<Report, String>
         .iter()
         .map(|p| (pod_name(p.id), p.addr.to_string(), p.logs()))
         .collect();
-    Ok(Report::build(
+    let report = Report::build(
         (*plan).clone(),
         balancer.addr.to_string(),
         balancer.stats.snapshot(),
         duration,
         records,
         pods,
-    ))
+    );
+    if plan.http.clients > 0 && report.requests.total == 0 {
+        return Err(failed(
+            "the load sent no request: no verdict can be given on nothing".into(),
+        ));
+    }
+    Ok(report)
 }
 
 async fn run(
@@ -91,7 +131,10 @@ async fn run(
     ledger: &Arc<Ledger>,
     progress: &Progress,
 ) -> Result<(), String> {
-    progress.stage(format!("starting {} pods", plan.replicas));
+    progress.stage(match plan.replicas {
+        1 => "starting 1 pod".to_string(),
+        n => format!("starting {n} pods"),
+    });
     let mut old = Vec::new();
     for _ in 0..plan.replicas {
         old.push(cluster.create().await?);
@@ -103,36 +146,89 @@ async fn run(
     progress.stage("load running");
     tokio::time::sleep(plan.warmup).await;
     let mut endings = tokio::task::JoinSet::new();
-    let outcome = async {
-        match plan.scenario {
-            Scenario::Rolling => {
-                for &id in &old {
-                    let new = cluster.create().await?;
-                    progress.stage(format!("rolling: {} starting", pod_name(new)));
-                    cluster.ready(new, false).await?;
-                    progress.stage(format!(
-                        "rolling: {} ready, deleting {}",
-                        pod_name(new),
-                        pod_name(id)
-                    ));
-                    endings.spawn(cluster.delete(id));
-                }
-            }
-            Scenario::Delete => {
-                progress.stage(format!("deleting {}", pod_name(old[0])));
-                endings.spawn(cluster.delete(old[0]));
-            }
+    let outcome = match plan.scenario {
+        Scenario::Rolling => roll(plan, cluster, old, &mut endings, progress).await,
+        Scenario::Delete => {
+            progress.stage(format!("deleting {}", pod_name(old[0])));
+            endings.spawn(cluster.delete(old[0]));
+            Ok(())
         }
-        Ok::<(), String>(())
-    }
-    .await;
+    };
     progress.stage("waiting for the deleted pods to exit");
-    while endings.join_next().await.is_some() {}
-    if outcome.is_ok() {
+    let mut failures = Vec::new();
+    while let Some(ended) = endings.join_next().await {
+        match ended {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failures.push(e),
+            Err(e) => failures.push(format!("a pod's deletion failed: {}", panic_text(e))),
+        }
+    }
+    if outcome.is_ok() && failures.is_empty() {
         progress.stage("settling");
         tokio::time::sleep(plan.settle).await;
     }
     progress.stage("stopping the load");
-    load.stop().await;
-    outcome
+    if let Err(e) = load.stop().await {
+        failures.push(e);
+    }
+    outcome?;
+    match failures.is_empty() {
+        true => Ok(()),
+        false => Err(failures.join("; ")),
+    }
+}
+
+/// A rolling update as the Deployment controller makes it: new pods are
+/// started while the total stays within replicas + maxSurge, old ones are
+/// deleted while the ready ones stay at replicas - maxUnavailable or more.
+async fn roll(
+    plan: &Plan,
+    cluster: &mut Cluster,
+    old: Vec<ledger::PodId>,
+    endings: &mut tokio::task::JoinSet<Result<(), String>>,
+    progress: &Progress,
+) -> Result<(), String> {
+    let total_allowed = plan.replicas + plan.rollout.max_surge;
+    let min_ready = plan.replicas.saturating_sub(plan.rollout.max_unavailable);
+    let mut old: std::collections::VecDeque<_> = old.into();
+    let mut pending = std::collections::VecDeque::new();
+    let (mut created, mut ready) = (0, 0);
+    while !old.is_empty() || !pending.is_empty() {
+        let mut changed = false;
+        while created < plan.replicas && old.len() + created < total_allowed {
+            let new = cluster.create().await?;
+            progress.stage(format!("rolling: {} starting", pod_name(new)));
+            pending.push_back(new);
+            created += 1;
+            changed = true;
+        }
+        while !old.is_empty() && old.len() - 1 + ready >= min_ready {
+            if let Some(id) = old.pop_front() {
+                progress.stage(format!("rolling: deleting {}", pod_name(id)));
+                endings.spawn(cluster.delete(id));
+                changed = true;
+            }
+        }
+        if !changed {
+            let Some(new) = pending.pop_front() else {
+                return Err("the rollout cannot go on: no new pod is starting".into());
+            };
+            cluster.ready(new, false).await?;
+            progress.stage(format!("rolling: {} ready", pod_name(new)));
+            ready += 1;
+        }
+    }
+    Ok(())
+}
+
+/// What a task that failed said.
+fn panic_text(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .map_or("it panicked".into(), |m| format!("it panicked: {m}")),
+        Err(e) => e.to_string(),
+    }
 }

@@ -44,7 +44,7 @@ pub fn spawn(
                 _ = tokio::time::sleep(wait) => {}
                 _ = pod.exited() => break,
             }
-            if probe(&readiness.probe, pod.addr).await {
+            if probe(&readiness.probe, &pod).await {
                 failures = 0;
                 if !ready {
                     ready = true;
@@ -72,10 +72,16 @@ pub fn spawn(
     rx
 }
 
-async fn probe(probe: &Probe, app: SocketAddr) -> bool {
+async fn probe(probe: &Probe, pod: &Pod) -> bool {
+    let app = pod.addr;
     let attempt = async {
         match probe {
-            Probe::Tcp => TcpStream::connect(app).await.is_ok(),
+            Probe::Tcp { port } => {
+                TcpStream::connect(SocketAddr::new(app.ip(), port.unwrap_or(app.port())))
+                    .await
+                    .is_ok()
+            }
+            Probe::Exec { command } => pod.exec(command).await.success,
             Probe::Http { port, path } => {
                 let addr = SocketAddr::new(app.ip(), port.unwrap_or(app.port()));
                 http_get(addr, path)
@@ -89,8 +95,9 @@ async fn probe(probe: &Probe, app: SocketAddr) -> bool {
         .unwrap_or(false)
 }
 
-/// The status of `GET path`, or `None` when there is no valid answer.
-async fn http_get(addr: SocketAddr, path: &str) -> Option<u16> {
+/// The status of `GET path`, or `None` when there is no valid answer; also
+/// the preStop hook's `httpGet`.
+pub(crate) async fn http_get(addr: SocketAddr, path: &str) -> Option<u16> {
     let mut stream = TcpStream::connect(addr).await.ok()?;
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: kube-probe/lameduck\r\nConnection: close\r\n\r\n"

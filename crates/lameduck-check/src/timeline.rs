@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ledger::{PodEvent, PodEventKind, PodId};
 
 /// The step of a pod's ending a moment falls in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Phase {
     /// Not being deleted.
@@ -37,32 +37,49 @@ impl Phase {
 }
 
 /// What happened to one pod, when.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct PodLife {
     /// The pod.
     pub pod: PodId,
     /// PID 1's name.
     pub pid1: String,
     /// Deleted.
-    #[serde(serialize_with = "crate::report::ser_opt_ms")]
+    #[serde(with = "crate::report::opt_ms")]
     pub terminating: Option<Duration>,
     /// Removed from the balancer.
-    #[serde(serialize_with = "crate::report::ser_opt_ms")]
+    #[serde(with = "crate::report::opt_ms")]
     pub removed: Option<Duration>,
     /// preStop began.
-    #[serde(serialize_with = "crate::report::ser_opt_ms")]
+    #[serde(with = "crate::report::opt_ms")]
     pub pre_stop: Option<Duration>,
     /// The stop signal was sent.
-    #[serde(serialize_with = "crate::report::ser_opt_ms")]
+    #[serde(with = "crate::report::opt_ms")]
     pub stop_signal: Option<Duration>,
     /// PID 1 had a handler for the stop signal.
     pub signal_handled: bool,
     /// SIGKILL at the end of the grace period.
-    #[serde(serialize_with = "crate::report::ser_opt_ms")]
+    #[serde(with = "crate::report::opt_ms")]
     pub killed: Option<Duration>,
     /// PID 1 exited.
-    #[serde(serialize_with = "crate::report::ser_opt_ms")]
+    #[serde(with = "crate::report::opt_ms")]
     pub exited: Option<Duration>,
+    /// Kept running to the end of the rehearsal.
+    pub kept: bool,
+    /// What a `lameduck run` inside the pod decided, if one ran.
+    pub lameduck: Option<InnerLameduck>,
+}
+
+/// The timing a `lameduck run` inside a pod started with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InnerLameduck {
+    /// Its drain delay.
+    #[serde(with = "crate::report::ms")]
+    pub drain_delay: Duration,
+    /// Why that long, in its words.
+    pub drain_delay_source: String,
+    /// The grace period it plans for.
+    #[serde(with = "crate::report::ms")]
+    pub grace_period: Duration,
 }
 
 impl PodLife {
@@ -95,6 +112,20 @@ impl PodLife {
                     life.signal_handled = *handled;
                 }
                 PodEventKind::Killed => life.killed = at,
+                PodEventKind::Kept => life.kept = true,
+                PodEventKind::LameduckRun {
+                    drain_delay,
+                    drain_delay_source,
+                    grace_period,
+                } => {
+                    // The first one is PID 1's (or the outermost); one run
+                    // inside another is not the pod's timing.
+                    life.lameduck.get_or_insert(InnerLameduck {
+                        drain_delay: *drain_delay,
+                        drain_delay_source: drain_delay_source.clone(),
+                        grace_period: *grace_period,
+                    });
+                }
                 PodEventKind::Exited { .. } => life.exited = at,
                 _ => {}
             }

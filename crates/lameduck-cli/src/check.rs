@@ -1,48 +1,16 @@
-//! `lameduck check`: flags to a [`lameduck_check::Plan`], and the report
-//! written where asked.
+//! `lameduck check`: flags to [`lameduck_check::Settings`], and one call to
+//! [`lameduck_check::main`]. Each value parses itself in `lameduck-check`
+//! (`FromStr`); defaults, the manifest and the validation live there too.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use lameduck_check::plan::{
-    BalancerMode, HttpLoad, Network, Probe, Readiness, Scenario, SessionKind,
+    bounded_duration, BalancerMode, NetworkChoice, Probe, Scenario, SessionSpec,
 };
-use lameduck_check::{Plan, Report};
-use lameduck_core::{parse_duration, Signal};
-
-/// `--scenario`.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum ScenarioArg {
-    /// For each replica: start a new one, wait until ready, delete the old
-    /// (maxSurge 1, maxUnavailable 0).
-    Rolling,
-    /// Delete one of the replicas.
-    Delete,
-}
-
-/// `--balancer`.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum BalancerArg {
-    /// After the lag no new connections; established ones keep flowing.
-    KubeProxy,
-    /// Removal also resets established connections.
-    Reset,
-    /// Established connections are kept until they end.
-    Graceful,
-}
-
-/// `--network`.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum NetworkArg {
-    /// A network namespace per pod when root, else loopback.
-    Auto,
-    /// A network namespace and address per pod (root).
-    Namespace,
-    /// One port per pod on loopback.
-    Loopback,
-}
+use lameduck_check::{Invocation, Outputs, Settings};
+use lameduck_core::Signal;
 
 /// Flags of `lameduck check`; most also read from `LAMEDUCK_CHECK_*`
 /// (not the `LAMEDUCK_*` of `lameduck run`, which the pods' own
@@ -52,94 +20,88 @@ pub enum NetworkArg {
     lameduck check --replicas 2 --endpoint-lag 1s --grace-period 10s -- ./myapp --port '{port}'\n  \
     lameduck check --pre-stop 'sleep 2' --long websocket:20 --report report.html -- ./myapp --port '{port}'\n  \
     lameduck check --readiness http:9901/ready -- lameduck run --listen '0.0.0.0:{port}' \\\n      --upstream 127.0.0.1:9000 --admin 0.0.0.0:9901 -- ./myapp --port 9000\n\n\
-    Exit status: 0 nothing lost, 1 something lost (or the rehearsal could not run), 2 usage.")]
+    Exit status: 0 nothing lost and no pod killed; 1 something lost, a pod killed at its\n  \
+    deadline, or the rehearsal could not run; 2 usage; 128+N ended by signal N (pods removed).")]
 pub struct CheckArgs {
-    /// Replicas running before the scenario.
-    #[arg(
-        long,
-        env = "LAMEDUCK_CHECK_REPLICAS",
-        default_value_t = 2,
-        value_name = "N"
-    )]
-    replicas: usize,
+    /// Replicas running before the scenario. Default: the manifest's, else 2.
+    #[arg(long, env = "LAMEDUCK_CHECK_REPLICAS", value_name = "N")]
+    replicas: Option<usize>,
 
-    /// What happens to them.
-    #[arg(
-        long,
-        env = "LAMEDUCK_CHECK_SCENARIO",
-        default_value = "rolling",
-        value_name = "SCENARIO"
-    )]
-    scenario: ScenarioArg,
+    /// What happens to them:
+    /// `rolling` (for each replica: start a new one, wait until ready,
+    /// delete an old one, within maxSurge and maxUnavailable) or `delete`
+    /// (delete one of the replicas). Default: rolling.
+    #[arg(long, env = "LAMEDUCK_CHECK_SCENARIO", value_name = "SCENARIO")]
+    scenario: Option<Scenario>,
 
-    /// How the balancer treats a removed pod's established connections.
-    #[arg(
-        long,
-        env = "LAMEDUCK_CHECK_BALANCER",
-        default_value = "kube-proxy",
-        value_name = "KIND"
-    )]
-    balancer: BalancerArg,
+    /// How the balancer treats a removed pod's established connections:
+    /// `kube-proxy` (after the lag no new connections, established ones
+    /// keep flowing), `reset` (removal also resets them) or `graceful`
+    /// (kept until they end). Default: kube-proxy.
+    #[arg(long, env = "LAMEDUCK_CHECK_BALANCER", value_name = "KIND")]
+    balancer: Option<BalancerMode>,
 
     /// How long the balancer goes on sending new connections to a deleted
     /// pod (endpoint propagation).
-    #[arg(long, env = "LAMEDUCK_CHECK_ENDPOINT_LAG", value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
-    endpoint_lag: Duration,
+    /// Default: 1s.
+    #[arg(long, env = "LAMEDUCK_CHECK_ENDPOINT_LAG", value_parser = bounded_duration, value_name = "DURATION")]
+    endpoint_lag: Option<Duration>,
 
     /// terminationGracePeriodSeconds: SIGKILL this long after the start of
     /// preStop.
-    #[arg(long, env = "LAMEDUCK_CHECK_GRACE_PERIOD", value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
-    grace_period: Duration,
+    /// Default: the manifest's, else 30s.
+    #[arg(long, env = "LAMEDUCK_CHECK_GRACE_PERIOD", value_parser = bounded_duration, value_name = "DURATION")]
+    grace_period: Option<Duration>,
 
     /// A preStop exec hook, run with `sh -c` inside the pod.
     #[arg(long, env = "LAMEDUCK_CHECK_PRE_STOP", value_name = "CMD")]
     pre_stop: Option<String>,
 
     /// The signal the kubelet sends to PID 1 (the image's STOPSIGNAL).
-    #[arg(
-        long,
-        env = "LAMEDUCK_CHECK_STOP_SIGNAL",
-        default_value = "TERM",
-        value_name = "SIGNAL"
-    )]
-    stop_signal: Signal,
+    /// Default: TERM.
+    #[arg(long, env = "LAMEDUCK_CHECK_STOP_SIGNAL", value_name = "SIGNAL")]
+    stop_signal: Option<Signal>,
 
-    /// The readinessProbe: `tcp` (a connect to the app's port), or
-    /// `http:/PATH` or `http:PORT/PATH`.
-    #[arg(long, env = "LAMEDUCK_CHECK_READINESS", default_value = "tcp", value_parser = parse_probe, value_name = "PROBE")]
-    readiness: Probe,
+    /// The readinessProbe: `tcp` (a connect to the app's port), `tcp:PORT`,
+    /// `http:/PATH`, `http:PORT/PATH` or `exec:COMMAND` (`sh -c` inside the
+    /// pod). Default: the manifest's, else tcp.
+    #[arg(long, env = "LAMEDUCK_CHECK_READINESS", value_name = "PROBE")]
+    readiness: Option<Probe>,
 
     /// The probe's periodSeconds (Kubernetes' default is 10s).
-    #[arg(long, env = "LAMEDUCK_CHECK_READINESS_PERIOD", value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
-    readiness_period: Duration,
+    /// Default: the manifest's, else 1s.
+    #[arg(long, env = "LAMEDUCK_CHECK_READINESS_PERIOD", value_parser = bounded_duration, value_name = "DURATION")]
+    readiness_period: Option<Duration>,
 
     /// The probe's failureThreshold.
+    /// Default: the manifest's, else 3.
     #[arg(
         long,
         env = "LAMEDUCK_CHECK_READINESS_FAILURE_THRESHOLD",
-        default_value_t = 3,
         value_name = "N"
     )]
-    readiness_failure_threshold: u32,
+    readiness_failure_threshold: Option<u32>,
 
     /// The app's port, in `$PORT` and `{port}` of the command.
-    #[arg(
-        long,
-        env = "LAMEDUCK_CHECK_PORT",
-        default_value_t = 8080,
-        value_name = "PORT"
-    )]
-    port: u16,
+    /// Default: the manifest's first containerPort, else 8080.
+    #[arg(long, env = "LAMEDUCK_CHECK_PORT", value_name = "PORT")]
+    port: Option<u16>,
+
+    /// New pods a rolling update starts above the replicas at once: a
+    /// count or a percentage, rounded up. Default: the manifest's, else 1.
+    #[arg(long, env = "LAMEDUCK_CHECK_MAX_SURGE", value_name = "N|N%")]
+    max_surge: Option<String>,
+
+    /// Old pods a rolling update deletes before their replacements are
+    /// ready: a count or a percentage, rounded down. Default: the
+    /// manifest's, else 0.
+    #[arg(long, env = "LAMEDUCK_CHECK_MAX_UNAVAILABLE", value_name = "N|N%")]
+    max_unavailable: Option<String>,
 
     /// Where pods live: `auto` is a network namespace per pod when root,
     /// else one port per pod on loopback.
-    #[arg(
-        long,
-        env = "LAMEDUCK_CHECK_NETWORK",
-        default_value = "auto",
-        value_name = "KIND"
-    )]
-    network: NetworkArg,
+    #[arg(long, env = "LAMEDUCK_CHECK_NETWORK", value_name = "KIND")]
+    network: Option<NetworkChoice>,
 
     /// HTTP keep-alive clients (0: no HTTP load).
     #[arg(
@@ -178,7 +140,7 @@ pub struct CheckArgs {
     path: String,
 
     /// How long an answer may take.
-    #[arg(long, env = "LAMEDUCK_CHECK_TIMEOUT", value_parser = parse_duration, default_value = "5s", value_name = "DURATION")]
+    #[arg(long, env = "LAMEDUCK_CHECK_TIMEOUT", value_parser = bounded_duration, default_value = "5s", value_name = "DURATION")]
     timeout: Duration,
 
     /// Stop sending after this many requests.
@@ -187,8 +149,8 @@ pub struct CheckArgs {
 
     /// Long-lived sessions, `websocket:N` or `tcp:N`, sending a message every
     /// 100 ms and expecting it back (repeatable).
-    #[arg(long = "long", value_parser = parse_long, value_name = "KIND:N")]
-    long: Vec<(SessionKind, usize)>,
+    #[arg(long = "long", value_name = "KIND:N")]
+    long: Vec<SessionSpec>,
 
     /// The path of WebSocket sessions.
     #[arg(
@@ -200,15 +162,15 @@ pub struct CheckArgs {
     websocket_path: String,
 
     /// How long a pod may take to become ready.
-    #[arg(long, env = "LAMEDUCK_CHECK_START_TIMEOUT", value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
+    #[arg(long, env = "LAMEDUCK_CHECK_START_TIMEOUT", value_parser = bounded_duration, default_value = "30s", value_name = "DURATION")]
     start_timeout: Duration,
 
     /// Load before the first pod is deleted.
-    #[arg(long, env = "LAMEDUCK_CHECK_WARMUP", value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
+    #[arg(long, env = "LAMEDUCK_CHECK_WARMUP", value_parser = bounded_duration, default_value = "1s", value_name = "DURATION")]
     warmup: Duration,
 
     /// Load after the last deleted pod has exited.
-    #[arg(long, env = "LAMEDUCK_CHECK_SETTLE", value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
+    #[arg(long, env = "LAMEDUCK_CHECK_SETTLE", value_parser = bounded_duration, default_value = "1s", value_name = "DURATION")]
     settle: Duration,
 
     /// Where the balancer listens (default: a free port on loopback), so
@@ -220,178 +182,92 @@ pub struct CheckArgs {
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
 
-    /// Write a self-contained HTML page with the timeline to FILE.
+    /// Write a self-contained HTML page with the timeline to FILE (with
+    /// --compare: both runs on the same scales).
     #[arg(long, value_name = "FILE")]
     report: Option<PathBuf>,
 
-    /// The pod's command; `{port}` in it becomes the pod's port.
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    /// Rehearse the pod spec that ships: a Deployment, StatefulSet,
+    /// DaemonSet or Pod (or a `helm template` stream with one of them):
+    /// command and args, env, ports, readinessProbe, preStop,
+    /// terminationGracePeriodSeconds, replicas, maxSurge and
+    /// maxUnavailable. Flags given here win.
+    #[arg(long, env = "LAMEDUCK_CHECK_MANIFEST", value_name = "FILE")]
+    manifest: Option<PathBuf>,
+
+    /// The container of the manifest's pod to rehearse (needed when it has
+    /// several).
+    #[arg(
+        long,
+        env = "LAMEDUCK_CHECK_CONTAINER",
+        value_name = "NAME",
+        requires = "manifest"
+    )]
+    container: Option<String>,
+
+    /// Compare two runs written with --json: a summary of both, and with
+    /// --report a page with both timelines on the same scales.
+    #[arg(long, num_args = 2, value_names = ["BEFORE.json", "AFTER.json"], conflicts_with_all = ["manifest", "json", "command"])]
+    compare: Option<Vec<PathBuf>>,
+
+    /// The pod's command; `{port}` in it becomes the pod's port. With
+    /// --manifest, the container's command is used when none is given here.
+    #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
-}
-
-fn parse_probe(text: &str) -> Result<Probe, String> {
-    if text == "tcp" {
-        return Ok(Probe::Tcp);
-    }
-    let rest = text
-        .strip_prefix("http:")
-        .ok_or_else(|| format!("`{text}`: expected `tcp`, `http:/PATH` or `http:PORT/PATH`"))?;
-    let slash = rest
-        .find('/')
-        .ok_or_else(|| format!("`{text}`: the HTTP path must start with `/`"))?;
-    let port = match &rest[..slash] {
-        "" => None,
-        p => Some(
-            p.parse::<u16>()
-                .map_err(|_| format!("`{text}`: `{p}` is not a port"))?,
-        ),
-    };
-    Ok(Probe::Http {
-        port,
-        path: rest[slash..].to_string(),
-    })
-}
-
-fn parse_long(text: &str) -> Result<(SessionKind, usize), String> {
-    let (kind, n) = text
-        .split_once(':')
-        .ok_or_else(|| format!("`{text}`: expected `websocket:N` or `tcp:N`"))?;
-    let kind = match kind {
-        "websocket" | "ws" => SessionKind::Websocket,
-        "tcp" => SessionKind::Tcp,
-        other => return Err(format!("`{other}`: sessions are `websocket` or `tcp`")),
-    };
-    let n = n
-        .parse()
-        .map_err(|_| format!("`{n}` is not a number of sessions"))?;
-    Ok((kind, n))
-}
-
-impl CheckArgs {
-    fn plan(&self) -> Result<Plan, String> {
-        let network = match self.network {
-            NetworkArg::Namespace if !lameduck_check::pod::is_root() => {
-                return Err(
-                    "--network namespace needs root: run as root or use --network loopback".into(),
-                )
-            }
-            NetworkArg::Namespace => Network::Namespace,
-            NetworkArg::Loopback => Network::Loopback,
-            NetworkArg::Auto if lameduck_check::pod::is_root() => Network::Namespace,
-            NetworkArg::Auto => {
-                eprintln!("lameduck check: not root, so pods share loopback, each on a port of its own (root gives each pod a network namespace and address)");
-                Network::Loopback
-            }
-        };
-        let plan = Plan {
-            command: self.command.clone(),
-            port: self.port,
-            replicas: self.replicas,
-            scenario: match self.scenario {
-                ScenarioArg::Rolling => Scenario::Rolling,
-                ScenarioArg::Delete => Scenario::Delete,
-            },
-            balancer: match self.balancer {
-                BalancerArg::KubeProxy => BalancerMode::KubeProxy,
-                BalancerArg::Reset => BalancerMode::Reset,
-                BalancerArg::Graceful => BalancerMode::Graceful,
-            },
-            endpoint_lag: self.endpoint_lag,
-            grace_period: self.grace_period,
-            pre_stop: self.pre_stop.clone(),
-            stop_signal: self.stop_signal,
-            readiness: Readiness {
-                probe: self.readiness.clone(),
-                period: self.readiness_period,
-                failure_threshold: self.readiness_failure_threshold,
-            },
-            network,
-            http: HttpLoad {
-                clients: self.clients,
-                rps: self.rps,
-                new_connection_ratio: self.new_connection_ratio,
-                http2: self.http2,
-                path: self.path.clone(),
-                timeout: self.timeout,
-                max_requests: self.max_requests,
-            },
-            sessions: self.long.clone(),
-            websocket_path: self.websocket_path.clone(),
-            start_timeout: self.start_timeout,
-            warmup: self.warmup,
-            settle: self.settle,
-            balancer_listen: self.balancer_listen,
-        };
-        plan.validate().map_err(|e| e.to_string())?;
-        Ok(plan)
-    }
 }
 
 /// Runs `lameduck check`; the exit code.
 pub fn run(args: CheckArgs) -> i32 {
-    let plan = match args.plan() {
-        Ok(plan) => plan,
-        Err(e) => {
-            eprintln!("lameduck check: {e}");
-            return 2;
+    let invocation = match args.compare {
+        Some(files) => {
+            let mut files = files.into_iter();
+            match (files.next(), files.next()) {
+                (Some(before), Some(after)) => Invocation::Compare {
+                    before,
+                    after,
+                    report: args.report,
+                },
+                _ => return 2,
+            }
         }
+        None => Invocation::Rehearse {
+            settings: Box::new(Settings {
+                replicas: args.replicas,
+                scenario: args.scenario,
+                balancer: args.balancer,
+                endpoint_lag: args.endpoint_lag,
+                grace_period: args.grace_period,
+                pre_stop: args.pre_stop,
+                stop_signal: args.stop_signal,
+                readiness: args.readiness,
+                readiness_period: args.readiness_period,
+                readiness_failure_threshold: args.readiness_failure_threshold,
+                port: args.port,
+                max_surge: args.max_surge,
+                max_unavailable: args.max_unavailable,
+                network: args.network,
+                clients: Some(args.clients),
+                rps: args.rps,
+                new_connection_ratio: Some(args.new_connection_ratio),
+                http2: args.http2,
+                path: Some(args.path),
+                timeout: Some(args.timeout),
+                max_requests: args.max_requests,
+                long: args.long,
+                websocket_path: Some(args.websocket_path),
+                start_timeout: Some(args.start_timeout),
+                warmup: Some(args.warmup),
+                settle: Some(args.settle),
+                balancer_listen: args.balancer_listen,
+                manifest: args.manifest,
+                container: args.container,
+                command: args.command,
+            }),
+            outputs: Outputs {
+                json: args.json,
+                report: args.report,
+            },
+        },
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("lameduck check: no async runtime: {e}");
-            return 1;
-        }
-    };
-    let progress = std::io::stderr().is_terminal();
-    let result = runtime.block_on(async {
-        tokio::select! {
-            r = lameduck_check::rehearse(plan, progress) => Some(r),
-            _ = tokio::signal::ctrl_c() => None,
-        }
-    });
-    // Ends whatever still runs: pods are killed and their namespaces removed
-    // as their handles drop.
-    runtime.shutdown_timeout(Duration::from_secs(2));
-    let report = match result {
-        None => {
-            eprintln!("lameduck check: interrupted");
-            return 130;
-        }
-        Some(Err(e)) => {
-            eprintln!("lameduck check: could not rehearse: {e}");
-            return 1;
-        }
-        Some(Ok(report)) => report,
-    };
-    print!("{}", lameduck_check::report::summary(&report));
-    if let Err(code) = write_outputs(&args, &report) {
-        return code;
-    }
-    i32::from(report.lost)
-}
-
-fn write_outputs(args: &CheckArgs, report: &Report) -> Result<(), i32> {
-    if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(report).map_err(|e| {
-            eprintln!("lameduck check: could not write JSON: {e}");
-            1
-        })?;
-        write(path, &json)?;
-    }
-    if let Some(path) = &args.report {
-        write(path, &lameduck_check::report::html(report))?;
-    }
-    Ok(())
-}
-
-fn write(path: &PathBuf, text: &str) -> Result<(), i32> {
-    std::fs::write(path, text).map_err(|e| {
-        eprintln!("lameduck check: could not write {}: {e}", path.display());
-        1
-    })
+    lameduck_check::main(invocation)
 }

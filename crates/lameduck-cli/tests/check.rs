@@ -3,67 +3,16 @@
 //! JSON report read back. Every rehearsal ends by itself; the test waits on
 //! its exit, with a bound.
 
+mod check_support;
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
+use check_support::{
+    app_path, check, count, finding_about, finding_of, findings, pod_app, REHEARSAL_LIMIT,
+};
 use serde_json::Value;
 use support::{lameduck_bin, python, tempdir, Lameduck};
-
-/// A rehearsal takes a few seconds; this bounds a stuck one.
-const REHEARSAL_LIMIT: Duration = Duration::from_secs(120);
-
-fn pod_app() -> String {
-    app_path("pod_app.py")
-}
-
-fn app_path(name: &str) -> String {
-    let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/apps")
-        .join(name);
-    path.to_string_lossy().into_owned()
-}
-
-/// Runs `lameduck check ARGS -- COMMAND` and returns its exit code and its
-/// JSON report.
-fn check(args: &[&str], command: &[&str]) -> (i32, Value) {
-    let dir = tempdir();
-    let json = dir.path().join("report.json");
-    let json_arg = json.to_string_lossy().into_owned();
-    let mut all: Vec<&str> = vec!["check", "--json", &json_arg];
-    all.extend_from_slice(args);
-    all.push("--");
-    all.extend_from_slice(command);
-    let run = Lameduck::start(&all);
-    let status = run.wait_for(REHEARSAL_LIMIT);
-    let code = status.code().expect("check exits with a code");
-    let text = std::fs::read_to_string(&json)
-        .unwrap_or_else(|e| panic!("no report ({e}); exit {code}; log:\n{}", run.log()));
-    (
-        code,
-        serde_json::from_str(&text).expect("the report is JSON"),
-    )
-}
-
-fn count(report: &Value, section: &str, field: &str) -> u64 {
-    report[section][field]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{section}.{field} in {report:#}"))
-}
-
-fn findings(report: &Value) -> Vec<(String, String, String)> {
-    report["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .map(|f| {
-            let s = |k: &str| f[k].as_str().unwrap_or_default().to_string();
-            (s("what"), s("cause"), s("fix"))
-        })
-        .collect()
-}
 
 #[test]
 fn a_server_that_closes_its_listener_at_sigterm_loses_requests_to_the_lag() {
@@ -88,11 +37,7 @@ fn a_server_that_closes_its_listener_at_sigterm_loses_requests_to_the_lag() {
     assert_eq!(code, 1, "something was lost: {report:#}");
     assert!(count(&report, "requests", "refused") > 0, "{report:#}");
     assert!(count(&report, "requests", "ok") > 0, "{report:#}");
-    let found = findings(&report);
-    let (what, cause, fix) = found
-        .iter()
-        .find(|(what, ..)| what.contains("refused"))
-        .unwrap_or_else(|| panic!("a finding about refusals: {found:#?}"));
+    let (what, cause, fix) = finding_about(&report, "refused");
     assert!(
         what.contains("after SIGTERM while the balancer still routed to pod-")
             && what.contains("(lag 1s)"),
@@ -204,17 +149,22 @@ fn a_server_that_ignores_sigterm_is_killed_at_the_deadline_with_its_requests() {
     assert_eq!(deleted["signal_handled"], false);
     let cut = count(&report, "requests", "reset") + count(&report, "requests", "truncated");
     assert!(cut > 0, "{report:#}");
-    let found = findings(&report);
-    let (what, cause, fix) = found
-        .iter()
-        .find(|(what, ..)| what.contains("killed at the deadline on pod-1"))
-        .unwrap_or_else(|| panic!("a finding about the kill: {found:#?}"));
+    let (what, cause, fix) = finding_about(&report, "killed at the deadline on pod-1");
     assert!(
         what.starts_with(&format!("{cut} request")),
         "every cut request was cut at SIGKILL: {what} ({cut})"
     );
     assert!(cause.contains("has no handler for SIGTERM"), "{cause}");
     assert!(fix.contains("lameduck run"), "{fix}");
+    // The kill is a finding of its own, which names the pod and its cause.
+    let kill = finding_of(&report, "kill");
+    assert!(
+        kill["what"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("pod-1 was killed (SIGKILL) at ")),
+        "{kill}"
+    );
+    assert_eq!(report["failed"], true);
 }
 
 /// Sessions on the pod that is deleted, under the given balancer: the app
@@ -359,32 +309,10 @@ fn websocket_sessions_get_a_goodbye_through_lameduck_run_and_reconnect() {
     assert_eq!(count(&report, "sessions", "still_open"), 4);
 }
 
-#[test]
-fn the_report_page_renders_its_timeline_in_headless_chromium() {
-    let app = pod_app();
+/// What the page's own script wrote once the browser had laid it out:
+/// `timelines N bars N markers N legend N event-rows N scales S/P ...`.
+fn rendered(page: &std::path::Path) -> (String, String) {
     let dir = tempdir();
-    let page = dir.path().join("report.html");
-    let page_arg = page.to_string_lossy().into_owned();
-    let (_, report) = check(
-        &[
-            "--scenario",
-            "delete",
-            "--replicas",
-            "2",
-            "--endpoint-lag",
-            "500ms",
-            "--grace-period",
-            "3s",
-            "--rps",
-            "100",
-            "--settle",
-            "300ms",
-            "--report",
-            &page_arg,
-        ],
-        &[python(), &app, "--on-term", "exit"],
-    );
-    assert!(count(&report, "requests", "total") > 0);
     let profile = dir.path().join("chromium");
     let out = Command::new("chromium")
         .args([
@@ -402,26 +330,113 @@ fn the_report_page_renders_its_timeline_in_headless_chromium() {
         .arg(format!("file://{}", page.display()))
         .output()
         .expect("Debian's chromium (scripts/test.sh installs it)");
-    let dom = String::from_utf8_lossy(&out.stdout);
-    // The page's own script writes what the browser laid out.
+    let dom = String::from_utf8_lossy(&out.stdout).into_owned();
     let rendered = dom
         .split("data-rendered=\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("the page did not mark itself rendered:\n{dom}"));
-    let numbers: Vec<u64> = rendered
-        .split_whitespace()
-        .filter_map(|w| w.parse().ok())
-        .collect();
-    assert!(rendered.starts_with("timeline "), "{rendered}");
+        .unwrap_or_else(|| panic!("the page did not mark itself rendered:\n{dom}"))
+        .to_string();
+    (rendered, dom)
+}
+
+/// The number after `word` in the rendered mark.
+fn after(rendered: &str, word: &str) -> u64 {
+    let mut words = rendered.split_whitespace();
+    words
+        .find(|w| *w == word)
+        .and_then(|_| words.next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{word} in {rendered}"))
+}
+
+#[test]
+fn the_report_pages_of_a_run_and_of_a_comparison_render_in_headless_chromium() {
+    let app = pod_app();
+    let dir = tempdir();
+    let page = dir.path().join("report.html");
+    let page_arg = page.to_string_lossy().into_owned();
+    let run = |on_term: &str, page: Option<&str>| {
+        let mut args = vec![
+            "--scenario",
+            "delete",
+            "--replicas",
+            "2",
+            "--endpoint-lag",
+            "500ms",
+            "--grace-period",
+            "2s",
+            "--rps",
+            "100",
+            "--settle",
+            "300ms",
+        ];
+        if let Some(page) = page {
+            args.extend(["--report", page]);
+        }
+        check(&args, &[python(), &app, "--on-term", on_term])
+    };
+    let (_, before) = run("exit", Some(&page_arg));
+    assert!(count(&before, "requests", "total") > 0);
+    let (one, dom) = rendered(&page);
+    assert!(one.starts_with("timelines 1 "), "{one}");
     assert!(
-        numbers.len() == 2 && numbers[0] > 0 && numbers[1] > 0,
-        "{rendered}"
+        after(&one, "bars") > 0 && after(&one, "markers") > 0,
+        "{one}"
+    );
+    // Every mark of the timeline has its key in the legend.
+    assert_eq!(after(&one, "legend"), 12, "{one}");
+    // Every pod event is a row of time, event, detail: no raw JSON.
+    let events: usize = before["pods"]
+        .as_array()
+        .expect("pods")
+        .iter()
+        .map(|p| p["events"].as_array().map_or(0, Vec::len) + 1)
+        .sum();
+    assert_eq!(after(&one, "event-rows") as usize, events, "{one}");
+    assert!(!dom.contains("{&quot;kind&quot;"), "raw JSON on the page");
+    assert!(!dom.contains("sigprocmask"), "unshare's noise on the page");
+    assert!(
+        dom.contains("kept to the end"),
+        "the pod kept is shown as kept"
     );
     assert!(
         dom.contains("<title>lameduck check: lost "),
         "the verdict is the title"
     );
+
+    // The same app, ignoring SIGTERM: killed at the deadline. Compared.
+    let (_, after_run) = run("ignore", None);
+    let a = dir.path().join("a.json");
+    let b = dir.path().join("b.json");
+    std::fs::write(&a, before.to_string()).expect("a.json");
+    std::fs::write(&b, after_run.to_string()).expect("b.json");
+    let compared = dir.path().join("compare.html");
+    let run = Lameduck::start(&[
+        "check",
+        "--compare",
+        &a.to_string_lossy(),
+        &b.to_string_lossy(),
+        "--report",
+        &compared.to_string_lossy(),
+    ]);
+    assert_eq!(
+        run.wait_for(REHEARSAL_LIMIT).code(),
+        Some(0),
+        "{}",
+        run.log()
+    );
+    let (two, dom) = rendered(&compared);
+    assert!(two.starts_with("timelines 2 "), "{two}");
+    let scales: Vec<&str> = two
+        .split(" scales ")
+        .nth(1)
+        .expect("scales")
+        .split_whitespace()
+        .collect();
+    assert_eq!(scales.len(), 2, "{two}");
+    assert_eq!(scales[0], scales[1], "both runs on one scale: {two}");
+    assert!(dom.contains("killed (SIGKILL) at "), "the kill is shown");
 }
 
 #[test]
@@ -500,6 +515,11 @@ fn usage_errors_exit_with_2() {
         &["check", "--clients", "0", "--", "true"],
         &["check", "--path", "/a b", "--", "true"],
         &["check", "--replicas", "2"],
+        &["check", "--grace-period", "2600000000000000h", "--", "true"],
+        &["check", "--endpoint-lag", "9000h", "--", "true"],
+        &["check", "--container", "app", "--", "true"],
+        &["check", "--max-surge", "lots", "--", "true"],
+        &["check", "--manifest", "/nonexistent.yaml"],
     ] {
         let run = Lameduck::start(args);
         assert_eq!(run.exit_code(), 2, "{args:?}: {}", run.log());
@@ -512,10 +532,6 @@ fn usage_errors_exit_with_2() {
             ..support::Options::default()
         },
     );
+    run.wait_log("--replicas must be at least 1");
     assert_eq!(run.exit_code(), 2, "{}", run.log());
-    assert!(
-        run.log().contains("--replicas must be at least 1"),
-        "{}",
-        run.log()
-    );
 }

@@ -19,6 +19,7 @@ use crate::plan::Plan;
 pub struct Load {
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    ledger: Arc<Ledger>,
 }
 
 impl Load {
@@ -30,6 +31,7 @@ impl Load {
         ledger: Arc<Ledger>,
     ) -> Load {
         let (stop, rx) = watch::channel(false);
+        ledger.load_started();
         let mut tasks = JoinSet::new();
         let shared = Arc::new(http::Shared {
             target,
@@ -44,7 +46,7 @@ impl Load {
         let sessions = Arc::new(session::Shared {
             target,
             routes,
-            ledger,
+            ledger: ledger.clone(),
             path: plan.websocket_path.clone(),
         });
         for &(kind, count) in &plan.sessions {
@@ -52,13 +54,25 @@ impl Load {
                 tasks.spawn(session::keep_open(sessions.clone(), kind, rx.clone()));
             }
         }
-        Load { stop, tasks }
+        Load {
+            stop,
+            tasks,
+            ledger,
+        }
     }
 
     /// Asks every client to stop, and waits until their last requests have
-    /// ended and their sessions are closed.
-    pub async fn stop(mut self) {
+    /// ended and their sessions are closed; an error when a client failed,
+    /// for its counts cannot be trusted then.
+    pub async fn stop(mut self) -> Result<(), String> {
         let _ = self.stop.send(true);
-        while self.tasks.join_next().await.is_some() {}
+        let mut failed = None;
+        while let Some(ended) = self.tasks.join_next().await {
+            if let Err(e) = ended {
+                failed.get_or_insert(format!("a client of the load failed: {e}"));
+            }
+        }
+        self.ledger.load_stopped();
+        failed.map_or(Ok(()), Err)
     }
 }

@@ -8,10 +8,12 @@
 //! for is dropped, SIGKILL ends the whole namespace.
 
 mod netns;
+pub mod startup;
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,6 +29,15 @@ pub use netns::PodNetwork;
 /// Lines of a pod's output kept for the report.
 const KEPT_LINES: usize = 40;
 
+/// How a command run inside a pod ended.
+#[derive(Debug)]
+pub struct Exec {
+    /// Exit 0.
+    pub success: bool,
+    /// `exit N`, `killed by SIGNAL`, or why it could not run.
+    pub description: String,
+}
+
 /// A running (or ended) pod.
 #[derive(Debug)]
 pub struct Pod {
@@ -39,7 +50,64 @@ pub struct Pod {
     network: Network,
     exit: watch::Receiver<Option<String>>,
     logs: Arc<Mutex<VecDeque<String>>>,
-    _net: Option<PodNetwork>,
+    /// The environment the container got, for commands run inside it.
+    env: Vec<(String, String)>,
+    /// Set when the rehearsal ends the pod at its own end: its exit then
+    /// is not an event of the rehearsal.
+    kept: Arc<AtomicBool>,
+    /// Set when the rehearsal sent PID 1 SIGKILL: the status `unshare`
+    /// reports then is its own, not the app's.
+    sigkilled: Arc<AtomicBool>,
+    net: Mutex<Option<PodNetwork>>,
+}
+
+/// The address the kubelet gives `KUBERNETES_SERVICE_HOST`: the
+/// `kubernetes` Service's cluster IP, the first of kubeadm's default
+/// service range. Nothing answers there; what runs in the pod only learns
+/// that it is inside Kubernetes, as it would be.
+const KUBERNETES_SERVICE_HOST: &str = "10.96.0.1";
+
+/// The environment a container gets from the kubelet and the runtime:
+/// `HOSTNAME` (the pod's name), the `kubernetes` Service's variables
+/// (<https://kubernetes.io/docs/concepts/containers/container-environment/>),
+/// then the container's own `env`. `PORT` and `POD_NAME` are the
+/// rehearsal's own, for commands that take their port from the environment;
+/// `LAMEDUCK_LOG_FORMAT=json` (unless the container sets it) lets the
+/// rehearsal read what a `lameduck run` inside decided.
+fn container_env(id: PodId, port: &str, plan: &Plan) -> Vec<(String, String)> {
+    let host = KUBERNETES_SERVICE_HOST;
+    let mut env: Vec<(String, String)> = [
+        ("HOSTNAME", crate::pod_name(id)),
+        ("KUBERNETES_SERVICE_HOST", host.into()),
+        ("KUBERNETES_SERVICE_PORT", "443".into()),
+        ("KUBERNETES_SERVICE_PORT_HTTPS", "443".into()),
+        ("KUBERNETES_PORT", format!("tcp://{host}:443")),
+        ("KUBERNETES_PORT_443_TCP", format!("tcp://{host}:443")),
+        ("KUBERNETES_PORT_443_TCP_PROTO", "tcp".into()),
+        ("KUBERNETES_PORT_443_TCP_PORT", "443".into()),
+        ("KUBERNETES_PORT_443_TCP_ADDR", host.into()),
+        ("PORT", port.into()),
+        ("POD_NAME", crate::pod_name(id)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if !plan.env.iter().any(|(k, _)| k == "LAMEDUCK_LOG_FORMAT") {
+        env.push(("LAMEDUCK_LOG_FORMAT".into(), "json".into()));
+    }
+    env.extend(
+        plan.env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.replace("{port}", port))),
+    );
+    env
+}
+
+/// Whether a variable of this process's environment is left out of a
+/// pod's: a container does not inherit the shell's `LAMEDUCK_*` nor a
+/// Kubernetes of the machine's.
+fn not_inherited(name: &str) -> bool {
+    name.starts_with("LAMEDUCK_") || name.starts_with("KUBERNETES_")
 }
 
 /// Whether this process can make network namespaces.
@@ -87,10 +155,15 @@ impl Pod {
         if !is_root() {
             cmd.args(["--user", "--map-root-user"]);
         }
+        let env = container_env(id, &port, plan);
+        for (name, _) in std::env::vars_os() {
+            if not_inherited(&name.to_string_lossy()) {
+                cmd.env_remove(name);
+            }
+        }
         cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child", "--"])
             .args(&args)
-            .env("PORT", &port)
-            .env("POD_NAME", crate::pod_name(id))
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -100,10 +173,10 @@ impl Pod {
             .map_err(|e| format!("could not start {}: {e}", crate::pod_name(id)))?;
         let logs = Arc::new(Mutex::new(VecDeque::new()));
         if let Some(out) = child.stdout.take() {
-            tokio::spawn(keep_lines(out, logs.clone(), id));
+            tokio::spawn(keep_lines(out, logs.clone(), id, ledger.clone()));
         }
         if let Some(err) = child.stderr.take() {
-            tokio::spawn(keep_lines(err, logs.clone(), id));
+            tokio::spawn(keep_lines(err, logs.clone(), id, ledger.clone()));
         }
         let outer = child.id().map(|p| p as i32).unwrap_or(0);
         let pid1 = find_pid1(outer, &mut child).await.map_err(|e| {
@@ -122,17 +195,24 @@ impl Pod {
         );
         let (tx, exit) = watch::channel(None);
         let exit_ledger = ledger.clone();
+        let kept = Arc::new(AtomicBool::new(false));
+        let kept_to_the_end = kept.clone();
+        let sigkilled = Arc::new(AtomicBool::new(false));
+        let killed_here = sigkilled.clone();
         tokio::spawn(async move {
             let status = match child.wait().await {
+                _ if killed_here.load(Ordering::SeqCst) => "killed by SIGKILL".to_string(),
                 Ok(s) => describe(s),
                 Err(e) => format!("unknown ({e})"),
             };
-            exit_ledger.event(
-                id,
-                PodEventKind::Exited {
-                    status: status.clone(),
-                },
-            );
+            if !kept_to_the_end.load(Ordering::SeqCst) {
+                exit_ledger.event(
+                    id,
+                    PodEventKind::Exited {
+                        status: status.clone(),
+                    },
+                );
+            }
             let _ = tx.send(Some(status));
         });
         Ok(Pod {
@@ -142,7 +222,10 @@ impl Pod {
             network: plan.network,
             exit,
             logs,
-            _net: net,
+            env,
+            kept,
+            sigkilled,
+            net: Mutex::new(net),
         })
     }
 
@@ -187,9 +270,24 @@ impl Pod {
         }
     }
 
+    /// Ends a pod kept to the end of the rehearsal: its exit is not an
+    /// event of the rehearsal.
+    pub fn end_kept(&self) {
+        self.kept.store(true, Ordering::SeqCst);
+        self.kill();
+    }
+
+    /// Removes the pod's network namespace (once PID 1 is gone).
+    pub fn remove_network(&self) {
+        if let Ok(mut net) = self.net.lock() {
+            net.take();
+        }
+    }
+
     /// SIGKILL to PID 1, which ends every process of the pod.
     pub fn kill(&self) {
         if self.pid1 > 0 && !self.has_exited() {
+            self.sigkilled.store(true, Ordering::SeqCst);
             // SAFETY: as in `signal`.
             unsafe { libc::kill(self.pid1, libc::SIGKILL) };
         }
@@ -210,9 +308,16 @@ impl Pod {
         status
     }
 
-    /// Runs `sh -c script` inside the pod (its PID, mount and network
-    /// namespaces), as the kubelet runs an exec hook, and says how it ended.
-    pub async fn exec(&self, script: &str) -> String {
+    /// Runs `command` inside the pod (its PID, mount and network
+    /// namespaces), as the kubelet runs an exec hook or probe, and says how
+    /// it ended.
+    pub async fn exec(&self, command: &[String]) -> Exec {
+        let Some((program, args)) = command.split_first() else {
+            return Exec {
+                success: false,
+                description: "no command".into(),
+            };
+        };
         let pid = self.pid1.to_string();
         let mut cmd = if is_root() {
             let mut c = Command::new("nsenter");
@@ -220,14 +325,15 @@ impl Pod {
             if self.network == Network::Namespace {
                 c.arg("-n");
             }
-            c.args(["--", "sh", "-c", script]);
+            c.arg("--").arg(program).args(args);
             c
         } else {
-            let mut c = Command::new("sh");
-            c.args(["-c", script]);
+            let mut c = Command::new(program);
+            c.args(args);
             c
         };
-        cmd.stdin(Stdio::null())
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -237,11 +343,17 @@ impl Pod {
                     .lines()
                     .chain(String::from_utf8_lossy(&out.stderr).lines())
                 {
-                    push_line(&self.logs, format!("preStop: {line}"));
+                    push_line(&self.logs, format!("exec: {line}"));
                 }
-                describe(out.status)
+                Exec {
+                    success: out.status.success(),
+                    description: describe(out.status),
+                }
             }
-            Err(e) => format!("could not run: {e}"),
+            Err(e) => Exec {
+                success: false,
+                description: format!("could not run `{program}`: {e}"),
+            },
         }
     }
 
@@ -312,10 +424,28 @@ async fn wait_for_exec(pid1: i32) -> String {
     name
 }
 
-async fn keep_lines(out: impl AsyncRead + Unpin, logs: Arc<Mutex<VecDeque<String>>>, id: PodId) {
+async fn keep_lines(
+    out: impl AsyncRead + Unpin,
+    logs: Arc<Mutex<VecDeque<String>>>,
+    id: PodId,
+    ledger: Arc<Ledger>,
+) {
     let mut lines = BufReader::new(out).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         tracing::debug!(pod = %crate::pod_name(id), "{line}");
+        if startup::is_unshare_noise(&line) {
+            continue;
+        }
+        if let Some(t) = startup::parse(&line) {
+            ledger.event(
+                id,
+                PodEventKind::LameduckRun {
+                    drain_delay: t.drain_delay,
+                    drain_delay_source: t.drain_delay_source,
+                    grace_period: t.grace_period,
+                },
+            );
+        }
         push_line(&logs, line);
     }
 }

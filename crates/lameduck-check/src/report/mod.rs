@@ -2,14 +2,18 @@
 //! the timeline; written as a table, as JSON (`--json`) and as a page
 //! (`--report`).
 
+mod chart;
+pub mod compare;
+mod events;
 mod html;
 mod summary;
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::diagnose::Finding;
+use crate::diagnose::Severity;
 use crate::ledger::{Bucket, LostRequest, PodEvent, Records, SessionEnd, SessionRecord, INTERVAL};
 use crate::plan::Plan;
 use crate::timeline::PodLife;
@@ -17,21 +21,50 @@ use crate::timeline::PodLife;
 pub use html::render as html;
 pub use summary::render as summary;
 
-/// Durations as milliseconds in JSON.
-pub fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
+/// Durations as milliseconds in JSON, and back (`--compare` reads reports).
+pub mod ms {
+    use std::time::Duration;
+
+    use serde::Deserialize;
+
+    /// Milliseconds, to the microsecond.
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
+    }
+
+    /// Milliseconds, finite and not negative.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let ms = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(ms / 1e3).map_err(serde::de::Error::custom)
+    }
 }
 
-/// Optional durations as milliseconds (or null) in JSON.
-pub fn ser_opt_ms<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => ser_ms(d, s),
-        None => s.serialize_none(),
+/// Optional durations as milliseconds (or null) in JSON, and back.
+pub mod opt_ms {
+    use std::time::Duration;
+
+    use serde::Deserialize;
+
+    /// Milliseconds or null.
+    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::ms::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Milliseconds or null.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        Option::<f64>::deserialize(d)?
+            .map(|ms| Duration::try_from_secs_f64(ms / 1e3).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 
 /// Requests by how they ended.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct RequestCounts {
     /// Sent.
     pub total: u64,
@@ -57,7 +90,7 @@ impl RequestCounts {
 }
 
 /// Long sessions by how they ended.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct SessionCounts {
     /// Sessions opened (reconnections included).
     pub opened: u64,
@@ -69,8 +102,62 @@ pub struct SessionCounts {
     pub cut: u64,
 }
 
+/// What the load did against what was asked.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct LoadReport {
+    /// `--rps`, if given.
+    pub asked_rps: Option<u32>,
+    /// Requests per second reached over the time the load ran.
+    pub reached_rps: f64,
+    /// How long the load ran.
+    #[serde(with = "ms")]
+    pub duration: Duration,
+    /// Whether it fell more than [`SHORTFALL`] short of `--rps`: the app or
+    /// this machine could not take more, and the rehearsal tested less than
+    /// was asked.
+    pub shortfall: bool,
+}
+
+/// How far below `--rps` the load may fall before the summary says so.
+pub const SHORTFALL: f64 = 0.10;
+
+impl LoadReport {
+    fn new(plan: &Plan, records: &Records, total: u64) -> LoadReport {
+        let duration = match (records.load_started, records.load_stopped) {
+            (Some(start), Some(stop)) if stop > start => stop - start,
+            _ => Duration::ZERO,
+        };
+        let reached_rps = if duration.is_zero() {
+            0.0
+        } else {
+            total as f64 / duration.as_secs_f64()
+        };
+        let asked_rps = plan.http.rps.filter(|_| plan.http.clients > 0);
+        // A load that stopped at --max-requests sent what was asked.
+        let stopped_early = plan.http.max_requests.is_some_and(|max| total >= max);
+        let shortfall = asked_rps
+            .is_some_and(|asked| reached_rps < f64::from(asked) * (1.0 - SHORTFALL))
+            && !stopped_early;
+        LoadReport {
+            asked_rps,
+            reached_rps,
+            duration,
+            shortfall,
+        }
+    }
+
+    /// "reached 52 requests/s of the 200 asked (--rps)", when short.
+    pub fn shortfall_text(&self) -> Option<String> {
+        let asked = self.asked_rps.filter(|_| self.shortfall)?;
+        Some(format!(
+            "the load reached {:.0} requests/s of the {asked} asked (--rps): the app or this machine took no more, so the rehearsal tested less traffic than asked; add --clients, or lower --rps",
+            self.reached_rps
+        ))
+    }
+}
+
 /// One pod in the report.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PodReport {
     /// `pod-N`.
     pub name: String,
@@ -85,10 +172,10 @@ pub struct PodReport {
 }
 
 /// The whole result of a rehearsal.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     /// The lameduck version that ran it.
-    pub version: &'static str,
+    pub version: String,
     /// What was rehearsed.
     pub plan: Plan,
     /// Where the balancer listened.
@@ -97,12 +184,17 @@ pub struct Report {
     /// rehearsal's own and any other client's.
     pub connections: crate::balancer::StatsSnapshot,
     /// How long it took.
-    #[serde(serialize_with = "ser_ms")]
+    #[serde(with = "ms")]
     pub duration: Duration,
     /// One sentence: nothing lost, or what was.
     pub verdict: String,
     /// Whether anything was lost.
     pub lost: bool,
+    /// Whether the rehearsal failed: something lost, or a pod killed at
+    /// its deadline.
+    pub failed: bool,
+    /// What the load did.
+    pub load: LoadReport,
     /// Requests.
     pub requests: RequestCounts,
     /// Sessions.
@@ -112,7 +204,7 @@ pub struct Report {
     /// Every pod.
     pub pods: Vec<PodReport>,
     /// The width of a timeline interval.
-    #[serde(serialize_with = "ser_ms")]
+    #[serde(with = "ms")]
     pub interval: Duration,
     /// Answers and losses per interval.
     pub timeline: Vec<Bucket>,
@@ -154,7 +246,20 @@ impl Report {
             }
         }
         let lost = requests.lost() > 0 || sessions.cut > 0;
-        let verdict = verdict(&requests, &sessions);
+        let killed: Vec<&str> = findings
+            .iter()
+            .filter(|f| f.severity == Severity::Kill)
+            .filter_map(|f| f.pod.as_deref())
+            .collect();
+        let failed = lost || !killed.is_empty();
+        let mut verdict = verdict(&requests, &sessions);
+        if !killed.is_empty() {
+            verdict.push_str(&format!(
+                "; {} killed (SIGKILL) at the end of the grace period",
+                killed.join(", ")
+            ));
+        }
+        let load = LoadReport::new(&plan, &records, requests.total);
         let pods = pods
             .into_iter()
             .enumerate()
@@ -179,13 +284,15 @@ impl Report {
             })
             .collect();
         Report {
-            version: env!("CARGO_PKG_VERSION"),
+            version: env!("CARGO_PKG_VERSION").to_string(),
             plan,
             balancer,
             connections,
             duration,
             verdict,
             lost,
+            failed,
+            load,
             requests,
             sessions,
             findings,

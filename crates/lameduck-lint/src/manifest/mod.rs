@@ -9,6 +9,7 @@ use crate::yaml::{parse_stream, Node, YamlError};
 mod balancer;
 mod disruption;
 mod inventory;
+pub mod model;
 mod pod;
 mod rollout;
 mod selector;

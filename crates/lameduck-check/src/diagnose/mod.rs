@@ -1,18 +1,22 @@
 //! From losses to causes: each group of losses (same kind, same pod, same
-//! phase) gets a sentence saying what happened, why, and what fixes it.
+//! phase) gets a sentence saying what happened, why, and what fixes it; and
+//! what went wrong with a pod although nothing was lost (a kill at the
+//! deadline, a `lameduck run` inside planning for a longer grace period).
+
+mod pods;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use lameduck_core::format_duration;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ledger::{LostRequest, PodId, RequestOutcome, SessionEnd, SessionRecord};
 use crate::plan::{BalancerMode, Plan, SessionKind};
 use crate::timeline::{Phase, PodLife};
 
 /// One explained group of losses.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Finding {
     /// How many requests or sessions.
     pub count: u64,
@@ -26,6 +30,30 @@ pub struct Finding {
     pub pod: Option<String>,
     /// The phase of its ending.
     pub phase: Option<Phase>,
+    /// Whether it fails the rehearsal.
+    pub severity: Severity,
+}
+
+/// How much a finding weighs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// Requests or sessions were lost: the rehearsal fails.
+    Loss,
+    /// A pod had to be killed at the deadline: the rehearsal fails, for in
+    /// a cluster every rollout step waits the whole grace period and
+    /// whatever is in flight then is cut.
+    Kill,
+    /// A setting that will lose requests on another day: told, but the
+    /// rehearsal passes.
+    Warning,
+}
+
+impl Severity {
+    /// Whether a finding of this weight fails the rehearsal.
+    pub fn fails(self) -> bool {
+        self != Severity::Warning
+    }
 }
 
 /// What went wrong with a group of requests, as far as causes go.
@@ -93,6 +121,8 @@ pub fn diagnose(
         findings.push(explain_sessions(plan, kind, pod, phase, by_balancer, &list));
     }
     findings.sort_by_key(|f| std::cmp::Reverse(f.count));
+    findings.extend(pods::kills(plan, lives));
+    findings.extend(pods::settings(plan, lives));
     findings
 }
 
@@ -153,50 +183,55 @@ fn explain_requests(
             "the app refused connections while it was routed and not ending: it was not listening yet, or its backlog was full".to_string(),
             "make readiness pass only once the app accepts, and give it the capacity for the load".to_string(),
         ),
-        Kind::Refused if key.routed => (
-            format!("{} refused {at}{routed}", plural(count, "request", "requests")),
-            format!(
+        Kind::Refused if key.routed => {
+            let held = life.is_some_and(|l| l.lameduck.is_some());
+            let stopped = format!(
                 "{pod_name} stopped accepting connections {}, before the balancer had removed it",
-                if key.phase == Phase::AtKill { "when it was killed" } else { "at once" }
-            ),
-            format!(
-                "keep accepting for longer than the lag: run the app under `lameduck run --drain-delay {suggested_delay}`, or add a preStop `sleep` of {suggested_delay}"
-            ),
-        ),
+                match (key.phase, held) {
+                    (Phase::AtKill, _) => "when it was killed",
+                    (_, true) => "then",
+                    _ => "at once",
+                }
+            );
+            let (cause, fix) = match life.and_then(|l| l.lameduck.as_ref()) {
+                // A lameduck run is there: name its setting that fell short.
+                Some(inner) if inner.drain_delay < plan.endpoint_lag => (
+                    format!(
+                        "lameduck run inside {pod_name} held the stop for {} ({}), the lag is {lag}: {stopped}",
+                        format_duration(inner.drain_delay),
+                        inner.drain_delay_source
+                    ),
+                    format!("set --drain-delay {suggested_delay} on lameduck run (LAMEDUCK_DRAIN_DELAY in the container's env), longer than the lag"),
+                ),
+                Some(inner) => (
+                    format!(
+                        "lameduck run inside {pod_name} held the stop for {}, but the balancer took longer than that to remove it: {stopped}",
+                        format_duration(inner.drain_delay)
+                    ),
+                    format!("raise lameduck run's --drain-delay to {suggested_delay} or more, or `--drain-delay auto` with --listen, which waits until no new connection comes"),
+                ),
+                // PID 1 is lameduck but its start-up line was not seen
+                // (`--quiet`): still no advice to add what is there.
+                None if life.is_some_and(|l| l.pid1 == "lameduck") => (
+                    stopped,
+                    format!("raise the --drain-delay of the lameduck run inside {pod_name} to {suggested_delay} or more, longer than the lag"),
+                ),
+                None => (
+                    stopped,
+                    format!(
+                        "keep accepting for longer than the lag: run the app under `lameduck run --drain-delay {suggested_delay}`, or add a preStop `sleep` of {suggested_delay}"
+                    ),
+                ),
+            };
+            (format!("{} refused {at}{routed}", plural(count, "request", "requests")), cause, fix)
+        }
         Kind::Refused => (
             format!("{} refused by {pod_name} {at}, after its removal", plural(count, "request", "requests")),
             "connections the balancer had already routed arrived after the app closed its listener".to_string(),
             "keep accepting a little longer than the balancer's removal takes (`lameduck run --drain-delay`)".to_string(),
         ),
         Kind::Cut if key.phase == Phase::AtKill => {
-            let why = match life {
-                Some(l) if l.stop_signal.is_none() => format!(
-                    "the preStop hook used up the grace period ({}), so the app never got {}",
-                    format_duration(plan.grace_period),
-                    plan.stop_signal
-                ),
-                Some(l) if l.pid1_is_shell() => format!(
-                    "the stop signal never reached the app: PID 1 was a shell (`{}`), which does not pass {} on (the shell-form CMD pitfall)",
-                    l.pid1, plan.stop_signal
-                ),
-                Some(l) if !l.signal_handled => format!(
-                    "PID 1 (`{}`) has no handler for {}, and the kernel drops a signal the init process of a PID namespace does not handle",
-                    l.pid1, plan.stop_signal
-                ),
-                _ => format!(
-                    "the app got {} but was still working when the grace period ({}) ran out",
-                    plan.stop_signal,
-                    format_duration(plan.grace_period)
-                ),
-            };
-            let fix = match life {
-                Some(l) if l.stop_signal.is_none() => "shorten the preStop hook or raise terminationGracePeriodSeconds".to_string(),
-                Some(l) if l.pid1_is_shell() || !l.signal_handled => format!(
-                    "make the app PID 1 (exec-form CMD, `exec` in scripts) and handle {}, or start it with `lameduck run`, which forwards it",
-                    plan.stop_signal
-                ),
-                _ => "raise terminationGracePeriodSeconds, or make the app finish its work sooner".to_string(),
-            };
+            let (why, fix) = pods::kill_cause(plan, life);
             (
                 format!("{} killed at the deadline on {pod_name}", plural(count, "request was", "requests were")),
                 why,
@@ -243,6 +278,7 @@ fn explain_requests(
         fix,
         pod,
         phase: key.pod.map(|_| key.phase),
+        severity: Severity::Loss,
     }
 }
 
@@ -305,156 +341,9 @@ fn explain_sessions(
         fix,
         pod: pod_name,
         phase: pod.map(|_| phase),
+        severity: Severity::Loss,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ledger::{PodEvent, PodEventKind};
-    use crate::plan::{HttpLoad, Network, Probe, Readiness, Scenario};
-
-    fn plan() -> Plan {
-        Plan {
-            command: vec!["app".into()],
-            port: 8080,
-            replicas: 2,
-            scenario: Scenario::Delete,
-            balancer: BalancerMode::KubeProxy,
-            endpoint_lag: Duration::from_secs(1),
-            grace_period: Duration::from_secs(2),
-            pre_stop: None,
-            stop_signal: "TERM".parse().expect("a signal"),
-            readiness: Readiness {
-                probe: Probe::Tcp,
-                period: Duration::from_secs(1),
-                failure_threshold: 3,
-            },
-            network: Network::Loopback,
-            http: HttpLoad {
-                clients: 1,
-                rps: None,
-                new_connection_ratio: 0.0,
-                http2: false,
-                path: "/".into(),
-                timeout: Duration::from_secs(5),
-                max_requests: None,
-            },
-            sessions: Vec::new(),
-            websocket_path: "/ws".into(),
-            start_timeout: Duration::from_secs(5),
-            warmup: Duration::ZERO,
-            settle: Duration::ZERO,
-            balancer_listen: None,
-        }
-    }
-
-    fn lives(pid1: &str, handled: bool) -> Vec<PodLife> {
-        let ev = |at: u64, event| PodEvent {
-            at: Duration::from_millis(at),
-            pod: 1,
-            event,
-        };
-        PodLife::from_events(&[
-            ev(0, PodEventKind::Started { pid1: pid1.into() }),
-            ev(1000, PodEventKind::Terminating),
-            ev(
-                1000,
-                PodEventKind::StopSignal {
-                    signal: "SIGTERM".into(),
-                    pid1: pid1.into(),
-                    handled,
-                },
-            ),
-            ev(2000, PodEventKind::EndpointRemoved),
-            ev(3000, PodEventKind::Killed),
-        ])
-    }
-
-    fn loss(at: u64, outcome: RequestOutcome) -> LostRequest {
-        LostRequest {
-            at: Duration::from_millis(at),
-            sent: Duration::from_millis(at),
-            outcome,
-            pod: Some(1),
-            fresh_connection: true,
-            by_balancer: false,
-            detail: String::new(),
-        }
-    }
-
-    #[test]
-    fn refusals_while_routed_after_sigterm_name_the_lag_and_the_drain_delay() {
-        let lost = [
-            loss(1040, RequestOutcome::Refused),
-            loss(1500, RequestOutcome::Refused),
-        ];
-        let found = diagnose(&plan(), &lives("app", true), &lost, &[]);
-        assert_eq!(found.len(), 1);
-        let f = &found[0];
-        assert_eq!(f.count, 2);
-        assert_eq!(
-            f.what,
-            "2 requests refused 40 ms after SIGTERM while the balancer still routed to pod-1 (lag 1s)"
-        );
-        assert!(f.fix.contains("--drain-delay 2s"), "{}", f.fix);
-        assert_eq!(f.phase, Some(Phase::AfterStopSignal));
-    }
-
-    #[test]
-    fn cuts_at_sigkill_blame_the_shell_or_the_missing_handler() {
-        let lost = [
-            loss(3001, RequestOutcome::Reset),
-            loss(3002, RequestOutcome::Truncated),
-        ];
-        let shell = diagnose(&plan(), &lives("sh", false), &lost, &[]);
-        assert_eq!(
-            shell[0].what,
-            "2 requests were killed at the deadline on pod-1"
-        );
-        assert!(
-            shell[0].cause.contains("PID 1 was a shell (`sh`)"),
-            "{}",
-            shell[0].cause
-        );
-        let unhandled = diagnose(&plan(), &lives("python3", false), &lost, &[]);
-        assert!(unhandled[0].cause.contains("has no handler for SIGTERM"));
-        let slow = diagnose(&plan(), &lives("python3", true), &lost, &[]);
-        assert!(slow[0]
-            .cause
-            .contains("still working when the grace period (2s) ran out"));
-    }
-
-    #[test]
-    fn sessions_cut_by_the_balancer_and_at_sigkill_are_told_apart() {
-        let session = |ended: u64, by_balancer: bool| SessionRecord {
-            kind: SessionKind::Websocket,
-            pod: Some(1),
-            opened: Duration::ZERO,
-            ended: Duration::from_millis(ended),
-            echoes: 3,
-            end: SessionEnd::Cut {
-                detail: "reset".into(),
-                by_balancer,
-            },
-        };
-        let found = diagnose(
-            &plan(),
-            &lives("app", true),
-            &[],
-            &[
-                session(2000, true),
-                session(3000, false),
-                session(3001, false),
-            ],
-        );
-        assert_eq!(
-            found[0].what,
-            "2 WebSocket sessions cut at SIGKILL on pod-1"
-        );
-        assert_eq!(
-            found[1].what,
-            "1 WebSocket session reset by the balancer when it removed pod-1"
-        );
-    }
-}
+mod tests;
