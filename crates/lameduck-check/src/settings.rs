@@ -336,7 +336,7 @@ fn kebab(field: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::LONGEST_DURATION;
+    use lameduck_core::MAX_DURATION as LONGEST_DURATION;
 
     /// A manifest written where the test can read it.
     struct Manifest(PathBuf);
@@ -413,6 +413,6 @@ mod tests {
         }
         .plan()
         .expect_err("absurd");
-        assert!(e.0.contains("longer than the"), "{e}");
+        assert!(e.0.contains("longer than 8760h"), "{e}");
     }
 }

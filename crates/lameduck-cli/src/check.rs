@@ -6,11 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use lameduck_check::plan::{
-    bounded_duration, BalancerMode, NetworkChoice, Probe, Scenario, SessionSpec,
-};
+use lameduck_check::plan::{BalancerMode, NetworkChoice, Probe, Scenario, SessionSpec};
 use lameduck_check::{Invocation, Outputs, Settings};
-use lameduck_core::Signal;
+use lameduck_core::{parse_duration, Signal};
 
 /// Flags of `lameduck check`; most also read from `LAMEDUCK_CHECK_*`
 /// (not the `LAMEDUCK_*` of `lameduck run`, which the pods' own
@@ -44,13 +42,13 @@ pub struct CheckArgs {
     /// How long the balancer goes on sending new connections to a deleted
     /// pod (endpoint propagation).
     /// Default: 1s.
-    #[arg(long, env = "LAMEDUCK_CHECK_ENDPOINT_LAG", value_parser = bounded_duration, value_name = "DURATION")]
+    #[arg(long, env = "LAMEDUCK_CHECK_ENDPOINT_LAG", value_parser = parse_duration, value_name = "DURATION")]
     endpoint_lag: Option<Duration>,
 
     /// terminationGracePeriodSeconds: SIGKILL this long after the start of
     /// preStop.
     /// Default: the manifest's, else 30s.
-    #[arg(long, env = "LAMEDUCK_CHECK_GRACE_PERIOD", value_parser = bounded_duration, value_name = "DURATION")]
+    #[arg(long, env = "LAMEDUCK_CHECK_GRACE_PERIOD", value_parser = parse_duration, value_name = "DURATION")]
     grace_period: Option<Duration>,
 
     /// A preStop exec hook, run with `sh -c` inside the pod.
@@ -70,7 +68,7 @@ pub struct CheckArgs {
 
     /// The probe's periodSeconds (Kubernetes' default is 10s).
     /// Default: the manifest's, else 1s.
-    #[arg(long, env = "LAMEDUCK_CHECK_READINESS_PERIOD", value_parser = bounded_duration, value_name = "DURATION")]
+    #[arg(long, env = "LAMEDUCK_CHECK_READINESS_PERIOD", value_parser = parse_duration, value_name = "DURATION")]
     readiness_period: Option<Duration>,
 
     /// The probe's failureThreshold.
@@ -140,7 +138,7 @@ pub struct CheckArgs {
     path: String,
 
     /// How long an answer may take.
-    #[arg(long, env = "LAMEDUCK_CHECK_TIMEOUT", value_parser = bounded_duration, default_value = "5s", value_name = "DURATION")]
+    #[arg(long, env = "LAMEDUCK_CHECK_TIMEOUT", value_parser = parse_duration, default_value = "5s", value_name = "DURATION")]
     timeout: Duration,
 
     /// Stop sending after this many requests.
@@ -162,15 +160,15 @@ pub struct CheckArgs {
     websocket_path: String,
 
     /// How long a pod may take to become ready.
-    #[arg(long, env = "LAMEDUCK_CHECK_START_TIMEOUT", value_parser = bounded_duration, default_value = "30s", value_name = "DURATION")]
+    #[arg(long, env = "LAMEDUCK_CHECK_START_TIMEOUT", value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
     start_timeout: Duration,
 
     /// Load before the first pod is deleted.
-    #[arg(long, env = "LAMEDUCK_CHECK_WARMUP", value_parser = bounded_duration, default_value = "1s", value_name = "DURATION")]
+    #[arg(long, env = "LAMEDUCK_CHECK_WARMUP", value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
     warmup: Duration,
 
     /// Load after the last deleted pod has exited.
-    #[arg(long, env = "LAMEDUCK_CHECK_SETTLE", value_parser = bounded_duration, default_value = "1s", value_name = "DURATION")]
+    #[arg(long, env = "LAMEDUCK_CHECK_SETTLE", value_parser = parse_duration, default_value = "1s", value_name = "DURATION")]
     settle: Duration,
 
     /// Where the balancer listens (default: a free port on loopback), so

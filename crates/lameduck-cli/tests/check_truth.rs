@@ -278,7 +278,7 @@ fn an_absurd_duration_is_refused_at_parse_with_exit_2() {
         "-m",
         "http.server",
     ]);
-    run.wait_log("is longer than the 8784h any duration may be");
+    run.wait_log("longer than 8760h (365 days)");
     assert_eq!(run.exit_code(), 2, "{}", run.log());
 }
 

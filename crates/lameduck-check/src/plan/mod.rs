@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use lameduck_core::{format_duration, Signal};
 
-pub use parse::{bounded_duration, NetworkChoice, SessionSpec, LONGEST_DURATION};
+pub use parse::{NetworkChoice, SessionSpec};
 
 /// How pods are taken out of service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -349,12 +349,8 @@ impl Plan {
             ("--warmup", self.warmup),
             ("--settle", self.settle),
         ] {
-            if d > LONGEST_DURATION {
-                return fail(format!(
-                    "{name} {} is longer than the {} any duration may be",
-                    format_duration(d),
-                    format_duration(LONGEST_DURATION)
-                ));
+            if let Err(e) = lameduck_core::duration::check(d) {
+                return fail(format!("{name} {}", e));
             }
         }
         if self.grace_period.is_zero() {

@@ -4,28 +4,8 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
-
-use lameduck_core::{format_duration, parse_duration};
 
 use super::{BalancerMode, Probe, Scenario, SessionKind};
-
-/// The longest duration any of the rehearsal's settings may have. A value
-/// past it is a typo or an attack, not a plan, and refusing it where it is
-/// read keeps every later `Instant + Duration` from overflowing.
-pub const LONGEST_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
-
-/// A duration as [`parse_duration`] reads it, at most [`LONGEST_DURATION`].
-pub fn bounded_duration(text: &str) -> Result<Duration, String> {
-    let d = parse_duration(text).map_err(|e| e.to_string())?;
-    if d > LONGEST_DURATION {
-        return Err(format!(
-            "`{text}` is longer than the {} any duration may be",
-            format_duration(LONGEST_DURATION)
-        ));
-    }
-    Ok(d)
-}
 
 impl FromStr for Scenario {
     type Err = String;
@@ -178,16 +158,6 @@ impl fmt::Display for Probe {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_past_the_bound_are_refused_where_they_are_read() {
-        assert_eq!(bounded_duration("10s"), Ok(Duration::from_secs(10)));
-        let e = bounded_duration("2600000000000000h").expect_err("absurd");
-        assert!(e.contains("is longer than"), "{e}");
-        assert!(bounded_duration("367d").is_err());
-        assert!(bounded_duration("8784h").is_ok(), "366 days exactly");
-        assert!(bounded_duration("8785h").is_err());
-    }
 
     #[test]
     fn probes_read_as_written_and_print_back() {
