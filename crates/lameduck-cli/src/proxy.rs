@@ -2,16 +2,14 @@
 //! `lameduck run --listen` (in front of the app it supervises).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use lameduck::http::HttpServer;
-use lameduck::{AutoDelay, Delay, Drain, Timing};
+use lameduck::{AutoDelay, Delay, Timing};
 use lameduck_core::{parse_duration, Budget, DrainDelay};
-use lameduck_proxy::{Config, Mode, Proxy, UpstreamProtocol};
-use lameduck_supervisor::{Drainer, Waker};
+pub use lameduck_proxy::ProxyDrainer;
+use lameduck_proxy::{Config, Mode, Upstream, UpstreamProtocol};
 use tracing::error;
 
 /// `--drain-delay`: a duration, or `auto`.
@@ -43,7 +41,7 @@ pub struct ProxyArgs {
 
     /// The app's address, `host:port`.
     #[arg(long, env = "LAMEDUCK_UPSTREAM", value_name = "HOST:PORT")]
-    pub upstream: Option<String>,
+    pub upstream: Option<Upstream>,
 
     /// `http` (HTTP/1.1, HTTP/2, gRPC, WebSocket) or `tcp` (any protocol as
     /// a byte stream).
@@ -108,14 +106,6 @@ impl ProxyArgs {
             .upstream
             .clone()
             .ok_or("--upstream is required with --listen")?;
-        let port_ok = upstream.rsplit_once(':').is_some_and(|(host, port)| {
-            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
-        });
-        if !port_ok {
-            return Err(format!(
-                "bad --upstream {upstream:?}: give host:port, e.g. 127.0.0.1:8081"
-            ));
-        }
         let drain_timeout = budget.drain_timeout();
         let delay = match delay {
             Some(DelayArg::Auto) => {
@@ -162,86 +152,6 @@ impl ProxyArgs {
     }
 }
 
-/// A tokio runtime for the proxy: one thread, as the proxy is meant to sit
-/// on one core beside the app.
-pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-}
-
-/// The proxy as the supervisor's [`Drainer`]: runs on a thread of its own.
-pub struct ProxyDrainer {
-    drain: Drain,
-    done: Arc<AtomicBool>,
-}
-
-impl ProxyDrainer {
-    /// Binds the proxy and starts it on a new thread; fails if it cannot bind.
-    pub fn start(config: Config, waker: Waker) -> Result<Box<dyn Drainer>, String> {
-        let (bound_tx, bound_rx) = std::sync::mpsc::channel();
-        let done = Arc::new(AtomicBool::new(false));
-        let done_flag = done.clone();
-        std::thread::Builder::new()
-            .name("lameduck-proxy".into())
-            .spawn(move || {
-                let rt = match runtime() {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        return drop(bound_tx.send(Err(format!("cannot start the proxy: {e}"))))
-                    }
-                };
-                rt.block_on(async move {
-                    let proxy = match Proxy::bind(config).await {
-                        Ok(p) => p,
-                        Err(e) => return drop(bound_tx.send(Err(e.to_string()))),
-                    };
-                    let drain = proxy.drain();
-                    let _ = bound_tx.send(Ok(drain.clone()));
-                    // The drain may begin from the admin port.
-                    tokio::spawn(async move {
-                        drain.triggered().await;
-                        waker.wake();
-                    });
-                    proxy.run().await;
-                    done_flag.store(true, Ordering::Release);
-                    waker.wake();
-                    // Keep answering probes and finishing tunnels until the
-                    // supervisor exits the process.
-                    std::future::pending::<()>().await;
-                });
-            })
-            .map_err(|e| format!("cannot start the proxy thread: {e}"))?;
-        let drain = bound_rx
-            .recv()
-            .map_err(|_| "the proxy thread ended before binding".to_string())??;
-        Ok(Box::new(ProxyDrainer { drain, done }))
-    }
-}
-
-impl Drainer for ProxyDrainer {
-    fn begin(&mut self) {
-        self.drain.trigger();
-    }
-
-    fn hurry(&mut self) {
-        self.drain.hurry();
-    }
-
-    fn app_exited(&mut self) {
-        self.drain.trigger();
-        self.drain.hurry();
-    }
-
-    fn requested(&self) -> bool {
-        self.drain.is_triggered()
-    }
-
-    fn is_done(&self) -> bool {
-        self.done.load(Ordering::Acquire)
-    }
-}
-
 /// `lameduck proxy`: the drain proxy alone, as a sidecar. Drains on SIGTERM
 /// or SIGINT (a second SIGINT cuts the delay short) or `POST /drain`, and
 /// exits 0 once drained.
@@ -253,26 +163,11 @@ pub fn sidecar(args: &ProxyArgs, delay: Option<DelayArg>, budget: Budget) -> i32
             return 2;
         }
     };
-    let rt = match runtime() {
-        Ok(rt) => rt,
+    match lameduck_proxy::run_sidecar(config) {
+        Ok(_) => 0,
         Err(e) => {
-            error!("cannot start the runtime: {e}");
-            return 1;
+            error!("{e}");
+            1
         }
-    };
-    rt.block_on(async move {
-        let proxy = match Proxy::bind(config).await {
-            Ok(p) => p,
-            Err(e) => {
-                error!("{e}");
-                return 1;
-            }
-        };
-        if let Err(e) = proxy.drain().listen_for_signals() {
-            error!("cannot listen for signals: {e}");
-            return 1;
-        }
-        proxy.run().await;
-        0
-    })
+    }
 }
