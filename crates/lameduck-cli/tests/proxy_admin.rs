@@ -172,3 +172,48 @@ echo "remote=$remote live=$ready local=$local"
     // after which the drain ran and the proxy exited (`wait` returned).
     assert_eq!(text.trim(), "remote=403 live=200 local=202");
 }
+
+#[test]
+fn an_admin_port_on_ipv6_takes_post_drain_from_ipv4_loopback() {
+    // A v6 socket, as `--admin [::]:9901` makes: 127.0.0.1 arrives as
+    // ::ffff:127.0.0.1. Bound to that address only, to stay on loopback.
+    let admin_port = free_port();
+    let admin = format!("[::ffff:127.0.0.1]:{admin_port}");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let upstream = format!("127.0.0.1:{}", free_port());
+    let lameduck = support::Lameduck::start(&[
+        "proxy",
+        "--listen",
+        &listen,
+        "--upstream",
+        &upstream,
+        "--admin",
+        &admin,
+    ]);
+    let admin: std::net::SocketAddr = ([127, 0, 0, 1], admin_port).into();
+    support::wait_until("the admin port", || status(admin, "/live") == 200);
+    let drained = request(admin, "POST", "/drain").expect("POST /drain");
+    assert_eq!(drained.status, 202, "{drained:?}");
+    assert_eq!(lameduck.exit_code(), 0);
+    assert!(lameduck.log().contains("drain asked for on the admin port"));
+}
+
+#[test]
+fn head_metrics_answers_like_get_without_a_body() {
+    let app = ProxiedApp::start("http_upstream.py", &[], &[]);
+    let get = request(app.admin, "GET", "/metrics").expect("GET");
+    let head = request(app.admin, "HEAD", "/metrics").expect("HEAD");
+    assert_eq!(head.status, 200, "{head:?}");
+    assert_eq!(head.body, "", "no body to HEAD");
+    let content_type = |a: &support::net::Answer| {
+        a.head
+            .lines()
+            .find(|l| l.to_lowercase().starts_with("content-type:"))
+            .map(str::to_owned)
+    };
+    assert_eq!(content_type(&head), content_type(&get));
+    assert!(
+        head.head.to_lowercase().contains("content-length:"),
+        "{head:?}"
+    );
+}

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, Scheme};
-use http::{Request, Response, StatusCode, Uri, Version};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -114,6 +114,16 @@ impl Shared {
             Protocol::Http1
         };
         let in_flight = self.metrics.request(protocol);
+        if req.method() == Method::CONNECT {
+            // A reverse proxy has no tunnel to open to an authority of the
+            // client's choosing (HAProxy and Envoy refuse it by default).
+            info!(peer = %peer.ip, authority = %req.uri(), "CONNECT refused: 501");
+            self.metrics.outcome(Outcome::Rejected);
+            return short(
+                StatusCode::NOT_IMPLEMENTED,
+                "CONNECT is not supported: lameduck is a reverse proxy\n",
+            );
+        }
         let upgrade = upgrade_protocol(&req);
         if upgrade.is_some() && self.protocol == UpstreamProtocol::Http2 {
             self.metrics.outcome(Outcome::Rejected);
