@@ -206,7 +206,7 @@ async fn serve_http(
     server: Arc<HttpServer>,
     shared: Arc<Shared>,
 ) {
-    let protocol = match server.detect(&stream).await {
+    let protocol = match server.detect(&stream, &watch).await {
         Ok(Some(p)) => p,
         Ok(None) => return,
         Err(e) => return debug!(%peer, error = %e, "connection closed before a request"),

@@ -14,9 +14,11 @@ mod listener;
 mod tracked;
 
 use std::error::Error as StdError;
+use std::future::Future;
 use std::io;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -34,7 +36,7 @@ use tracing::debug;
 use crate::drain::{PhaseView, Watch};
 pub use listener::{readiness, serve};
 pub use tracked::TrackedBody;
-use tracked::{ConnState, Tracked};
+use tracked::{ConnState, Tracked, WriteWatched};
 
 /// The HTTP/2 connection preface a client with prior knowledge starts with.
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -127,8 +129,11 @@ impl<S, B> HttpService<B> for S where
 
 impl HttpServer {
     /// Tells HTTP/2 with prior knowledge from HTTP/1 by the first bytes,
-    /// without reading them. `None` when the client closed before sending.
-    pub async fn detect(&self, stream: &TcpStream) -> io::Result<Option<Protocol>> {
+    /// without reading them. `None` when the client closed before sending,
+    /// or had not sent its first bytes when the listeners closed: a
+    /// connection without a request holds nothing in flight, and is closed
+    /// like an idle keep-alive connection (nginx does the same).
+    pub async fn detect(&self, stream: &TcpStream, watch: &Watch) -> io::Result<Option<Protocol>> {
         let peek = async {
             let mut buf = [0u8; 24];
             loop {
@@ -147,7 +152,16 @@ impl HttpServer {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         };
-        tokio::time::timeout(self.header_read_timeout, peek)
+        let mut closing = watch.clone();
+        let peek_until_closing = async {
+            tokio::select! {
+                // Bytes already there are taken even at `Closing`.
+                biased;
+                protocol = peek => protocol,
+                () = closing.reached(Phase::Closing) => Ok(None),
+            }
+        };
+        tokio::time::timeout(self.header_read_timeout, peek_until_closing)
             .await
             .map_err(|_| {
                 io::Error::new(
@@ -206,6 +220,10 @@ impl HttpServer {
             view: watch.phase_view(),
             h2c: Some(Arc::new(self.clone())),
         };
+        let stream = WriteWatched {
+            io: stream,
+            state: state.clone(),
+        };
         let mut builder = http1::Builder::new();
         builder
             .timer(TokioTimer::new())
@@ -224,10 +242,20 @@ impl HttpServer {
         let mut phase_change = Box::pin(next_phase(view.clone(), seen));
         let mut idle = pin!(sleep(self.idle_timeout));
         let mut shutting_down = false;
+        // From `Closing` on, the connection ends as soon as it has no
+        // request in flight and nothing left to write, even with part of a
+        // request head read (a slowloris would otherwise hold the drain).
+        let mut close_when_idle = false;
         loop {
             tokio::select! {
                 biased;
-                r = conn.as_mut() => return ended(r),
+                r = until_idle(conn.as_mut(), &state, close_when_idle) => return match r {
+                    Some(r) => ended(r),
+                    None => {
+                        debug!("closing a connection without a request in flight");
+                        ConnEnd::Closed
+                    }
+                },
                 now = &mut phase_change => {
                     seen = now;
                     phase_change = Box::pin(next_phase(view.clone(), seen));
@@ -239,11 +267,10 @@ impl HttpServer {
                         // it: the client's next request would meet a closed
                         // socket (found by `lameduck check`).
                         Phase::Serving | Phase::Draining => continue,
-                        // Listeners closed: idle connections go now. Take
-                        // in any request that reached the socket first.
-                        Phase::Closing => {
-                            tokio::select! { biased; r = conn.as_mut() => return ended(r), _ = std::future::ready(()) => {} }
-                        }
+                        // Listeners closed: idle connections go now. Any
+                        // request that reached the socket is taken in first,
+                        // by the next poll of `until_idle`.
+                        Phase::Closing => close_when_idle = true,
                         Phase::Stopping | Phase::Exited => return ConnEnd::Cut,
                     }
                     shutting_down = true;
@@ -317,6 +344,24 @@ impl HttpServer {
             }
         }
     }
+}
+
+/// Polls `conn` to its end; when `close_when_idle`, resolves with `None`
+/// as soon as the poll leaves it with no request in flight and no answer
+/// waiting for the socket.
+fn until_idle<'a, C>(
+    mut conn: Pin<&'a mut C>,
+    state: &'a ConnState,
+    close_when_idle: bool,
+) -> impl Future<Output = Option<Result<(), hyper::Error>>> + 'a
+where
+    C: Future<Output = Result<(), hyper::Error>>,
+{
+    std::future::poll_fn(move |cx| match conn.as_mut().poll(cx) {
+        Poll::Ready(r) => Poll::Ready(Some(r)),
+        Poll::Pending if close_when_idle && state.is_idle() => Poll::Ready(None),
+        Poll::Pending => Poll::Pending,
+    })
 }
 
 /// Resolves with the phase once the drain moved past `seen`.

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 use hyper::service::Service;
 use hyper_util::rt::TokioIo;
 use pin_project_lite::pin_project;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Duration, Instant};
 use tracing::debug;
 
@@ -29,6 +30,8 @@ use crate::drain::{PhaseView, Watch};
 #[derive(Debug)]
 pub(crate) struct ConnState {
     in_flight: AtomicUsize,
+    /// Whether the last write to the socket was left waiting for room.
+    write_pending: AtomicBool,
     /// When the connection last became idle, in nanoseconds after `base`.
     idle_since: AtomicU64,
     base: Instant,
@@ -38,6 +41,7 @@ impl ConnState {
     pub(crate) fn new() -> Self {
         ConnState {
             in_flight: AtomicUsize::new(0),
+            write_pending: AtomicBool::new(false),
             idle_since: AtomicU64::new(0),
             base: Instant::now(),
         }
@@ -45,6 +49,12 @@ impl ConnState {
 
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Nothing in flight and nothing waiting to be written: the connection
+    /// may close without losing anything.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.in_flight() == 0 && !self.write_pending.load(Ordering::Acquire)
     }
 
     /// When the last request in flight ended (or the connection began).
@@ -70,6 +80,67 @@ impl Drop for InFlight {
                 .idle_since
                 .store(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Release);
         }
+    }
+}
+
+/// A connection's socket that records in [`ConnState`] whether the last
+/// write had to wait for room: a response flushed to the kernel is done,
+/// one still in hyper's buffer is not.
+#[derive(Debug)]
+pub(crate) struct WriteWatched<I> {
+    pub(crate) io: I,
+    pub(crate) state: Arc<ConnState>,
+}
+
+impl<I> WriteWatched<I> {
+    fn note<T>(&self, polled: Poll<T>) -> Poll<T> {
+        self.state
+            .write_pending
+            .store(polled.is_pending(), Ordering::Release);
+        polled
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for WriteWatched<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for WriteWatched<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.note(polled)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.note(polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let polled = Pin::new(&mut self.io).poll_flush(cx);
+        self.note(polled)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
