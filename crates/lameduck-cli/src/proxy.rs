@@ -93,9 +93,27 @@ pub struct ProxyArgs {
     #[arg(long, env = "LAMEDUCK_IDLE_TIMEOUT", value_parser = parse_duration, default_value = "5m", value_name = "DURATION")]
     pub idle_timeout: Duration,
 
-    /// How long to wait for the app to accept a connection.
+    /// How long to wait for the app to accept a connection, and for one to
+    /// come free when all `--max-upstream-connections` are busy (then 503).
     #[arg(long, env = "LAMEDUCK_CONNECT_TIMEOUT", value_parser = parse_duration, default_value = "5s", value_name = "DURATION")]
     pub connect_timeout: Duration,
+
+    /// The most connections open to the app at once (Envoy's circuit
+    /// breaker default).
+    #[arg(long, env = "LAMEDUCK_MAX_UPSTREAM_CONNECTIONS", default_value = "1024", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_upstream_connections: u32,
+
+    /// The most streams one HTTP/2 client connection may have open at once
+    /// (advertised in SETTINGS).
+    #[arg(long, env = "LAMEDUCK_MAX_CONCURRENT_STREAMS", default_value = "100", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_concurrent_streams: u32,
+
+    /// How long the app may take to begin its answer once it has the whole
+    /// request (then 504); `0s` waits as long as the client does.
+    #[arg(long, env = "LAMEDUCK_UPSTREAM_TIMEOUT", value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
+    pub upstream_timeout: Duration,
 }
 
 impl ProxyArgs {
@@ -145,9 +163,12 @@ impl ProxyArgs {
             http: HttpServer {
                 header_read_timeout: self.client_timeout,
                 idle_timeout: self.idle_timeout,
+                max_concurrent_streams: self.max_concurrent_streams,
                 ..HttpServer::default()
             },
             connect_timeout: self.connect_timeout,
+            max_upstream_connections: self.max_upstream_connections as usize,
+            upstream_timeout: Some(self.upstream_timeout).filter(|t| !t.is_zero()),
         })
     }
 }

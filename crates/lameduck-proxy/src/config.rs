@@ -48,8 +48,15 @@ pub struct Config {
     pub timing: Timing,
     /// Limits and timeouts towards clients.
     pub http: HttpServer,
-    /// How long to wait for the upstream to accept a connection.
+    /// How long to wait for the upstream to accept a connection, and for
+    /// one to come free when all of them are busy (HAProxy's `timeout
+    /// queue` defaults to its `timeout connect` the same way).
     pub connect_timeout: Duration,
+    /// The most connections open to the upstream at once.
+    pub max_upstream_connections: usize,
+    /// How long the upstream may take to begin its answer once it has the
+    /// whole request; `None` waits as long as the client does.
+    pub upstream_timeout: Option<Duration>,
 }
 
 /// The app's address, `host:port`: checked once, where it is parsed, and

@@ -11,17 +11,19 @@
 #![deny(rust_2018_idioms)]
 
 mod admin;
+mod body;
 mod config;
 mod entry;
 mod forward;
 mod metrics;
+mod rewrite;
 mod upstream;
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use lameduck::http::HttpServer;
+use lameduck::http::{ConnEnd, HttpServer};
 use lameduck::{accept_until_closing, tunnel, Drain, Report, TunnelEnd, TunnelKind, Watch};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
@@ -138,7 +140,12 @@ impl Proxy {
             metrics,
             readiness,
         } = self;
-        let connector = Connector::new(config.upstream.as_str(), config.connect_timeout);
+        let connector = Connector::new(
+            config.upstream.as_str(),
+            config.connect_timeout,
+            config.max_upstream_connections,
+            metrics.clone(),
+        );
         info!(
             listen = %config.listen,
             mode = %config.mode,
@@ -172,6 +179,7 @@ impl Proxy {
                     upstream: config.upstream.authority().clone(),
                     drain: drain.clone(),
                     metrics: metrics.clone(),
+                    upstream_timeout: config.upstream_timeout,
                 });
                 let server = Arc::new(config.http.clone());
                 tokio::spawn(accept_until_closing(
@@ -218,8 +226,13 @@ async fn serve_http(
     };
     let _open = metrics.connection(label);
     let service = Forward::new(shared, peer);
-    if server.serve(stream, protocol, service, watch).await == lameduck::http::ConnEnd::Cut {
-        metrics.cut(label);
+    match server.serve(stream, protocol, service, watch).await {
+        ConnEnd::Closed => {}
+        ConnEnd::Cut => metrics.cut(label),
+        ConnEnd::BadRequest(status) => {
+            debug!(%peer, %status, "request refused before a service saw it");
+            metrics.outcome(metrics::Outcome::Rejected);
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use http_body::Body;
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
@@ -68,6 +68,9 @@ pub enum ConnEnd {
     Closed,
     /// Cut at the drain's deadline with work still under way.
     Cut,
+    /// A request could not be taken: answered with this status (400 for a
+    /// malformed head, 431 for one too large) and closed.
+    BadRequest(StatusCode),
 }
 
 /// Limits and timeouts of the HTTP server side.
@@ -80,20 +83,26 @@ pub struct HttpServer {
     pub idle_timeout: Duration,
     /// The largest number of header fields in a request (HTTP/1.1).
     pub max_headers: usize,
-    /// The largest request head, in bytes (HTTP/1.1 read buffer, HTTP/2
-    /// header list).
+    /// The largest request head, in bytes (HTTP/1.1 request line and
+    /// headers, HTTP/2 header list).
     pub max_header_bytes: usize,
+    /// The most streams an HTTP/2 client may have open at once on one
+    /// connection, advertised in SETTINGS: each may hold an upstream
+    /// connection.
+    pub max_concurrent_streams: u32,
 }
 
 impl Default for HttpServer {
     /// The limits users of Envoy and nginx expect: 60 KiB and 100 fields of
-    /// headers, 30s to send a head, 5 minutes of idle keep-alive.
+    /// headers, 30s to send a head, 5 minutes of idle keep-alive, 100
+    /// concurrent HTTP/2 streams (Envoy's recommendation for an edge).
     fn default() -> Self {
         HttpServer {
             header_read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
             max_headers: 100,
             max_header_bytes: 60 * 1024,
+            max_concurrent_streams: 100,
         }
     }
 }
@@ -219,6 +228,7 @@ impl HttpServer {
             state: state.clone(),
             view: watch.phase_view(),
             h2c: Some(Arc::new(self.clone())),
+            max_head: Some(self.max_header_bytes),
         };
         let stream = WriteWatched {
             io: stream,
@@ -250,7 +260,7 @@ impl HttpServer {
             tokio::select! {
                 biased;
                 r = until_idle(conn.as_mut(), &state, close_when_idle) => return match r {
-                    Some(r) => ended(r),
+                    Some(r) => ended(r, &state),
                     None => {
                         debug!("closing a connection without a request in flight");
                         ConnEnd::Closed
@@ -302,11 +312,13 @@ impl HttpServer {
             state: state.clone(),
             view: watch.phase_view(),
             h2c: None,
+            max_head: None,
         };
         let mut builder = http2::Builder::new(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
             .keep_alive_interval(Some(Duration::from_secs(20)))
+            .max_concurrent_streams(self.max_concurrent_streams)
             .max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX));
         let mut conn = pin!(builder.serve_connection(TokioIo::new(io), service));
         let view = watch.phase_view();
@@ -319,7 +331,7 @@ impl HttpServer {
             // already there when detected) and GOAWAY is graceful.
             tokio::select! {
                 biased;
-                r = conn.as_mut() => return ended(r),
+                r = conn.as_mut() => return ended(r, &state),
                 seen = &mut phase_change => {
                     phase_change = Box::pin(next_phase(view.clone(), seen));
                     match seen {
@@ -369,9 +381,23 @@ async fn next_phase(view: PhaseView, seen: Phase) -> Phase {
     view.next_after(seen).await
 }
 
-fn ended(result: Result<(), hyper::Error>) -> ConnEnd {
-    if let Err(e) = result {
-        debug!(error = %e, "connection ended with an error");
+/// How a connection ended, from hyper's result and what it served.
+fn ended(result: Result<(), hyper::Error>, state: &ConnState) -> ConnEnd {
+    if let Some(status) = state.rejected() {
+        return ConnEnd::BadRequest(status);
     }
-    ConnEnd::Closed
+    match result {
+        Ok(()) => ConnEnd::Closed,
+        Err(e) => {
+            debug!(error = %e, "connection ended with an error");
+            // hyper answered a head it could not parse before ending.
+            if e.is_parse_too_large() {
+                ConnEnd::BadRequest(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+            } else if e.is_parse() {
+                ConnEnd::BadRequest(StatusCode::BAD_REQUEST)
+            } else {
+                ConnEnd::Closed
+            }
+        }
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -32,6 +32,8 @@ pub(crate) struct ConnState {
     in_flight: AtomicUsize,
     /// Whether the last write to the socket was left waiting for room.
     write_pending: AtomicBool,
+    /// The status of a request refused here (0: none).
+    rejected: AtomicU16,
     /// When the connection last became idle, in nanoseconds after `base`.
     idle_since: AtomicU64,
     base: Instant,
@@ -42,6 +44,7 @@ impl ConnState {
         ConnState {
             in_flight: AtomicUsize::new(0),
             write_pending: AtomicBool::new(false),
+            rejected: AtomicU16::new(0),
             idle_since: AtomicU64::new(0),
             base: Instant::now(),
         }
@@ -55,6 +58,11 @@ impl ConnState {
     /// may close without losing anything.
     pub(crate) fn is_idle(&self) -> bool {
         self.in_flight() == 0 && !self.write_pending.load(Ordering::Acquire)
+    }
+
+    /// The status a request on this connection was refused with, if any.
+    pub(crate) fn rejected(&self) -> Option<StatusCode> {
+        StatusCode::from_u16(self.rejected.load(Ordering::Acquire)).ok()
     }
 
     /// When the last request in flight ended (or the connection began).
@@ -154,6 +162,9 @@ pub(crate) struct Tracked<S> {
     pub(crate) view: PhaseView,
     /// On HTTP/1.1 connections: the server that takes `Upgrade: h2c`.
     pub(crate) h2c: Option<Arc<HttpServer>>,
+    /// On HTTP/1.1 connections: the largest request head taken. hyper's
+    /// read buffer bounds a head only when it comes in several reads.
+    pub(crate) max_head: Option<usize>,
 }
 
 impl<S, B> Service<Request<Incoming>> for Tracked<S>
@@ -168,6 +179,18 @@ where
     type Future = TrackedFuture<S::Future>;
 
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+        if let Some(max) = self.max_head.filter(|max| head_len(&req) > *max) {
+            debug!(max, "request head too large: 431");
+            let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+            self.state
+                .rejected
+                .store(status.as_u16(), Ordering::Release);
+            let mut res = Response::new(());
+            *res.status_mut() = status;
+            res.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            return TrackedFuture::Ready { res: Some(res) };
+        }
         if let Some(server) = self.h2c.as_ref().filter(|_| wants_h2c(&req)) {
             if let Some(first_request) = headers_frame(&req) {
                 let upgrade = hyper::upgrade::on(&mut req);
@@ -258,6 +281,19 @@ where
             }
         }
     }
+}
+
+/// The size of an HTTP/1.1 request head as sent: request line, fields
+/// with their `: ` and line ends, the empty line.
+fn head_len<B>(req: &Request<B>) -> usize {
+    let uri = req.uri();
+    let target = uri.scheme_str().map_or(0, |s| s.len() + 3)
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(1, |p| p.as_str().len());
+    let line = req.method().as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
+    req.headers().iter().fold(line + 2, |n, (name, value)| {
+        n + name.as_str().len() + 2 + value.len() + 2
+    })
 }
 
 /// Serves the connection upgraded to h2c, its first request fed in as
