@@ -81,7 +81,7 @@ fn the_auto_delay_keeps_accepting_until_arrivals_stop() {
 
 #[test]
 fn proxy_flags_are_checked_with_clear_errors() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &["proxy", "--upstream", "127.0.0.1:1"],
             "--listen is required",
@@ -105,6 +105,14 @@ fn proxy_flags_are_checked_with_clear_errors() {
         (
             &["proxy", "--mode", "udp", "--listen", "127.0.0.1:0"],
             "unknown mode",
+        ),
+        (
+            &["proxy", "--max-upstream-connections", "0"],
+            "--max-upstream-connections",
+        ),
+        (
+            &["proxy", "--max-concurrent-streams", "99999999999"],
+            "--max-concurrent-streams",
         ),
     ];
     for (args, message) in cases {

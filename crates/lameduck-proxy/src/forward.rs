@@ -198,7 +198,8 @@ impl Shared {
             Failure::Upstream(e) => e,
         };
         if sent.failed() {
-            debug!(%method, path, "malformed request body: 400");
+            // A malformed chunk, or a client gone before its body ended.
+            debug!(%method, path, error = %e, "the client's request body failed: 400");
             self.metrics.outcome(Outcome::Rejected);
             return short(StatusCode::BAD_REQUEST, "malformed request body\n");
         }

@@ -373,3 +373,24 @@ where
             .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_is_measured_as_sent() {
+        let raw = "GET /p?q=1 HTTP/1.1\r\nhost: example\r\nx-a: bcd\r\n\r\n";
+        let req = Request::get("/p?q=1")
+            .header("host", "example")
+            .header("x-a", "bcd")
+            .body(())
+            .expect("request");
+        assert_eq!(head_len(&req), raw.len());
+        let absolute = Request::get("http://example/p").body(()).expect("request");
+        assert_eq!(
+            head_len(&absolute),
+            "GET http://example/p HTTP/1.1\r\n\r\n".len()
+        );
+    }
+}
