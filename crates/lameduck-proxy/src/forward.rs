@@ -50,7 +50,8 @@ pub struct Shared {
     pub drain: Drain,
     /// Where requests are counted.
     pub metrics: Arc<Metrics>,
-    /// How long the upstream may take to answer a request sent whole.
+    /// How long the upstream may take to answer a request sent whole
+    /// (gRPC calls excepted: they carry their own deadline).
     pub upstream_timeout: Option<Duration>,
 }
 
@@ -126,7 +127,14 @@ impl Shared {
         };
         let (parts, body) = req.into_parts();
         let (body, sent) = ClientBody::new(body);
-        let mut res = match self.exchange(Request::from_parts(parts, body), &sent).await {
+        // gRPC carries its own deadline (`grpc-timeout`) to the server, and
+        // a server stream may send its headers only with its first message,
+        // long after the call began: Envoy's route timeout is the known trap.
+        let limit = self.upstream_timeout.filter(|_| protocol != Protocol::Grpc);
+        let mut res = match self
+            .exchange(Request::from_parts(parts, body), &sent, limit)
+            .await
+        {
             Ok(res) => res,
             Err(failure) => return self.failed(failure, &sent, &method, &uri),
         };
@@ -167,9 +175,10 @@ impl Shared {
         &self,
         req: Request<ClientBody>,
         sent: &BodyState,
+        limit: Option<Duration>,
     ) -> Result<Response<Incoming>, Failure> {
         let answer = self.client.request(req);
-        let Some(limit) = self.upstream_timeout else {
+        let Some(limit) = limit else {
             return answer.await.map_err(Failure::Upstream);
         };
         tokio::select! {
