@@ -232,3 +232,24 @@ fn a_hung_app_gets_504_at_the_upstream_timeout() {
     // An answer that comes in time is untouched.
     assert_eq!(status(app.listen, "/slow?ms=50"), 200);
 }
+
+#[test]
+fn an_http2_connection_without_a_request_does_not_hold_the_drain() {
+    let app = ProxiedApp::start("http_upstream.py", &[], &["--drain-delay", "1s"]);
+    // The preface and SETTINGS, then nothing: no stream, no PING answered.
+    let mut h2 = TcpStream::connect(app.listen).expect("connect");
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .expect("preface");
+    h2.set_read_timeout(Some(EVENT_TIMEOUT)).expect("timeout");
+    wait_until("the HTTP/2 connection to be counted", || {
+        metric(app.admin, "lameduck_open_connections{protocol=\"http2\"}") == Some(1.0)
+    });
+    app.lameduck.signal(libc::SIGTERM);
+    let mut frames = Vec::new();
+    h2.read_to_end(&mut frames)
+        .expect("the proxy closes the connection");
+    assert_eq!(app.lameduck.exit_code(), 0);
+    app.lameduck.wait_log("stop passed on");
+    let log = app.lameduck.log();
+    assert!(!log.contains("deadline reached"), "{log}");
+}

@@ -259,7 +259,7 @@ impl HttpServer {
         loop {
             tokio::select! {
                 biased;
-                r = until_idle(conn.as_mut(), &state, close_when_idle) => return match r {
+                r = until(conn.as_mut(), || close_when_idle && state.is_idle()) => return match r {
                     Some(r) => ended(r, &state),
                     None => {
                         debug!("closing a connection without a request in flight");
@@ -314,6 +314,10 @@ impl HttpServer {
             h2c: None,
             max_head: None,
         };
+        let io = WriteWatched {
+            io,
+            state: state.clone(),
+        };
         let mut builder = http2::Builder::new(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
@@ -325,18 +329,29 @@ impl HttpServer {
         let mut phase_change = Box::pin(next_phase(view.clone(), Phase::Serving));
         let mut idle = pin!(sleep(self.idle_timeout));
         let mut shutting_down = false;
+        // From `Closing` on, a connection that never carried a request ends
+        // at once: it holds nothing, and one that answers no PING would keep
+        // the graceful GOAWAY waiting to the deadline.
+        let mut close_if_unused = false;
         loop {
             // `conn` is polled first on every turn, so by the time a phase
             // change is handled the handshake is done (the preface was
             // already there when detected) and GOAWAY is graceful.
             tokio::select! {
                 biased;
-                r = conn.as_mut() => return ended(r, &state),
+                r = until(conn.as_mut(), || close_if_unused && state.is_unused()) => return match r {
+                    Some(r) => ended(r, &state),
+                    None => {
+                        debug!("closing an HTTP/2 connection that carried no request");
+                        ConnEnd::Closed
+                    }
+                },
                 seen = &mut phase_change => {
                     phase_change = Box::pin(next_phase(view.clone(), seen));
                     match seen {
                         Phase::Serving => {}
                         Phase::Draining | Phase::Closing => {
+                            close_if_unused = seen == Phase::Closing;
                             if !shutting_down {
                                 shutting_down = true;
                                 conn.as_mut().graceful_shutdown();
@@ -358,20 +373,19 @@ impl HttpServer {
     }
 }
 
-/// Polls `conn` to its end; when `close_when_idle`, resolves with `None`
-/// as soon as the poll leaves it with no request in flight and no answer
-/// waiting for the socket.
-fn until_idle<'a, C>(
+/// Polls `conn` to its end, or resolves with `None` as soon as a poll
+/// leaves it pending with `may_close` true (read after the poll, so what
+/// reached the socket is taken in first).
+fn until<'a, C>(
     mut conn: Pin<&'a mut C>,
-    state: &'a ConnState,
-    close_when_idle: bool,
+    may_close: impl Fn() -> bool + 'a,
 ) -> impl Future<Output = Option<Result<(), hyper::Error>>> + 'a
 where
     C: Future<Output = Result<(), hyper::Error>>,
 {
     std::future::poll_fn(move |cx| match conn.as_mut().poll(cx) {
         Poll::Ready(r) => Poll::Ready(Some(r)),
-        Poll::Pending if close_when_idle && state.is_idle() => Poll::Ready(None),
+        Poll::Pending if may_close() => Poll::Ready(None),
         Poll::Pending => Poll::Pending,
     })
 }

@@ -34,6 +34,8 @@ pub(crate) struct ConnState {
     write_pending: AtomicBool,
     /// The status of a request refused here (0: none).
     rejected: AtomicU16,
+    /// Whether any request began on the connection.
+    used: AtomicBool,
     /// When the connection last became idle, in nanoseconds after `base`.
     idle_since: AtomicU64,
     base: Instant,
@@ -45,6 +47,7 @@ impl ConnState {
             in_flight: AtomicUsize::new(0),
             write_pending: AtomicBool::new(false),
             rejected: AtomicU16::new(0),
+            used: AtomicBool::new(false),
             idle_since: AtomicU64::new(0),
             base: Instant::now(),
         }
@@ -60,6 +63,12 @@ impl ConnState {
         self.in_flight() == 0 && !self.write_pending.load(Ordering::Acquire)
     }
 
+    /// No request ever began and nothing waits to be written: a connection
+    /// that only said hello (an HTTP/2 preface) holds nothing.
+    pub(crate) fn is_unused(&self) -> bool {
+        !self.used.load(Ordering::Acquire) && !self.write_pending.load(Ordering::Acquire)
+    }
+
     /// The status a request on this connection was refused with, if any.
     pub(crate) fn rejected(&self) -> Option<StatusCode> {
         StatusCode::from_u16(self.rejected.load(Ordering::Acquire)).ok()
@@ -71,6 +80,7 @@ impl ConnState {
     }
 
     fn start(self: &Arc<Self>) -> InFlight {
+        self.used.store(true, Ordering::Release);
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight(self.clone())
     }
