@@ -277,10 +277,13 @@ impl HttpServer {
                         // it: the client's next request would meet a closed
                         // socket (found by `lameduck check`).
                         Phase::Serving | Phase::Draining => continue,
-                        // Listeners closed: idle connections go now. Any
-                        // request that reached the socket is taken in first,
-                        // by the next poll of `until_idle`.
-                        Phase::Closing => close_when_idle = true,
+                        // Listeners closed: idle connections go now. Take
+                        // in any request that reached the socket first:
+                        // shutting down an idle connection stops its reads.
+                        Phase::Closing => {
+                            close_when_idle = true;
+                            tokio::select! { biased; r = conn.as_mut() => return ended(r, &state), _ = std::future::ready(()) => {} }
+                        }
                         Phase::Stopping | Phase::Exited => return ConnEnd::Cut,
                     }
                     shutting_down = true;
