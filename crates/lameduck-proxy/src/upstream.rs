@@ -87,14 +87,15 @@ impl Connector {
     /// longest waiter first); fails with [`ConnectionLimit`] when none came
     /// free within the connect timeout.
     pub async fn connect(&self) -> io::Result<UpstreamConn> {
-        let deadline = Instant::now() + self.timeout;
-        let slot = timeout_at(deadline, self.slots.clone().acquire_owned())
+        // No deadline when the timeout is beyond the clock's reach.
+        let deadline = Instant::now().checked_add(self.timeout);
+        let slot = before(deadline, self.slots.clone().acquire_owned())
             .await
-            .map_err(|_| io::Error::other(ConnectionLimit))?
+            .ok_or_else(|| io::Error::other(ConnectionLimit))?
             .map_err(io::Error::other)?;
-        let stream = timeout_at(deadline, self.dial())
+        let stream = before(deadline, self.dial())
             .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
         Ok(UpstreamConn {
             stream,
             _slot: slot,
@@ -107,6 +108,14 @@ impl Connector {
         let stream = TcpStream::connect(&*self.upstream).await?;
         let _ = stream.set_nodelay(true);
         Ok(stream)
+    }
+}
+
+/// `fut`'s output if it comes before `deadline` (any time without one).
+async fn before<F: Future>(deadline: Option<Instant>, fut: F) -> Option<F::Output> {
+    match deadline {
+        Some(deadline) => timeout_at(deadline, fut).await.ok(),
+        None => Some(fut.await),
     }
 }
 

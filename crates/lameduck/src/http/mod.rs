@@ -38,6 +38,11 @@ pub use listener::{readiness, serve};
 pub use tracked::TrackedBody;
 use tracked::{ConnState, Tracked, WriteWatched};
 
+/// The longest timeout taken as given. hyper adds its header read timeout
+/// to the clock unchecked, so a larger one (a user's "forever") would panic
+/// on every connection; a century is as good as forever for a process.
+const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// The HTTP/2 connection preface a client with prior knowledge starts with.
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -206,12 +211,13 @@ impl HttpServer {
     /// when to look again. Idle time is read lazily: requests never wake
     /// the connection's task for it.
     fn idle_check(&self, state: &ConnState) -> Result<(), Instant> {
-        let idle_until = state.idle_since() + self.idle_timeout;
+        let idle_timeout = self.idle_timeout.min(LONGEST);
+        let idle_until = state.idle_since() + idle_timeout;
         let now = Instant::now();
         if state.in_flight() == 0 && now >= idle_until {
             Ok(())
         } else {
-            Err(idle_until.max(now + self.idle_timeout / 2))
+            Err(idle_until.max(now + idle_timeout / 2))
         }
     }
 
@@ -237,7 +243,7 @@ impl HttpServer {
         let mut builder = http1::Builder::new();
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(self.header_read_timeout)
+            .header_read_timeout(self.header_read_timeout.min(LONGEST))
             .max_buf_size(self.max_header_bytes.max(8192))
             .max_headers(self.max_headers);
         let mut conn = pin!(builder
@@ -416,5 +422,41 @@ fn ended(result: Result<(), hyper::Error>, state: &ConnState) -> ConnEnd {
                 ConnEnd::Closed
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use hyper::service::service_fn;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::drain::Drain;
+
+    /// Timeouts meant as "forever" neither panic nor stop the serving.
+    #[tokio::test]
+    async fn timeouts_too_long_for_the_clock_serve_as_forever() {
+        let server = HttpServer {
+            header_read_timeout: Duration::MAX,
+            idle_timeout: Duration::MAX,
+            ..HttpServer::default()
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let drain = Drain::new();
+        let hello =
+            service_fn(|_req| async { Ok::<_, Infallible>(Response::new(String::from("hi"))) });
+        tokio::spawn(async move { server.serve_listener(listener, drain, hello).await });
+        let mut client = TcpStream::connect(addr).await.expect("connect");
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).await.expect("read");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     }
 }
