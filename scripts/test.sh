@@ -22,11 +22,12 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need[@]}"
 fi
-# ... and three from PyPI (a Debian python may want --break-system-packages):
-# jsonschema validates the linter's SARIF against the vendored schema.
-if ! python3 -c 'import websockets, grpc, jsonschema' 2>/dev/null; then
-  python3 -m pip install -q websockets grpcio jsonschema 2>/dev/null ||
-    python3 -m pip install -q --break-system-packages websockets grpcio jsonschema
+# ... and four from PyPI (a Debian python may want --break-system-packages):
+# jsonschema validates the linter's SARIF against the vendored schema; h2
+# drives the HTTP/2 fan-out against the proxy.
+if ! python3 -c 'import websockets, grpc, jsonschema, h2' 2>/dev/null; then
+  python3 -m pip install -q websockets grpcio jsonschema h2 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages websockets grpcio jsonschema h2
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 

@@ -2,17 +2,14 @@
 //! `lameduck run --listen` (in front of the app it supervises).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use lameduck::http::HttpServer;
-use lameduck::{Drain, Timing};
+use lameduck::Timing;
 use lameduck_core::{parse_duration, Plan};
-use lameduck_proxy::{Config, Mode, Proxy, UpstreamProtocol};
-use lameduck_supervisor::{Drainer, Waker};
-use tracing::error;
+pub use lameduck_proxy::ProxyDrainer;
+use lameduck_proxy::{Config, Mode, Upstream, UpstreamProtocol};
 
 /// `--drain-delay`: a duration, or `auto`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +40,7 @@ pub struct ProxyArgs {
 
     /// The app's address, `host:port`.
     #[arg(long, env = "LAMEDUCK_UPSTREAM", value_name = "HOST:PORT")]
-    pub upstream: Option<String>,
+    pub upstream: Option<Upstream>,
 
     /// `http` (HTTP/1.1, HTTP/2, gRPC, WebSocket) or `tcp` (any protocol as
     /// a byte stream).
@@ -95,9 +92,27 @@ pub struct ProxyArgs {
     #[arg(long, env = "LAMEDUCK_IDLE_TIMEOUT", value_parser = parse_duration, default_value = "5m", value_name = "DURATION")]
     pub idle_timeout: Duration,
 
-    /// How long to wait for the app to accept a connection.
+    /// How long to wait for the app to accept a connection, and for one to
+    /// come free when all `--max-upstream-connections` are busy (then 503).
     #[arg(long, env = "LAMEDUCK_CONNECT_TIMEOUT", value_parser = parse_duration, default_value = "5s", value_name = "DURATION")]
     pub connect_timeout: Duration,
+
+    /// The most connections open to the app at once (Envoy's circuit
+    /// breaker default).
+    #[arg(long, env = "LAMEDUCK_MAX_UPSTREAM_CONNECTIONS", default_value = "1024", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_upstream_connections: u32,
+
+    /// The most streams one HTTP/2 client connection may have open at once
+    /// (advertised in SETTINGS).
+    #[arg(long, env = "LAMEDUCK_MAX_CONCURRENT_STREAMS", default_value = "100", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub max_concurrent_streams: u32,
+
+    /// How long the app may take to begin its answer once it has the whole
+    /// request (then 504); `0s` waits as long as the client does.
+    #[arg(long, env = "LAMEDUCK_UPSTREAM_TIMEOUT", value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
+    pub upstream_timeout: Duration,
 }
 
 impl ProxyArgs {
@@ -108,14 +123,6 @@ impl ProxyArgs {
             .upstream
             .clone()
             .ok_or("--upstream is required with --listen")?;
-        let port_ok = upstream.rsplit_once(':').is_some_and(|(host, port)| {
-            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
-        });
-        if !port_ok {
-            return Err(format!(
-                "bad --upstream {upstream:?}: give host:port, e.g. 127.0.0.1:8081"
-            ));
-        }
         Ok(Config {
             listen,
             mode: self.mode,
@@ -127,91 +134,13 @@ impl ProxyArgs {
             http: HttpServer {
                 header_read_timeout: self.client_timeout,
                 idle_timeout: self.idle_timeout,
+                max_concurrent_streams: self.max_concurrent_streams,
                 ..HttpServer::default()
             },
             connect_timeout: self.connect_timeout,
+            max_upstream_connections: self.max_upstream_connections as usize,
+            upstream_timeout: Some(self.upstream_timeout).filter(|t| !t.is_zero()),
         })
-    }
-}
-
-/// A tokio runtime for the proxy: one thread, as the proxy is meant to sit
-/// on one core beside the app.
-pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-}
-
-/// The proxy as the supervisor's [`Drainer`]: runs on a thread of its own.
-pub struct ProxyDrainer {
-    drain: Drain,
-    done: Arc<AtomicBool>,
-}
-
-impl ProxyDrainer {
-    /// Binds the proxy and starts it on a new thread; fails if it cannot bind.
-    pub fn start(config: Config, waker: Waker) -> Result<Box<dyn Drainer>, String> {
-        let (bound_tx, bound_rx) = std::sync::mpsc::channel();
-        let done = Arc::new(AtomicBool::new(false));
-        let done_flag = done.clone();
-        std::thread::Builder::new()
-            .name("lameduck-proxy".into())
-            .spawn(move || {
-                let rt = match runtime() {
-                    Ok(rt) => rt,
-                    Err(e) => {
-                        return drop(bound_tx.send(Err(format!("cannot start the proxy: {e}"))))
-                    }
-                };
-                rt.block_on(async move {
-                    let proxy = match Proxy::bind(config).await {
-                        Ok(p) => p,
-                        Err(e) => return drop(bound_tx.send(Err(e.to_string()))),
-                    };
-                    let drain = proxy.drain();
-                    let _ = bound_tx.send(Ok(drain.clone()));
-                    // The drain may begin from the admin port.
-                    tokio::spawn(async move {
-                        drain.triggered().await;
-                        waker.wake();
-                    });
-                    proxy.run().await;
-                    done_flag.store(true, Ordering::Release);
-                    waker.wake();
-                    // Keep answering probes and finishing tunnels until the
-                    // supervisor exits the process.
-                    std::future::pending::<()>().await;
-                });
-            })
-            .map_err(|e| format!("cannot start the proxy thread: {e}"))?;
-        let drain = bound_rx
-            .recv()
-            .map_err(|_| "the proxy thread ended before binding".to_string())??;
-        Ok(Box::new(ProxyDrainer { drain, done }))
-    }
-}
-
-impl Drainer for ProxyDrainer {
-    fn begin(&mut self) {
-        // The supervisor logged the stop and its plan.
-        self.drain.trigger_logged();
-    }
-
-    fn hurry(&mut self) {
-        self.drain.hurry();
-    }
-
-    fn app_exited(&mut self) {
-        self.drain.trigger();
-        self.drain.hurry();
-    }
-
-    fn requested(&self) -> bool {
-        self.drain.is_triggered()
-    }
-
-    fn is_done(&self) -> bool {
-        self.done.load(Ordering::Acquire)
     }
 }
 
@@ -221,31 +150,10 @@ impl Drainer for ProxyDrainer {
 pub fn sidecar(args: &ProxyArgs, drain: &crate::run::DrainArgs) -> i32 {
     let config = match drain.plan(args).and_then(|plan| args.config(&plan)) {
         Ok(c) => c,
-        Err(e) => {
-            error!("{e}");
-            return 2;
-        }
+        Err(e) => return crate::logging::usage_error(e),
     };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            error!("cannot start the runtime: {e}");
-            return 1;
-        }
-    };
-    rt.block_on(async move {
-        let proxy = match Proxy::bind(config).await {
-            Ok(p) => p,
-            Err(e) => {
-                error!("{e}");
-                return 1;
-            }
-        };
-        if let Err(e) = proxy.drain().listen_for_signals() {
-            error!("cannot listen for signals: {e}");
-            return 1;
-        }
-        proxy.run().await;
-        0
-    })
+    match lameduck_proxy::run_sidecar(config) {
+        Ok(_) => 0,
+        Err(e) => crate::logging::fail(1, e),
+    }
 }

@@ -81,7 +81,7 @@ fn the_auto_delay_keeps_accepting_until_arrivals_stop() {
 
 #[test]
 fn proxy_flags_are_checked_with_clear_errors() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &["proxy", "--upstream", "127.0.0.1:1"],
             "--listen is required",
@@ -105,6 +105,14 @@ fn proxy_flags_are_checked_with_clear_errors() {
         (
             &["proxy", "--mode", "udp", "--listen", "127.0.0.1:0"],
             "unknown mode",
+        ),
+        (
+            &["proxy", "--max-upstream-connections", "0"],
+            "--max-upstream-connections",
+        ),
+        (
+            &["proxy", "--max-concurrent-streams", "99999999999"],
+            "--max-concurrent-streams",
         ),
     ];
     for (args, message) in cases {
@@ -171,4 +179,50 @@ echo "remote=$remote live=$ready local=$local"
     // Refused from 10.77.0.1; the proxy kept serving; taken from loopback,
     // after which the drain ran and the proxy exited (`wait` returned).
     assert_eq!(text.trim(), "remote=403 live=200 local=202");
+}
+
+#[test]
+fn an_admin_port_on_ipv6_takes_post_drain_from_ipv4_loopback() {
+    // A v6 socket, as `--admin [::]:9901` makes: 127.0.0.1 arrives as
+    // ::ffff:127.0.0.1. Bound to that address only, to stay on loopback.
+    let admin_port = free_port();
+    let admin = format!("[::ffff:127.0.0.1]:{admin_port}");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let upstream = format!("127.0.0.1:{}", free_port());
+    let lameduck = support::Lameduck::start(&[
+        "proxy",
+        "--listen",
+        &listen,
+        "--upstream",
+        &upstream,
+        "--admin",
+        &admin,
+    ]);
+    let admin: std::net::SocketAddr = ([127, 0, 0, 1], admin_port).into();
+    support::wait_until("the admin port", || status(admin, "/live") == 200);
+    let drained = request(admin, "POST", "/drain").expect("POST /drain");
+    assert_eq!(drained.status, 202, "{drained:?}");
+    assert_eq!(lameduck.exit_code(), 0);
+    // Read after the exit: the log reader may still be a line behind.
+    lameduck.wait_log("drain asked for on the admin port");
+}
+
+#[test]
+fn head_metrics_answers_like_get_without_a_body() {
+    let app = ProxiedApp::start("http_upstream.py", &[], &[]);
+    let get = request(app.admin, "GET", "/metrics").expect("GET");
+    let head = request(app.admin, "HEAD", "/metrics").expect("HEAD");
+    assert_eq!(head.status, 200, "{head:?}");
+    assert_eq!(head.body, "", "no body to HEAD");
+    let content_type = |a: &support::net::Answer| {
+        a.head
+            .lines()
+            .find(|l| l.to_lowercase().starts_with("content-type:"))
+            .map(str::to_owned)
+    };
+    assert_eq!(content_type(&head), content_type(&get));
+    assert!(
+        head.head.to_lowercase().contains("content-length:"),
+        "{head:?}"
+    );
 }

@@ -87,7 +87,8 @@ impl Admin {
                 }
             }
             (&Method::GET | &Method::HEAD, "/live") => text(StatusCode::OK, "live\n".into()),
-            (&Method::GET, "/metrics") => {
+            // hyper leaves the body out of an answer to HEAD.
+            (&Method::GET | &Method::HEAD, "/metrics") => {
                 let mut res = text(StatusCode::OK, self.metrics.render(phase));
                 res.headers_mut().insert(
                     CONTENT_TYPE,
@@ -98,7 +99,8 @@ impl Admin {
                 res
             }
             (&Method::POST, "/drain") => {
-                if !peer.ip().is_loopback() && !self.allow_remote {
+                // An admin port on `[::]` sees 127.0.0.1 as ::ffff:127.0.0.1.
+                if !peer.ip().to_canonical().is_loopback() && !self.allow_remote {
                     warn!(%peer, "POST /drain refused: not from loopback");
                     return text(
                         StatusCode::FORBIDDEN,

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
+use http::uri::Authority;
 use lameduck::http::HttpServer;
 use lameduck::Timing;
 
@@ -36,7 +37,7 @@ pub struct Config {
     /// How the listener treats connections.
     pub mode: Mode,
     /// The app: `host:port`, resolved at each new connection.
-    pub upstream: String,
+    pub upstream: Upstream,
     /// The HTTP spoken to the app.
     pub upstream_protocol: UpstreamProtocol,
     /// Where `/ready`, `/live`, `/metrics` and `POST /drain` are served.
@@ -47,8 +48,54 @@ pub struct Config {
     pub timing: Timing,
     /// Limits and timeouts towards clients.
     pub http: HttpServer,
-    /// How long to wait for the upstream to accept a connection.
+    /// How long to wait for the upstream to accept a connection, and for
+    /// one to come free when all of them are busy (HAProxy's `timeout
+    /// queue` defaults to its `timeout connect` the same way).
     pub connect_timeout: Duration,
+    /// The most connections open to the upstream at once.
+    pub max_upstream_connections: usize,
+    /// How long the upstream may take to begin its answer once it has the
+    /// whole request; `None` waits as long as the client does.
+    pub upstream_timeout: Option<Duration>,
+}
+
+/// The app's address, `host:port`: checked once, where it is parsed, and
+/// resolved again at each new connection (a name may move).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Upstream(Authority);
+
+// === impl Upstream ===
+
+impl Upstream {
+    /// `host:port` as given.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// The address as a request's authority, for requests that bring none.
+    pub fn authority(&self) -> &Authority {
+        &self.0
+    }
+}
+
+impl FromStr for Upstream {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("bad upstream {s:?}: give host:port, e.g. 127.0.0.1:8081");
+        let authority = Authority::try_from(s).map_err(|_| bad())?;
+        let host_ok = !authority.host().is_empty() && !s.contains('@');
+        match authority.port_u16() {
+            Some(port) if port > 0 && host_ok => Ok(Upstream(authority)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl fmt::Display for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 // === impl Mode ===
@@ -94,5 +141,33 @@ impl fmt::Display for UpstreamProtocol {
             UpstreamProtocol::Http1 => "h1",
             UpstreamProtocol::Http2 => "h2",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upstream_is_host_and_a_nonzero_port() {
+        for good in ["127.0.0.1:8081", "app:80", "[::1]:9000", "localhost:65535"] {
+            assert_eq!(
+                good.parse::<Upstream>().map(|u| u.to_string()),
+                Ok(good.into())
+            );
+        }
+        for bad in [
+            "",
+            "app",
+            "app:",
+            ":80",
+            "app:0",
+            "app:65536",
+            "u@app:80",
+            "app:80/x",
+            "http://app:80",
+        ] {
+            assert!(bad.parse::<Upstream>().is_err(), "{bad:?} was taken");
+        }
     }
 }

@@ -6,22 +6,26 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::uri::{Authority, Scheme};
-use http::{Request, Response, StatusCode, Uri, Version};
+use http::header::{self, HeaderValue};
+use http::uri::Authority;
+use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::Service;
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use lameduck::{tunnel, Drain, TunnelEnd, TunnelKind};
+use lameduck::{tunnel, Drain, TunnelEnd, TunnelKind, Watch};
 use tracing::{debug, info, warn};
 
+use crate::body::{BodyState, ClientBody};
 use crate::config::UpstreamProtocol;
 use crate::metrics::{Metrics, Outcome, Protocol};
-use crate::upstream::UpstreamClient;
+use crate::rewrite::{is_grpc, strip_hop_by_hop, to_upstream, upgrade_protocol, Peer};
+use crate::upstream::{is_connection_limit, UpstreamClient};
 
 /// The body of every answer the proxy gives.
 pub type ProxyBody = UnsyncBoxBody<Bytes, hyper::Error>;
@@ -32,17 +36,6 @@ pub struct Forward {
     shared: Arc<Shared>,
     peer: Arc<Peer>,
 }
-
-/// The client of one connection, as the upstream is told of it.
-#[derive(Debug)]
-struct Peer {
-    ip: String,
-    /// `X-Forwarded-For` when the request brings none: made once.
-    forwarded_for: HeaderValue,
-}
-
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// What every connection's [`Forward`] shares.
 #[derive(Debug)]
@@ -57,31 +50,19 @@ pub struct Shared {
     pub drain: Drain,
     /// Where requests are counted.
     pub metrics: Arc<Metrics>,
+    /// How long the upstream may take to answer a request sent whole
+    /// (gRPC calls excepted: they carry their own deadline).
+    pub upstream_timeout: Option<Duration>,
 }
-
-/// Headers that belong to one connection and are never forwarded (RFC 9110
-/// §7.6.1), besides those the `Connection` header names.
-const HOP_BY_HOP: [HeaderName; 7] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::TE,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
 
 // === impl Forward ===
 
 impl Forward {
     /// The service for one connection from `peer`.
     pub fn new(shared: Arc<Shared>, peer: SocketAddr) -> Self {
-        let ip = peer.ip().to_string();
-        let forwarded_for =
-            HeaderValue::try_from(ip.as_str()).unwrap_or(HeaderValue::from_static("unknown"));
         Forward {
             shared,
-            peer: Arc::new(Peer { ip, forwarded_for }),
+            peer: Arc::new(Peer::new(peer.ip())),
         }
     }
 }
@@ -114,6 +95,16 @@ impl Shared {
             Protocol::Http1
         };
         let in_flight = self.metrics.request(protocol);
+        if req.method() == Method::CONNECT {
+            // A reverse proxy has no tunnel to open to an authority of the
+            // client's choosing (HAProxy and Envoy refuse it by default).
+            info!(peer = %peer.ip, authority = %req.uri(), "CONNECT refused: 501");
+            self.metrics.outcome(Outcome::Rejected);
+            return short(
+                StatusCode::NOT_IMPLEMENTED,
+                "CONNECT is not supported: lameduck is a reverse proxy\n",
+            );
+        }
         let upgrade = upgrade_protocol(&req);
         if upgrade.is_some() && self.protocol == UpstreamProtocol::Http2 {
             self.metrics.outcome(Outcome::Rejected);
@@ -126,28 +117,26 @@ impl Shared {
         let method = req.method().clone();
         // A cheap clone (shared bytes), kept for the log line of a failure.
         let uri = req.uri().clone();
-        let req = match self.to_upstream(req, peer, upgrade.as_ref()) {
+        let req = match to_upstream(req, peer, upgrade.as_ref(), self.protocol, &self.upstream) {
             Ok(req) => req,
             Err(why) => {
+                debug!(peer = %peer.ip, %method, path = uri.path(), why = why.trim_end(), "bad request: 400");
                 self.metrics.outcome(Outcome::Rejected);
                 return short(StatusCode::BAD_REQUEST, why);
             }
         };
-        let mut res = match self.client.request(req).await {
+        let (parts, body) = req.into_parts();
+        let (body, sent) = ClientBody::new(body);
+        // gRPC carries its own deadline (`grpc-timeout`) to the server, and
+        // a server stream may send its headers only with its first message,
+        // long after the call began: Envoy's route timeout is the known trap.
+        let limit = self.upstream_timeout.filter(|_| protocol != Protocol::Grpc);
+        let mut res = match self
+            .exchange(Request::from_parts(parts, body), &sent, limit)
+            .await
+        {
             Ok(res) => res,
-            Err(e) => {
-                let phase = self.drain.phase();
-                let cause = std::error::Error::source(&e)
-                    .map(|s| s.to_string())
-                    .unwrap_or_default();
-                if phase.is_stopping() {
-                    warn!(%method, path = uri.path(), %phase, error = %e, cause, "upstream failed while draining: 502");
-                } else {
-                    warn!(%method, path = uri.path(), error = %e, cause, "upstream failed: 502");
-                }
-                self.metrics.outcome(Outcome::UpstreamError);
-                return short(StatusCode::BAD_GATEWAY, "upstream unavailable\n");
-            }
+            Err(failure) => return self.failed(failure, &sent, &method, &uri),
         };
         self.metrics.outcome(match res.status().as_u16() {
             ..=399 => Outcome::Success,
@@ -157,34 +146,13 @@ impl Shared {
         if res.status() == StatusCode::SWITCHING_PROTOCOLS {
             if let (Some(kind), Some(client_upgrade)) = (upgrade, client_upgrade) {
                 let upstream_upgrade = hyper::upgrade::on(&mut res);
-                let watch = self.drain.watch();
-                let metrics = self.metrics.clone();
-                let label = if kind == TunnelKind::WebSocket {
-                    Protocol::WebSocket
-                } else {
-                    Protocol::Upgrade
-                };
-                tokio::spawn(async move {
-                    let (client, upstream) =
-                        match tokio::try_join!(client_upgrade, upstream_upgrade) {
-                            Ok(both) => both,
-                            Err(e) => return debug!(error = %e, "upgrade did not complete"),
-                        };
-                    let _open = metrics.connection(label);
-                    let end =
-                        tunnel(TokioIo::new(client), TokioIo::new(upstream), watch, kind).await;
-                    match end {
-                        TunnelEnd::Closed => {}
-                        TunnelEnd::WentAway => {
-                            metrics.cut(label);
-                            info!(
-                                protocol = label.as_str(),
-                                "deadline: told the client to go away (close 1001)"
-                            )
-                        }
-                        TunnelEnd::Cut => metrics.cut(label),
-                    }
-                });
+                tokio::spawn(splice(
+                    client_upgrade,
+                    upstream_upgrade,
+                    kind,
+                    self.drain.watch(),
+                    self.metrics.clone(),
+                ));
                 // The 101 goes back with its Upgrade and Connection intact.
                 return res.map(|b| b.boxed_unsync());
             }
@@ -200,126 +168,108 @@ impl Shared {
         })
     }
 
-    /// The request as the upstream gets it.
-    fn to_upstream(
+    /// Sends `req` and waits for the answer's head: at most the upstream
+    /// timeout once the request's body was sent, as nginx's
+    /// `proxy_read_timeout` counts (an upload's own time is not the app's).
+    async fn exchange(
         &self,
-        req: Request<Incoming>,
-        peer: &Peer,
-        upgrade: Option<&TunnelKind>,
-    ) -> Result<Request<Incoming>, &'static str> {
-        let (mut parts, body) = req.into_parts();
-        let upgrade_value = parts.headers.get(header::UPGRADE).cloned();
-        let authority = match parts.uri.authority() {
-            Some(a) => a.clone(),
-            None => match parts.headers.get(header::HOST) {
-                Some(host) => {
-                    Authority::try_from(host.as_bytes()).map_err(|_| "bad Host header\n")?
-                }
-                None if parts.version == Version::HTTP_11 => {
-                    return Err("HTTP/1.1 request without Host\n")
-                }
-                None => self.upstream.clone(),
-            },
+        req: Request<ClientBody>,
+        sent: &BodyState,
+        limit: Option<Duration>,
+    ) -> Result<Response<Incoming>, Failure> {
+        let answer = self.client.request(req);
+        let Some(limit) = limit else {
+            return answer.await.map_err(Failure::Upstream);
         };
-        let path = parts
-            .uri
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-        parts.uri = Uri::builder()
-            .scheme(Scheme::HTTP)
-            .authority(authority)
-            .path_and_query(path)
-            .build()
-            .map_err(|_| "bad request target\n")?;
-        let keep_te_trailers = self.protocol == UpstreamProtocol::Http2
-            && parts
-                .headers
-                .get(header::TE)
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-        strip_hop_by_hop(&mut parts.headers);
-        // We answer `Expect: 100-continue` ourselves when we read the body.
-        parts.headers.remove(header::EXPECT);
-        if keep_te_trailers {
-            parts
-                .headers
-                .insert(header::TE, HeaderValue::from_static("trailers"));
+        tokio::select! {
+            res = answer => res.map_err(Failure::Upstream),
+            () = async { sent.sent().await; tokio::time::sleep(limit).await } => Err(Failure::Timeout(limit)),
         }
-        match self.protocol {
-            UpstreamProtocol::Http1 => parts.version = Version::HTTP_11,
-            UpstreamProtocol::Http2 => {
-                parts.version = Version::HTTP_2;
-                parts.headers.remove(header::HOST);
+    }
+
+    /// The answer to a request that got none from the upstream, by whose
+    /// fault: the client's (400), the limit's (503), the app's (502, 504).
+    fn failed(
+        &self,
+        failure: Failure,
+        sent: &BodyState,
+        method: &Method,
+        uri: &Uri,
+    ) -> Response<ProxyBody> {
+        let phase = self.drain.phase();
+        let path = uri.path();
+        let e = match failure {
+            Failure::Timeout(limit) => {
+                warn!(%method, path, %phase, timeout = ?limit, "upstream did not answer in time: 504");
+                self.metrics.outcome(Outcome::UpstreamTimeout);
+                return short(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n");
             }
-        }
-        if let (Some(_), Some(value)) = (upgrade, upgrade_value) {
-            parts
-                .headers
-                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            parts.headers.insert(header::UPGRADE, value);
-        }
-        let forwarded_for = match parts
-            .headers
-            .get(&X_FORWARDED_FOR)
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(prior) => HeaderValue::try_from(format!("{prior}, {}", peer.ip)).ok(),
-            None => Some(peer.forwarded_for.clone()),
+            Failure::Upstream(e) => e,
         };
-        if let Some(v) = forwarded_for {
-            parts.headers.insert(X_FORWARDED_FOR, v);
+        if sent.failed() {
+            // A malformed chunk, or a client gone before its body ended.
+            debug!(%method, path, error = %e, "the client's request body failed: 400");
+            self.metrics.outcome(Outcome::Rejected);
+            return short(StatusCode::BAD_REQUEST, "malformed request body\n");
         }
-        parts
-            .headers
-            .entry(X_FORWARDED_PROTO)
-            .or_insert(HeaderValue::from_static("http"));
-        Ok(Request::from_parts(parts, body))
+        if is_connection_limit(&e) {
+            warn!(%method, path, %phase, "every upstream connection stayed busy: 503");
+            self.metrics.outcome(Outcome::Overloaded);
+            return short(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "every upstream connection is busy\n",
+            );
+        }
+        let cause = std::error::Error::source(&e)
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        if phase.is_stopping() {
+            warn!(%method, path, %phase, error = %e, cause, "upstream failed while draining: 502");
+        } else {
+            warn!(%method, path, error = %e, cause, "upstream failed: 502");
+        }
+        self.metrics.outcome(Outcome::UpstreamError);
+        short(StatusCode::BAD_GATEWAY, "upstream unavailable\n")
     }
 }
 
-/// The kind of tunnel an HTTP/1.1 upgrade request asks for; `h2c` is not
-/// one (it is answered as plain HTTP/1.1, which RFC 9113 allows).
-fn upgrade_protocol<B>(req: &Request<B>) -> Option<TunnelKind> {
-    if req.version() != Version::HTTP_11 {
-        return None;
-    }
-    let connection_upgrade = req
-        .headers()
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
-    let upgrade = req.headers().get(header::UPGRADE)?.to_str().ok()?.trim();
-    if !connection_upgrade || upgrade.eq_ignore_ascii_case("h2c") {
-        return None;
-    }
-    if upgrade
-        .split(',')
-        .any(|p| p.trim().eq_ignore_ascii_case("websocket"))
-    {
-        Some(TunnelKind::WebSocket)
+/// Why no answer came from the upstream.
+#[derive(Debug)]
+enum Failure {
+    /// The client of the upstream failed (connect, limit, body, reset).
+    Upstream(hyper_util::client::legacy::Error),
+    /// No answer within the upstream timeout.
+    Timeout(Duration),
+}
+
+/// Joins an upgraded client connection to the upgraded upstream one.
+async fn splice(
+    client: OnUpgrade,
+    upstream: OnUpgrade,
+    kind: TunnelKind,
+    watch: Watch,
+    metrics: Arc<Metrics>,
+) {
+    let label = if kind == TunnelKind::WebSocket {
+        Protocol::WebSocket
     } else {
-        Some(TunnelKind::Opaque)
-    }
-}
-
-fn is_grpc(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
-}
-
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::try_from(t.trim()).ok())
-        .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
-        headers.remove(name);
+        Protocol::Upgrade
+    };
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(both) => both,
+        Err(e) => return debug!(error = %e, "upgrade did not complete"),
+    };
+    let _open = metrics.connection(label);
+    match tunnel(TokioIo::new(client), TokioIo::new(upstream), watch, kind).await {
+        TunnelEnd::Closed => {}
+        TunnelEnd::WentAway => {
+            metrics.cut(label);
+            info!(
+                protocol = label.as_str(),
+                "deadline: told the client to go away (close 1001)"
+            )
+        }
+        TunnelEnd::Cut => metrics.cut(label),
     }
 }
 

@@ -11,23 +11,26 @@
 #![deny(rust_2018_idioms)]
 
 mod admin;
+mod body;
 mod config;
+mod entry;
 mod forward;
 mod metrics;
+mod rewrite;
 mod upstream;
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use http::uri::Authority;
-use lameduck::http::HttpServer;
+use lameduck::http::{ConnEnd, HttpServer};
 use lameduck::{accept_until_closing, tunnel, Drain, Report, TunnelEnd, TunnelKind, Watch};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
 pub use admin::Admin;
-pub use config::{Config, Mode, UpstreamProtocol};
+pub use config::{Config, Mode, Upstream, UpstreamProtocol};
+pub use entry::{run_sidecar, ProxyDrainer};
 pub use metrics::Metrics;
 
 use forward::{Forward, Shared};
@@ -45,8 +48,14 @@ pub enum Error {
         /// Why.
         source: io::Error,
     },
-    /// The upstream is not `host:port`.
-    Upstream(String),
+    /// The runtime could not be built.
+    Runtime(io::Error),
+    /// The proxy's thread could not be started.
+    Thread(io::Error),
+    /// The proxy's thread ended before it bound its listeners.
+    ThreadEnded,
+    /// SIGTERM and SIGINT could not be caught.
+    Signals(io::Error),
 }
 
 impl std::fmt::Display for Error {
@@ -55,10 +64,10 @@ impl std::fmt::Display for Error {
             Error::Bind { what, addr, source } => {
                 write!(f, "cannot listen on {addr} ({what}): {source}")
             }
-            Error::Upstream(u) => write!(
-                f,
-                "bad --upstream {u:?}: give host:port, e.g. 127.0.0.1:8081"
-            ),
+            Error::Runtime(e) => write!(f, "cannot start the proxy's runtime: {e}"),
+            Error::Thread(e) => write!(f, "cannot start the proxy's thread: {e}"),
+            Error::ThreadEnded => f.write_str("the proxy's thread ended before binding"),
+            Error::Signals(e) => write!(f, "cannot listen for signals: {e}"),
         }
     }
 }
@@ -81,13 +90,6 @@ pub struct Proxy {
 impl Proxy {
     /// Binds the listener and the admin port. Call inside a tokio runtime.
     pub async fn bind(config: Config) -> Result<Self, Error> {
-        if Authority::try_from(config.upstream.as_str())
-            .ok()
-            .and_then(|a| a.port_u16())
-            .is_none()
-        {
-            return Err(Error::Upstream(config.upstream.clone()));
-        }
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| Error::Bind {
@@ -138,7 +140,12 @@ impl Proxy {
             metrics,
             readiness,
         } = self;
-        let connector = Connector::new(&config.upstream, config.connect_timeout);
+        let connector = Connector::new(
+            config.upstream.as_str(),
+            config.connect_timeout,
+            config.max_upstream_connections,
+            metrics.clone(),
+        );
         info!(
             listen = %config.listen,
             mode = %config.mode,
@@ -169,10 +176,10 @@ impl Proxy {
                 let shared = Arc::new(Shared {
                     client: upstream::client(connector, config.upstream_protocol),
                     protocol: config.upstream_protocol,
-                    upstream: Authority::try_from(config.upstream.as_str())
-                        .unwrap_or_else(|_| Authority::from_static("upstream")),
+                    upstream: config.upstream.authority().clone(),
                     drain: drain.clone(),
                     metrics: metrics.clone(),
+                    upstream_timeout: config.upstream_timeout,
                 });
                 let server = Arc::new(config.http.clone());
                 tokio::spawn(accept_until_closing(
@@ -207,7 +214,7 @@ async fn serve_http(
     server: Arc<HttpServer>,
     shared: Arc<Shared>,
 ) {
-    let protocol = match server.detect(&stream).await {
+    let protocol = match server.detect(&stream, &watch).await {
         Ok(Some(p)) => p,
         Ok(None) => return,
         Err(e) => return debug!(%peer, error = %e, "connection closed before a request"),
@@ -219,8 +226,13 @@ async fn serve_http(
     };
     let _open = metrics.connection(label);
     let service = Forward::new(shared, peer);
-    if server.serve(stream, protocol, service, watch).await == lameduck::http::ConnEnd::Cut {
-        metrics.cut(label);
+    match server.serve(stream, protocol, service, watch).await {
+        ConnEnd::Closed => {}
+        ConnEnd::Cut => metrics.cut(label),
+        ConnEnd::BadRequest(status) => {
+            debug!(%peer, %status, "request refused before a service saw it");
+            metrics.outcome(metrics::Outcome::Rejected);
+        }
     }
 }
 

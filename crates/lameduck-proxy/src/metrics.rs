@@ -22,6 +22,7 @@ pub struct Metrics {
     in_flight: [Gauge; Protocol::ALL.len()],
     requests: [Counter; Outcome::ALL.len()],
     cut: [Counter; Protocol::ALL.len()],
+    upstream_connections: Gauge,
     drain_seconds: Gauge<f64, AtomicU64>,
 }
 
@@ -91,16 +92,24 @@ pub enum Outcome {
     ServerError,
     /// The upstream could not be reached or failed mid-request: 502.
     UpstreamError,
-    /// The request was refused before reaching the upstream (400, 501).
+    /// The upstream did not answer within `--upstream-timeout`: 504.
+    UpstreamTimeout,
+    /// Every upstream connection stayed busy through the connect timeout
+    /// (`--max-upstream-connections`): 503.
+    Overloaded,
+    /// The request was refused before reaching the upstream: malformed
+    /// (400), a head too large (431), CONNECT (501).
     Rejected,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 5] = [
+    const ALL: [Outcome; 7] = [
         Outcome::Success,
         Outcome::ClientError,
         Outcome::ServerError,
         Outcome::UpstreamError,
+        Outcome::UpstreamTimeout,
+        Outcome::Overloaded,
         Outcome::Rejected,
     ];
 
@@ -110,6 +119,8 @@ impl Outcome {
             Outcome::ClientError => "client_error",
             Outcome::ServerError => "server_error",
             Outcome::UpstreamError => "upstream_error",
+            Outcome::UpstreamTimeout => "upstream_timeout",
+            Outcome::Overloaded => "overloaded",
             Outcome::Rejected => "rejected",
         }
     }
@@ -157,6 +168,12 @@ impl Metrics {
             "Connections still open at the drain deadline and closed by lameduck",
             cut.clone(),
         );
+        let upstream_connections = Gauge::default();
+        registry.register(
+            "upstream_connections",
+            "Connections open to the upstream (at most --max-upstream-connections)",
+            upstream_connections.clone(),
+        );
         let drain_seconds = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "drain_duration_seconds",
@@ -188,6 +205,7 @@ impl Metrics {
                 })
                 .clone()
             }),
+            upstream_connections,
             registry,
             phase,
             drain_seconds,
@@ -204,6 +222,13 @@ impl Metrics {
     /// Counts a request in flight until the guard drops.
     pub fn request(&self, protocol: Protocol) -> GaugeGuard {
         let g = self.in_flight[protocol as usize].clone();
+        g.inc();
+        GaugeGuard(g)
+    }
+
+    /// Counts an open upstream connection until the guard drops.
+    pub fn upstream_connection(&self) -> GaugeGuard {
+        let g = self.upstream_connections.clone();
         g.inc();
         GaugeGuard(g)
     }

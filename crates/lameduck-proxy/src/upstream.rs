@@ -1,5 +1,6 @@
-//! The way to the app: a connector that always dials the upstream, the
-//! pooled HTTP client over it, and the start-up readiness probe.
+//! The way to the app: a connector that always dials the upstream and
+//! holds at most so many connections to it, the pooled HTTP client over it,
+//! and the start-up readiness probe.
 
 use std::future::Future;
 use std::io;
@@ -10,43 +11,170 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::Uri;
-use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::{timeout_at, Instant};
 use tracing::{debug, info};
 
+use crate::body::ClientBody;
 use crate::config::UpstreamProtocol;
+use crate::metrics::{GaugeGuard, Metrics};
 
 /// Dials the upstream whatever the request's authority says, so that the
-/// request keeps the client's `Host`.
+/// request keeps the client's `Host`; never holds more than its limit of
+/// connections (Envoy's circuit breaker, HAProxy's `maxconn` per server).
 #[derive(Clone, Debug)]
 pub struct Connector {
     upstream: Arc<str>,
     timeout: Duration,
+    slots: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
+}
+
+/// The upstream connection limit was reached and no connection came free
+/// within the connect timeout.
+#[derive(Debug)]
+pub struct ConnectionLimit;
+
+impl std::fmt::Display for ConnectionLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("every upstream connection is busy (--max-upstream-connections)")
+    }
+}
+
+impl std::error::Error for ConnectionLimit {}
+
+/// Whether `e`, or an error under it, is a [`ConnectionLimit`].
+pub fn is_connection_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(e) = next {
+        let inner = e
+            .downcast_ref::<io::Error>()
+            .and_then(io::Error::get_ref)
+            .map(|i| i as &(dyn std::error::Error + 'static));
+        if e.is::<ConnectionLimit>() || inner.is_some_and(|i| i.is::<ConnectionLimit>()) {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 impl Connector {
-    /// A connector to `upstream` (`host:port`).
-    pub fn new(upstream: &str, timeout: Duration) -> Self {
+    /// A connector to `upstream` holding at most `max_connections`; a
+    /// connection waits `timeout` for a free slot and the app's accept.
+    pub fn new(
+        upstream: &str,
+        timeout: Duration,
+        max_connections: usize,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Connector {
             upstream: upstream.into(),
             timeout,
+            slots: Arc::new(Semaphore::new(
+                max_connections.clamp(1, Semaphore::MAX_PERMITS),
+            )),
+            metrics,
         }
     }
 
-    /// Opens one TCP connection to the upstream.
-    pub async fn connect(&self) -> io::Result<TcpStream> {
-        let stream = tokio::time::timeout(self.timeout, TcpStream::connect(&*self.upstream))
+    /// Opens one TCP connection to the upstream, once a slot is free (the
+    /// longest waiter first); fails with [`ConnectionLimit`] when none came
+    /// free within the connect timeout.
+    pub async fn connect(&self) -> io::Result<UpstreamConn> {
+        // No deadline when the timeout is beyond the clock's reach.
+        let deadline = Instant::now().checked_add(self.timeout);
+        let slot = before(deadline, self.slots.clone().acquire_owned())
             .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+            .ok_or_else(|| io::Error::other(ConnectionLimit))?
+            .map_err(io::Error::other)?;
+        let stream = before(deadline, self.dial())
+            .await
+            .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+        Ok(UpstreamConn {
+            stream,
+            _slot: slot,
+            _open: self.metrics.upstream_connection(),
+        })
+    }
+
+    /// One TCP connection, outside the limit (for the readiness probe).
+    async fn dial(&self) -> io::Result<TcpStream> {
+        let stream = TcpStream::connect(&*self.upstream).await?;
         let _ = stream.set_nodelay(true);
         Ok(stream)
     }
 }
 
+/// `fut`'s output if it comes before `deadline` (any time without one).
+async fn before<F: Future>(deadline: Option<Instant>, fut: F) -> Option<F::Output> {
+    match deadline {
+        Some(deadline) => timeout_at(deadline, fut).await.ok(),
+        None => Some(fut.await),
+    }
+}
+
+/// A connection to the upstream, holding its slot until closed.
+#[derive(Debug)]
+pub struct UpstreamConn {
+    stream: TcpStream,
+    _slot: OwnedSemaphorePermit,
+    _open: GaugeGuard,
+}
+
+impl AsyncRead for UpstreamConn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for UpstreamConn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+impl Connection for UpstreamConn {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
 impl tower_service::Service<Uri> for Connector {
-    type Response = TokioIo<TcpStream>;
+    type Response = TokioIo<UpstreamConn>;
     type Error = io::Error;
     type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
 
@@ -61,7 +189,7 @@ impl tower_service::Service<Uri> for Connector {
 }
 
 /// The pooled client to the upstream.
-pub type UpstreamClient = Client<Connector, Incoming>;
+pub type UpstreamClient = Client<Connector, ClientBody>;
 
 /// A client that keeps connections to the upstream alive and reuses them.
 pub fn client(connector: Connector, protocol: UpstreamProtocol) -> UpstreamClient {
@@ -92,7 +220,7 @@ impl Readiness {
     pub async fn probe(&self, connector: &Connector) {
         let mut pause = Duration::from_millis(50);
         loop {
-            match connector.connect().await {
+            match connector.dial().await {
                 Ok(_) => {
                     self.0.store(true, Ordering::Release);
                     return info!(upstream = %connector.upstream, "upstream accepts connections: ready");

@@ -4,7 +4,6 @@
 
 use std::io;
 use std::pin::pin;
-use std::time::Duration;
 
 use lameduck_core::Phase;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -35,9 +34,6 @@ pub enum TunnelEnd {
     Cut,
 }
 
-/// How long a WebSocket client gets to answer the close frame.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
-
 const BUFFER: usize = 16 * 1024;
 
 /// Copies bytes both ways between `client` and `upstream` until both sides
@@ -45,7 +41,9 @@ const BUFFER: usize = 16 * 1024;
 /// (shutdown of the write side) and the other direction goes on.
 ///
 /// When the drain reaches [`Phase::Stopping`] (its deadline), the tunnel ends
-/// the way [`TunnelKind`] says.
+/// the way [`TunnelKind`] says; a WebSocket client gets the drain's
+/// [`Timing::close_grace`](crate::Timing::close_grace) to answer the close
+/// frame.
 pub async fn tunnel<C, U>(client: C, upstream: U, mut watch: Watch, kind: TunnelKind) -> TunnelEnd
 where
     C: AsyncRead + AsyncWrite,
@@ -53,6 +51,7 @@ where
 {
     let (mut client_rx, mut client_tx) = tokio::io::split(client);
     let (mut upstream_rx, mut upstream_tx) = tokio::io::split(upstream);
+    let close_grace = watch.close_grace();
     let mut down_watch = watch.clone();
     let mut up = pin!(copy_then_shutdown(&mut client_rx, &mut upstream_tx));
     let mut down = pin!(async {
@@ -79,8 +78,9 @@ where
                 match r {
                     Ok(true) => {
                         went_away = true;
-                        // Let the client's close frame reach the upstream.
-                        let _ = tokio::time::timeout(CLOSE_GRACE, &mut up).await;
+                        // Let the client's close frame reach the upstream,
+                        // within the drain's close grace.
+                        let _ = tokio::time::timeout(close_grace, &mut up).await;
                         break;
                     }
                     Ok(false) => {}
@@ -144,5 +144,49 @@ where
         }
         let take = frames.advance(&buf[..n], stopping);
         to.write_all(&buf[..take]).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::{Delay, Drain, Timing};
+
+    /// The client answers the close frame after 3s, inside a close grace of
+    /// 5s: its answer reaches the upstream.
+    #[tokio::test(start_paused = true)]
+    async fn a_websocket_client_gets_the_drains_close_grace_to_answer() {
+        let drain = Drain::with_timing(Timing {
+            delay: Delay::Fixed(Duration::ZERO),
+            deadline: Duration::from_secs(1),
+            close_grace: Duration::from_secs(5),
+        });
+        let (mut client, client_side) = duplex(1024);
+        let (mut upstream, upstream_side) = duplex(1024);
+        let tunnel = tokio::spawn(tunnel(
+            client_side,
+            upstream_side,
+            drain.watch(),
+            TunnelKind::WebSocket,
+        ));
+        drain.trigger();
+        tokio::spawn({
+            let drain = drain.clone();
+            async move { drain.run().await }
+        });
+        let mut close = [0u8; 2];
+        client.read_exact(&mut close).await.expect("a close frame");
+        assert_eq!(close[0], 0x88, "FIN + close opcode");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        client.write_all(b"answer").await.expect("write");
+        client.shutdown().await.expect("shutdown");
+        let mut got = Vec::new();
+        upstream.read_to_end(&mut got).await.expect("read");
+        assert_eq!(got, b"answer");
+        assert_eq!(tunnel.await.expect("tunnel"), TunnelEnd::WentAway);
     }
 }

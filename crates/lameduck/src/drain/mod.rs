@@ -425,6 +425,12 @@ impl Watch {
     pub fn phase_view(&self) -> PhaseView {
         PhaseView(self.inner.clone())
     }
+
+    /// How long a connection gets after the deadline to finish its goodbye
+    /// ([`Timing::close_grace`]).
+    pub fn close_grace(&self) -> Duration {
+        self.inner.timing.close_grace
+    }
 }
 
 /// Reads the current phase without locking and without counting as open

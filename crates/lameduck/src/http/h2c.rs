@@ -64,17 +64,29 @@ pub(crate) fn headers_frame<B>(req: &Request<B>) -> Option<Bytes> {
     literal(&mut block, b":scheme", b"http");
     literal(&mut block, b":authority", authority);
     literal(&mut block, b":path", path.as_bytes());
+    // Headers the client's `Connection` names are for this hop alone (RFC
+    // 9110 §7.6.1), like the connection-specific ones HTTP/2 forbids.
+    let named: Vec<String> = req
+        .headers()
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .collect();
     for (name, value) in req.headers() {
-        let connection_specific = matches!(
-            name.as_str(),
-            "connection"
-                | "upgrade"
-                | "http2-settings"
-                | "host"
-                | "keep-alive"
-                | "proxy-connection"
-                | "transfer-encoding"
-        ) || (name == header::TE && value != "trailers");
+        let connection_specific = named.iter().any(|n| n == name.as_str())
+            || matches!(
+                name.as_str(),
+                "connection"
+                    | "upgrade"
+                    | "http2-settings"
+                    | "host"
+                    | "keep-alive"
+                    | "proxy-connection"
+                    | "transfer-encoding"
+            )
+            || (name == header::TE && value != "trailers");
         if !connection_specific {
             literal(&mut block, name.as_str().as_bytes(), value.as_bytes());
         }
@@ -239,5 +251,20 @@ mod tests {
             assert!(text.contains(part), "{part} in {text}");
         }
         assert!(!text.contains("host"), "host travels as :authority");
+    }
+
+    #[test]
+    fn headers_named_in_connection_stay_behind() {
+        let req = Request::get("/")
+            .header("host", "example")
+            .header("connection", "Upgrade, HTTP2-Settings, X-Secret")
+            .header("x-secret", "1")
+            .header("x-kept", "yes")
+            .body(())
+            .expect("request");
+        let frame = headers_frame(&req).expect("a frame");
+        let text = String::from_utf8_lossy(&frame[9..]);
+        assert!(text.contains("x-kept"), "{text}");
+        assert!(!text.contains("x-secret"), "{text}");
     }
 }

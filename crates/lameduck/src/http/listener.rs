@@ -60,7 +60,7 @@ impl HttpServer {
         accept_until_closing(listener, drain.watch(), move |stream, peer, watch| {
             let (server, service) = (server.clone(), service.clone());
             async move {
-                match server.detect(&stream).await {
+                match server.detect(&stream, &watch).await {
                     Ok(Some(protocol)) => {
                         server.serve(stream, protocol, service, watch).await;
                     }

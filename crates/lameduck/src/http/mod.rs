@@ -14,12 +14,14 @@ mod listener;
 mod tracked;
 
 use std::error::Error as StdError;
+use std::future::Future;
 use std::io;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
-use http::{Request, Response};
+use http::{Request, Response, StatusCode};
 use http_body::Body;
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
@@ -34,7 +36,12 @@ use tracing::debug;
 use crate::drain::{PhaseView, Watch};
 pub use listener::{readiness, serve};
 pub use tracked::TrackedBody;
-use tracked::{ConnState, Tracked};
+use tracked::{ConnState, Tracked, WriteWatched};
+
+/// The longest timeout taken as given. hyper adds its header read timeout
+/// to the clock unchecked, so a larger one (a user's "forever") would panic
+/// on every connection; a century is as good as forever for a process.
+const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// The HTTP/2 connection preface a client with prior knowledge starts with.
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -66,6 +73,9 @@ pub enum ConnEnd {
     Closed,
     /// Cut at the drain's deadline with work still under way.
     Cut,
+    /// A request could not be taken: answered with this status (400 for a
+    /// malformed head, 431 for one too large) and closed.
+    BadRequest(StatusCode),
 }
 
 /// Limits and timeouts of the HTTP server side.
@@ -78,20 +88,26 @@ pub struct HttpServer {
     pub idle_timeout: Duration,
     /// The largest number of header fields in a request (HTTP/1.1).
     pub max_headers: usize,
-    /// The largest request head, in bytes (HTTP/1.1 read buffer, HTTP/2
-    /// header list).
+    /// The largest request head, in bytes (HTTP/1.1 request line and
+    /// headers, HTTP/2 header list).
     pub max_header_bytes: usize,
+    /// The most streams an HTTP/2 client may have open at once on one
+    /// connection, advertised in SETTINGS: each may hold an upstream
+    /// connection.
+    pub max_concurrent_streams: u32,
 }
 
 impl Default for HttpServer {
     /// The limits users of Envoy and nginx expect: 60 KiB and 100 fields of
-    /// headers, 30s to send a head, 5 minutes of idle keep-alive.
+    /// headers, 30s to send a head, 5 minutes of idle keep-alive, 100
+    /// concurrent HTTP/2 streams (Envoy's recommendation for an edge).
     fn default() -> Self {
         HttpServer {
             header_read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
             max_headers: 100,
             max_header_bytes: 60 * 1024,
+            max_concurrent_streams: 100,
         }
     }
 }
@@ -127,8 +143,11 @@ impl<S, B> HttpService<B> for S where
 
 impl HttpServer {
     /// Tells HTTP/2 with prior knowledge from HTTP/1 by the first bytes,
-    /// without reading them. `None` when the client closed before sending.
-    pub async fn detect(&self, stream: &TcpStream) -> io::Result<Option<Protocol>> {
+    /// without reading them. `None` when the client closed before sending,
+    /// or had not sent its first bytes when the listeners closed: a
+    /// connection without a request holds nothing in flight, and is closed
+    /// like an idle keep-alive connection (nginx does the same).
+    pub async fn detect(&self, stream: &TcpStream, watch: &Watch) -> io::Result<Option<Protocol>> {
         let peek = async {
             let mut buf = [0u8; 24];
             loop {
@@ -147,7 +166,16 @@ impl HttpServer {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         };
-        tokio::time::timeout(self.header_read_timeout, peek)
+        let mut closing = watch.clone();
+        let peek_until_closing = async {
+            tokio::select! {
+                // Bytes already there are taken even at `Closing`.
+                biased;
+                protocol = peek => protocol,
+                () = closing.reached(Phase::Closing) => Ok(None),
+            }
+        };
+        tokio::time::timeout(self.header_read_timeout, peek_until_closing)
             .await
             .map_err(|_| {
                 io::Error::new(
@@ -183,12 +211,13 @@ impl HttpServer {
     /// when to look again. Idle time is read lazily: requests never wake
     /// the connection's task for it.
     fn idle_check(&self, state: &ConnState) -> Result<(), Instant> {
-        let idle_until = state.idle_since() + self.idle_timeout;
+        let idle_timeout = self.idle_timeout.min(LONGEST);
+        let idle_until = state.idle_since() + idle_timeout;
         let now = Instant::now();
         if state.in_flight() == 0 && now >= idle_until {
             Ok(())
         } else {
-            Err(idle_until.max(now + self.idle_timeout / 2))
+            Err(idle_until.max(now + idle_timeout / 2))
         }
     }
 
@@ -205,11 +234,16 @@ impl HttpServer {
             state: state.clone(),
             view: watch.phase_view(),
             h2c: Some(Arc::new(self.clone())),
+            max_head: Some(self.max_header_bytes),
+        };
+        let stream = WriteWatched {
+            io: stream,
+            state: state.clone(),
         };
         let mut builder = http1::Builder::new();
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(self.header_read_timeout)
+            .header_read_timeout(self.header_read_timeout.min(LONGEST))
             .max_buf_size(self.max_header_bytes.max(8192))
             .max_headers(self.max_headers);
         let mut conn = pin!(builder
@@ -224,10 +258,20 @@ impl HttpServer {
         let mut phase_change = Box::pin(next_phase(view.clone(), seen));
         let mut idle = pin!(sleep(self.idle_timeout));
         let mut shutting_down = false;
+        // From `Closing` on, the connection ends as soon as it has no
+        // request in flight and nothing left to write, even with part of a
+        // request head read (a slowloris would otherwise hold the drain).
+        let mut close_when_idle = false;
         loop {
             tokio::select! {
                 biased;
-                r = conn.as_mut() => return ended(r),
+                r = until(conn.as_mut(), || close_when_idle && state.is_idle()) => return match r {
+                    Some(r) => ended(r, &state),
+                    None => {
+                        debug!("closing a connection without a request in flight");
+                        ConnEnd::Closed
+                    }
+                },
                 now = &mut phase_change => {
                     seen = now;
                     phase_change = Box::pin(next_phase(view.clone(), seen));
@@ -240,9 +284,11 @@ impl HttpServer {
                         // socket (found by `lameduck check`).
                         Phase::Serving | Phase::Draining => continue,
                         // Listeners closed: idle connections go now. Take
-                        // in any request that reached the socket first.
+                        // in any request that reached the socket first:
+                        // shutting down an idle connection stops its reads.
                         Phase::Closing => {
-                            tokio::select! { biased; r = conn.as_mut() => return ended(r), _ = std::future::ready(()) => {} }
+                            close_when_idle = true;
+                            tokio::select! { biased; r = conn.as_mut() => return ended(r, &state), _ = std::future::ready(()) => {} }
                         }
                         Phase::Stopping | Phase::Exited => return ConnEnd::Cut,
                     }
@@ -275,29 +321,46 @@ impl HttpServer {
             state: state.clone(),
             view: watch.phase_view(),
             h2c: None,
+            max_head: None,
+        };
+        let io = WriteWatched {
+            io,
+            state: state.clone(),
         };
         let mut builder = http2::Builder::new(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
             .keep_alive_interval(Some(Duration::from_secs(20)))
+            .max_concurrent_streams(self.max_concurrent_streams)
             .max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX));
         let mut conn = pin!(builder.serve_connection(TokioIo::new(io), service));
         let view = watch.phase_view();
         let mut phase_change = Box::pin(next_phase(view.clone(), Phase::Serving));
         let mut idle = pin!(sleep(self.idle_timeout));
         let mut shutting_down = false;
+        // From `Closing` on, a connection that never carried a request ends
+        // at once: it holds nothing, and one that answers no PING would keep
+        // the graceful GOAWAY waiting to the deadline.
+        let mut close_if_unused = false;
         loop {
             // `conn` is polled first on every turn, so by the time a phase
             // change is handled the handshake is done (the preface was
             // already there when detected) and GOAWAY is graceful.
             tokio::select! {
                 biased;
-                r = conn.as_mut() => return ended(r),
+                r = until(conn.as_mut(), || close_if_unused && state.is_unused()) => return match r {
+                    Some(r) => ended(r, &state),
+                    None => {
+                        debug!("closing an HTTP/2 connection that carried no request");
+                        ConnEnd::Closed
+                    }
+                },
                 seen = &mut phase_change => {
                     phase_change = Box::pin(next_phase(view.clone(), seen));
                     match seen {
                         Phase::Serving => {}
                         Phase::Draining | Phase::Closing => {
+                            close_if_unused = seen == Phase::Closing;
                             if !shutting_down {
                                 shutting_down = true;
                                 conn.as_mut().graceful_shutdown();
@@ -319,14 +382,81 @@ impl HttpServer {
     }
 }
 
+/// Polls `conn` to its end, or resolves with `None` as soon as a poll
+/// leaves it pending with `may_close` true (read after the poll, so what
+/// reached the socket is taken in first).
+fn until<'a, C>(
+    mut conn: Pin<&'a mut C>,
+    may_close: impl Fn() -> bool + 'a,
+) -> impl Future<Output = Option<Result<(), hyper::Error>>> + 'a
+where
+    C: Future<Output = Result<(), hyper::Error>>,
+{
+    std::future::poll_fn(move |cx| match conn.as_mut().poll(cx) {
+        Poll::Ready(r) => Poll::Ready(Some(r)),
+        Poll::Pending if may_close() => Poll::Ready(None),
+        Poll::Pending => Poll::Pending,
+    })
+}
+
 /// Resolves with the phase once the drain moved past `seen`.
 async fn next_phase(view: PhaseView, seen: Phase) -> Phase {
     view.next_after(seen).await
 }
 
-fn ended(result: Result<(), hyper::Error>) -> ConnEnd {
-    if let Err(e) = result {
-        debug!(error = %e, "connection ended with an error");
+/// How a connection ended, from hyper's result and what it served.
+fn ended(result: Result<(), hyper::Error>, state: &ConnState) -> ConnEnd {
+    if let Some(status) = state.rejected() {
+        return ConnEnd::BadRequest(status);
     }
-    ConnEnd::Closed
+    match result {
+        Ok(()) => ConnEnd::Closed,
+        Err(e) => {
+            debug!(error = %e, "connection ended with an error");
+            // hyper answered a head it could not parse before ending.
+            if e.is_parse_too_large() {
+                ConnEnd::BadRequest(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+            } else if e.is_parse() {
+                ConnEnd::BadRequest(StatusCode::BAD_REQUEST)
+            } else {
+                ConnEnd::Closed
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use hyper::service::service_fn;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::drain::Drain;
+
+    /// Timeouts meant as "forever" neither panic nor stop the serving.
+    #[tokio::test]
+    async fn timeouts_too_long_for_the_clock_serve_as_forever() {
+        let server = HttpServer {
+            header_read_timeout: Duration::MAX,
+            idle_timeout: Duration::MAX,
+            ..HttpServer::default()
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let drain = Drain::new();
+        let hello =
+            service_fn(|_req| async { Ok::<_, Infallible>(Response::new(String::from("hi"))) });
+        tokio::spawn(async move { server.serve_listener(listener, drain, hello).await });
+        let mut client = TcpStream::connect(addr).await.expect("connect");
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).await.expect("read");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 use hyper::service::Service;
 use hyper_util::rt::TokioIo;
 use pin_project_lite::pin_project;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Duration, Instant};
 use tracing::debug;
 
@@ -29,6 +30,12 @@ use crate::drain::{PhaseView, Watch};
 #[derive(Debug)]
 pub(crate) struct ConnState {
     in_flight: AtomicUsize,
+    /// Whether the last write to the socket was left waiting for room.
+    write_pending: AtomicBool,
+    /// The status of a request refused here (0: none).
+    rejected: AtomicU16,
+    /// Whether any request began on the connection.
+    used: AtomicBool,
     /// When the connection last became idle, in nanoseconds after `base`.
     idle_since: AtomicU64,
     base: Instant,
@@ -38,6 +45,9 @@ impl ConnState {
     pub(crate) fn new() -> Self {
         ConnState {
             in_flight: AtomicUsize::new(0),
+            write_pending: AtomicBool::new(false),
+            rejected: AtomicU16::new(0),
+            used: AtomicBool::new(false),
             idle_since: AtomicU64::new(0),
             base: Instant::now(),
         }
@@ -47,12 +57,30 @@ impl ConnState {
         self.in_flight.load(Ordering::Acquire)
     }
 
+    /// Nothing in flight and nothing waiting to be written: the connection
+    /// may close without losing anything.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.in_flight() == 0 && !self.write_pending.load(Ordering::Acquire)
+    }
+
+    /// No request ever began and nothing waits to be written: a connection
+    /// that only said hello (an HTTP/2 preface) holds nothing.
+    pub(crate) fn is_unused(&self) -> bool {
+        !self.used.load(Ordering::Acquire) && !self.write_pending.load(Ordering::Acquire)
+    }
+
+    /// The status a request on this connection was refused with, if any.
+    pub(crate) fn rejected(&self) -> Option<StatusCode> {
+        StatusCode::from_u16(self.rejected.load(Ordering::Acquire)).ok()
+    }
+
     /// When the last request in flight ended (or the connection began).
     pub(crate) fn idle_since(&self) -> Instant {
         self.base + Duration::from_nanos(self.idle_since.load(Ordering::Acquire))
     }
 
     fn start(self: &Arc<Self>) -> InFlight {
+        self.used.store(true, Ordering::Release);
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight(self.clone())
     }
@@ -73,6 +101,67 @@ impl Drop for InFlight {
     }
 }
 
+/// A connection's socket that records in [`ConnState`] whether the last
+/// write had to wait for room: a response flushed to the kernel is done,
+/// one still in hyper's buffer is not.
+#[derive(Debug)]
+pub(crate) struct WriteWatched<I> {
+    pub(crate) io: I,
+    pub(crate) state: Arc<ConnState>,
+}
+
+impl<I> WriteWatched<I> {
+    fn note<T>(&self, polled: Poll<T>) -> Poll<T> {
+        self.state
+            .write_pending
+            .store(polled.is_pending(), Ordering::Release);
+        polled
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for WriteWatched<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for WriteWatched<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.note(polled)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.note(polled)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let polled = Pin::new(&mut self.io).poll_flush(cx);
+        self.note(polled)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
 /// Wraps the user's service: counts requests in flight until their response
 /// body is sent, and asks HTTP/1.1 clients to close once draining.
 #[derive(Debug, Clone)]
@@ -83,6 +172,9 @@ pub(crate) struct Tracked<S> {
     pub(crate) view: PhaseView,
     /// On HTTP/1.1 connections: the server that takes `Upgrade: h2c`.
     pub(crate) h2c: Option<Arc<HttpServer>>,
+    /// On HTTP/1.1 connections: the largest request head taken. hyper's
+    /// read buffer bounds a head only when it comes in several reads.
+    pub(crate) max_head: Option<usize>,
 }
 
 impl<S, B> Service<Request<Incoming>> for Tracked<S>
@@ -97,6 +189,18 @@ where
     type Future = TrackedFuture<S::Future>;
 
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
+        if let Some(max) = self.max_head.filter(|max| head_len(&req) > *max) {
+            debug!(max, "request head too large: 431");
+            let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+            self.state
+                .rejected
+                .store(status.as_u16(), Ordering::Release);
+            let mut res = Response::new(());
+            *res.status_mut() = status;
+            res.headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+            return TrackedFuture::Ready { res: Some(res) };
+        }
         if let Some(server) = self.h2c.as_ref().filter(|_| wants_h2c(&req)) {
             if let Some(first_request) = headers_frame(&req) {
                 let upgrade = hyper::upgrade::on(&mut req);
@@ -189,6 +293,19 @@ where
     }
 }
 
+/// The size of an HTTP/1.1 request head as sent: request line, fields
+/// with their `: ` and line ends, the empty line.
+fn head_len<B>(req: &Request<B>) -> usize {
+    let uri = req.uri();
+    let target = uri.scheme_str().map_or(0, |s| s.len() + 3)
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(1, |p| p.as_str().len());
+    let line = req.method().as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
+    req.headers().iter().fold(line + 2, |n, (name, value)| {
+        n + name.as_str().len() + 2 + value.len() + 2
+    })
+}
+
 /// Serves the connection upgraded to h2c, its first request fed in as
 /// stream 1. Boxed: it runs a [`Tracked`] service itself.
 fn serve_upgraded_h2c<S, B>(
@@ -264,5 +381,26 @@ where
         self.inner
             .as_ref()
             .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_is_measured_as_sent() {
+        let raw = "GET /p?q=1 HTTP/1.1\r\nhost: example\r\nx-a: bcd\r\n\r\n";
+        let req = Request::get("/p?q=1")
+            .header("host", "example")
+            .header("x-a", "bcd")
+            .body(())
+            .expect("request");
+        assert_eq!(head_len(&req), raw.len());
+        let absolute = Request::get("http://example/p").body(()).expect("request");
+        assert_eq!(
+            head_len(&absolute),
+            "GET http://example/p HTTP/1.1\r\n\r\n".len()
+        );
     }
 }
