@@ -46,8 +46,10 @@ pub enum Invocation {
     },
 }
 
+/// An error that ends the rehearsal: one line through the process's log
+/// subscriber, as every lameduck command reports its errors.
 fn say(message: impl std::fmt::Display) {
-    eprintln!("lameduck check: {message}");
+    tracing::error!("{message}");
 }
 
 /// Runs `lameduck check`; the exit status: 0 passed, 1 failed (something
@@ -73,7 +75,7 @@ fn rehearse(settings: Settings, outputs: &Outputs) -> i32 {
         }
     };
     for note in &plan.notes {
-        say(note);
+        tracing::info!("{note}");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -106,9 +108,9 @@ fn rehearse(settings: Settings, outputs: &Outputs) -> i32 {
             return 1;
         }
         Ok(Err(RehearsalError::Interrupted(signal))) => {
-            say(format!(
+            tracing::warn!(
                 "interrupted by {signal}: every pod and its network namespace were removed"
-            ));
+            );
             return 128 + signal.number();
         }
         Ok(Err(e)) => {

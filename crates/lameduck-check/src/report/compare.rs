@@ -89,14 +89,14 @@ pub fn run(before: &Path, after: &Path, report: Option<&Path>) -> i32 {
     let (b, a) = match runs {
         Ok(runs) => runs,
         Err(e) => {
-            eprintln!("lameduck check: could not compare: {e}");
+            tracing::error!("could not compare: {e}");
             return 1;
         }
     };
     print!("{}", summary(&b, &a));
     if let Some(path) = report {
         if let Err(e) = crate::entry::write(path, &render(&b, &a)) {
-            eprintln!("lameduck check: could not write the comparison: {e}");
+            tracing::error!("could not write the comparison: {e}");
             return 1;
         }
     }
