@@ -14,7 +14,7 @@
 //! let dockerfile = "FROM alpine\nCOPY start.sh /start.sh\nENTRYPOINT [\"/start.sh\"]\n";
 //! let context: BTreeMap<String, String> =
 //!     [("start.sh".to_owned(), "#!/bin/sh\n./migrate\njava -jar app.jar\n".to_owned())].into();
-//! let findings = dockerfile::lint_in("Dockerfile", dockerfile, &context);
+//! let findings = dockerfile::lint_in("Dockerfile", dockerfile, &context).expect("within bounds");
 //! assert_eq!(findings[0].rule, "LD103");
 //! assert_eq!(findings[0].line, 3);
 //! ```
@@ -28,28 +28,34 @@ mod stage;
 
 pub use context::{Context, Dir, NoContext};
 pub use parse::{parse, CommandForm, Instruction};
+pub use stage::DockerfileError;
 
 use crate::finding::{Finding, Rule};
 use signals::Wrapper;
 use stage::{final_stage, Stage};
 
 /// Lints the Dockerfile `text`, found at `path`, without its build context
-/// (standard input): scripts the image runs are not read.
-pub fn lint(path: &str, text: &str) -> Vec<Finding> {
+/// (standard input): scripts the image runs are not read. An error when its
+/// variables expand past the bounds of [`expand`].
+pub fn lint(path: &str, text: &str) -> Result<Vec<Finding>, DockerfileError> {
     lint_in(path, text, &NoContext)
 }
 
 /// Lints the Dockerfile `text`, found at `path`, whose build context is
 /// `context`: scripts it copies in and runs are read from there.
-pub fn lint_in(path: &str, text: &str, context: &dyn Context) -> Vec<Finding> {
-    let mut findings = lint_unfiltered(path, text, context);
+pub fn lint_in(
+    path: &str,
+    text: &str,
+    context: &dyn Context,
+) -> Result<Vec<Finding>, DockerfileError> {
+    let mut findings = lint_unfiltered(path, text, context)?;
     findings.retain(|f| !ignored(text, f.line, f.rule));
-    findings
+    Ok(findings)
 }
 
 /// Lints the Dockerfile at `path` (already read into `text`) with the
 /// directory it is in as its build context, as `docker build DIR` does.
-pub fn lint_file(path: &std::path::Path, text: &str) -> Vec<Finding> {
+pub fn lint_file(path: &std::path::Path, text: &str) -> Result<Vec<Finding>, DockerfileError> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -153,9 +159,13 @@ impl Report<'_> {
     }
 }
 
-fn lint_unfiltered(path: &str, text: &str, context: &dyn Context) -> Vec<Finding> {
-    let Some(stage) = final_stage(&parse(text)) else {
-        return Vec::new();
+fn lint_unfiltered(
+    path: &str,
+    text: &str,
+    context: &dyn Context,
+) -> Result<Vec<Finding>, DockerfileError> {
+    let Some(stage) = final_stage(&parse(text))? else {
+        return Ok(Vec::new());
     };
     let image = Image::of(&stage);
     let mut report = Report {
@@ -165,5 +175,5 @@ fn lint_unfiltered(path: &str, text: &str, context: &dyn Context) -> Vec<Finding
     signals::check(&image, &mut report);
     processes::check(&image, context, &mut report);
     report.findings.sort_by_key(|f| (f.line, f.column));
-    report.findings
+    Ok(report.findings)
 }

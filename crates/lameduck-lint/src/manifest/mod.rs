@@ -4,7 +4,7 @@
 //! budgets around them let them.
 
 use crate::finding::Finding;
-use crate::yaml::{parse_stream, Node, YamlError};
+use crate::yaml::{documents_in, Node, YamlError};
 
 mod balancer;
 mod disruption;
@@ -33,7 +33,21 @@ pub fn collect(
     inventory: &mut Inventory,
 ) -> Result<Vec<Finding>, YamlError> {
     let mut findings = Vec::new();
-    for doc in parse_stream(text)? {
+    collect_documents(path, documents_in(text), inventory, &mut findings)?;
+    Ok(findings)
+}
+
+/// [`collect`] over documents as they are parsed (see
+/// [`crate::yaml::documents`]): each is linted and dropped before the next
+/// is read. The findings of the documents before an error are kept.
+pub fn collect_documents(
+    path: &str,
+    documents: impl Iterator<Item = Result<Node, YamlError>>,
+    inventory: &mut Inventory,
+    findings: &mut Vec<Finding>,
+) -> Result<(), YamlError> {
+    for doc in documents {
+        let doc = doc?;
         for object in objects(&doc) {
             let ignore = ignored_rules(object);
             let mut found = Vec::new();
@@ -52,7 +66,7 @@ pub fn collect(
             findings.extend(found);
         }
     }
-    Ok(findings)
+    Ok(())
 }
 
 /// The rules an object's `lameduck.io/ignore: "ID,ID"` annotation turns
