@@ -7,6 +7,8 @@ mod support;
 mod corpus;
 #[path = "lint/golden.rs"]
 mod golden;
+#[path = "lint/hostile.rs"]
+mod hostile;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -22,12 +24,16 @@ fn lint(args: &[&str], stdin: &str) -> (i32, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("lameduck lint");
-    child
+    // A usage error exits before reading standard input: a broken pipe
+    // then is no failure of the test.
+    let written = child
         .stdin
         .take()
         .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
+        .write_all(stdin.as_bytes());
+    if let Err(e) = written {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+    }
     let out = child.wait_with_output().expect("output");
     (
         out.status.code().unwrap_or(-1),
