@@ -2,7 +2,7 @@
 //! manifests, found before they ship.
 //!
 //! ```
-//! let findings = lameduck_lint::dockerfile::lint("Dockerfile", "FROM alpine\nCMD app --port 8080\n").expect("valid");
+//! let findings = lameduck_lint::dockerfile::lint("Dockerfile", "FROM debian:12\nCMD app --port 8080\n").expect("valid");
 //! assert_eq!(findings[0].rule, "LD101");
 //! assert_eq!(findings[0].line, 2);
 //! ```
@@ -12,6 +12,8 @@ pub mod config;
 pub mod decode;
 pub mod dockerfile;
 pub mod finding;
+pub mod forks;
+pub mod images;
 pub mod manifest;
 pub mod output;
 pub mod rules;

@@ -7,7 +7,7 @@
 //! ```
 //! use lameduck_lint::{run, select::RuleSet};
 //!
-//! let mut stdin = "FROM alpine\nCMD app --port 8080\n".as_bytes();
+//! let mut stdin = "FROM debian:12\nCMD app --port 8080\n".as_bytes();
 //! let report = run::lint_paths(&["-".into()], &mut stdin, &RuleSet::defaults());
 //! assert_eq!(report.findings[0].rule, "LD101");
 //! assert!(report.errors.is_empty());

@@ -61,6 +61,7 @@ fn ld101_shell_form() {
     expect("LD101-bad-entrypoint.Dockerfile", &[("LD101", 2, 12)]);
     expect("LD101-good.Dockerfile", &[]);
     expect("LD101-good-lameduck.Dockerfile", &[]);
+    expect("LD101-good-alpine.Dockerfile", &[]);
 }
 
 #[test]
@@ -175,18 +176,18 @@ fn arg_and_env_are_replaced_where_docker_replaces_them() {
 fn ld101_names_the_program_and_the_exec_form_to_use() {
     assert_eq!(
         messages("FROM python:3.12\nCMD python server.py --port 8080\n"),
-        ["LD101: CMD in shell form runs `python` under /bin/sh, which does not pass SIGTERM on: use the exec form, [\"python\", \"server.py\", \"--port\", \"8080\"], or put `lameduck run --` in ENTRYPOINT"]
+        ["LD101: CMD in shell form runs `python` under /bin/sh: dash, the shell of python:3.12 (Debian), forks even a lone command and stays PID 1, keeping SIGTERM from the app: use the exec form, [\"python\", \"server.py\", \"--port\", \"8080\"], or put `lameduck run --` in ENTRYPOINT"]
     );
     // Quoted separators are words, not shell syntax.
     assert_eq!(
         messages("FROM nginx\nCMD nginx -g 'daemon off;'\n"),
-        ["LD101: CMD in shell form runs `nginx` under /bin/sh, which does not pass SIGTERM on: use the exec form, [\"nginx\", \"-g\", \"daemon off;\"], or put `lameduck run --` in ENTRYPOINT"]
+        ["LD101: CMD in shell form runs `nginx` under /bin/sh: dash, the shell of nginx (Debian), forks even a lone command and stays PID 1, keeping SIGTERM from the app: use the exec form, [\"nginx\", \"-g\", \"daemon off;\"], or put `lameduck run --` in ENTRYPOINT"]
     );
     // Variables stay in a shell that execs; the message names the program
     // with the ENV replaced.
     assert_eq!(
         messages("FROM python:3.12\nENV PORT=8080 BIN=gunicorn\nENTRYPOINT $BIN app:app -b :$PORT\n"),
-        ["LD101: ENTRYPOINT in shell form runs `gunicorn` under /bin/sh, which does not pass SIGTERM on: use the exec form, [\"sh\", \"-c\", \"exec $BIN app:app -b :$PORT\"]"]
+        ["LD101: ENTRYPOINT in shell form runs `gunicorn` under /bin/sh: dash, the shell of python:3.12 (Debian), forks even a lone command and stays PID 1, keeping SIGTERM from the app: use the exec form, [\"sh\", \"-c\", \"exec $BIN app:app -b :$PORT\"]"]
     );
 }
 
@@ -227,9 +228,9 @@ fn every_rule_has_a_page_with_why_bad_and_good() {
 #[test]
 fn a_comment_above_an_instruction_ignores_a_rule_there() {
     let text =
-        "FROM alpine\n# keeps the shell on purpose\n# lameduck-ignore LD101\nCMD app --port 8080\n";
+        "FROM debian:12\n# keeps the shell on purpose\n# lameduck-ignore LD101\nCMD app --port 8080\n";
     assert_eq!(dockerfile::lint("Dockerfile", text), Ok(vec![]));
-    let other = "FROM alpine\n# lameduck-ignore LD102\nCMD app --port 8080\n";
+    let other = "FROM debian:12\n# lameduck-ignore LD102\nCMD app --port 8080\n";
     assert_eq!(
         dockerfile::lint("Dockerfile", other).map(|f| f.len()),
         Ok(1),

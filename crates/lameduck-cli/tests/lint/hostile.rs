@@ -59,7 +59,7 @@ fn nesting_50000_deep_is_an_error_for_that_file_and_the_others_are_linted() {
     let deep = dir.path().join("deep.yaml");
     std::fs::write(&deep, "- ".repeat(50_000) + "x\n").expect("write");
     let docker = dir.path().join("Dockerfile");
-    std::fs::write(&docker, "FROM alpine\nCMD app --port 8080\n").expect("write");
+    std::fs::write(&docker, "FROM debian:12\nCMD app --port 8080\n").expect("write");
     let (code, out, err) = lint(&[utf8(dir.path())]);
     assert_eq!(code, 2, "{out}{err}");
     assert!(
@@ -162,7 +162,7 @@ fn devices_and_fifos_are_not_read() {
     // SAFETY: mkfifo(3) with a NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0, "mkfifo");
     let good = dir.path().join("Dockerfile");
-    std::fs::write(&good, "FROM alpine\nCMD app\n").expect("write");
+    std::fs::write(&good, "FROM debian:12\nCMD app\n").expect("write");
     let (code, out, err) = lint(&[utf8(&fifo), utf8(&good)]);
     assert_eq!(code, 2, "{err}");
     assert!(

@@ -31,6 +31,8 @@ pub use parse::{parse, CommandForm, Instruction};
 pub use stage::DockerfileError;
 
 use crate::finding::{Finding, Rule};
+use crate::forks::ShellOf;
+use crate::images::Shell;
 use signals::Wrapper;
 use stage::{final_stage, Stage};
 
@@ -89,15 +91,34 @@ struct Image<'a> {
     argv: Vec<String>,
     /// Whether `argv` ends in a `/bin/sh -c` made of a shell form.
     from_shell_form: bool,
+    /// The length of a shell form's argv: the shell's words and the script.
+    shell_form_len: usize,
     /// The instruction that gives the program: ENTRYPOINT, else CMD.
     holder: Option<&'a Instruction>,
     /// The init in front of the app, if any.
     wrapper: Option<Wrapper>,
+    /// The shell of its shell forms: `SHELL`, else the base's `/bin/sh`.
+    shell: ShellOf,
 }
 
 impl<'a> Image<'a> {
     fn of(stage: &'a Stage) -> Image<'a> {
-        let shell = |script: String| vec!["/bin/sh".to_owned(), "-c".to_owned(), script];
+        let default_shell = ["/bin/sh".to_owned(), "-c".to_owned()];
+        let shell_words = stage.shell.as_deref().unwrap_or(&default_shell);
+        let shell = |script: String| {
+            let mut argv = shell_words.to_vec();
+            argv.push(script);
+            argv
+        };
+        let base_shell = ShellOf::of_image(&stage.base);
+        let image_shell = match shell_words.first() {
+            Some(program) if stage.shell.is_some() && Shell::of_program(program).is_some() => {
+                let mut named = base_shell.running(program);
+                named.source = format!("SHELL {}", serde_json::json!(shell_words));
+                named
+            }
+            _ => base_shell,
+        };
         let mut argv = Vec::new();
         let mut from_shell_form = false;
         match stage.entrypoint.as_ref().map(|i| (i, i.command())) {
@@ -125,6 +146,8 @@ impl<'a> Image<'a> {
             argv,
             from_shell_form,
             holder: stage.entrypoint.as_ref().or(stage.cmd.as_ref()),
+            shell: image_shell,
+            shell_form_len: shell_words.len() + 1,
         }
     }
 

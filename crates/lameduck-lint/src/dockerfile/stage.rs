@@ -54,6 +54,8 @@ pub struct Stage {
     args: Vars,
     /// The working directory, `/` unless set.
     pub workdir: String,
+    /// The `SHELL` of shell forms, when set (`["/bin/bash", "-c"]`).
+    pub shell: Option<Vec<String>>,
     /// The files copied in, in order.
     pub copies: Vec<Copy>,
 }
@@ -165,6 +167,11 @@ pub fn final_stage(instructions: &[Instruction]) -> Result<Option<Stage>, Docker
             "CMD" => {
                 stage.cmd = Some(i.clone());
                 stage.cmd_inherited = false;
+            }
+            "SHELL" => {
+                if let Ok(words) = serde_json::from_str::<Vec<String>>(&i.args) {
+                    stage.shell = Some(words).filter(|w| !w.is_empty());
+                }
             }
             "STOPSIGNAL" => {
                 let mut i = i.clone();

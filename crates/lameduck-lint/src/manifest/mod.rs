@@ -12,6 +12,7 @@ mod inventory;
 mod pod;
 mod rollout;
 mod selector;
+mod serving;
 
 pub use inventory::Inventory;
 
@@ -52,7 +53,7 @@ pub fn collect_documents(
             let ignore = ignored_rules(object);
             let mut found = Vec::new();
             if let Some(pod) = pod_spec(object) {
-                let facts = pod::lint(path, pod, &mut found);
+                let facts = pod::lint(path, pod, single_replica(object), &mut found);
                 inventory.add_workload(path, object, facts, &ignore);
             }
             match object.get("kind").and_then(Node::as_str) {
@@ -89,6 +90,19 @@ fn ignored_rules(object: &Node) -> Vec<String> {
     .filter(|id| !id.is_empty())
     .map(str::to_owned)
     .collect()
+}
+
+/// Whether a workload runs a single pod: a Pod, or a kind with replicas
+/// that sets 1 or none.
+fn single_replica(object: &Node) -> bool {
+    match object.get("kind").and_then(Node::as_str) {
+        Some("Pod") => true,
+        Some("Deployment" | "StatefulSet" | "ReplicaSet" | "ReplicationController") => object
+            .at(&["spec", "replicas"])
+            .and_then(Node::as_str)
+            .is_none_or(|r| r.trim() == "1"),
+        _ => false,
+    }
 }
 
 /// The objects of a document: itself, or the items of a `List`.
