@@ -78,7 +78,7 @@ fn a_directory_is_walked_and_findings_print_like_rustc() {
 
 #[test]
 fn json_from_standard_input_and_the_fail_on_threshold() {
-    let sh_c = "FROM alpine\nCMD [\"sh\", \"-c\", \"./migrate && ./app\"]\n";
+    let sh_c = "FROM alpine\nCMD [\"sh\", \"-c\", \"./migrate && ./app | tee /var/log/app.log\"]\n";
     let (code, out, _) = lint(&["--format", "json", "-"], sh_c);
     assert_eq!(code, 1);
     let expected = r#"[{"column":5,"line":2,"message":"the app runs inside `sh -c` without `exec`, so the shell keeps SIGTERM from it: end the script with `exec app ...`, or put `lameduck run --` in ENTRYPOINT","path":"-","rule":"LD102","severity":"warning"}]"#;

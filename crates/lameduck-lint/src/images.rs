@@ -6,13 +6,17 @@
 //! What each shell does with the last command, measured on Debian bookworm
 //! (`tests/shells.rs` runs the shells Debian packages and checks it):
 //!
-//! | shell | `sh -c 'app --port $PORT'` | last line of a script file |
-//! | --- | --- | --- |
-//! | dash 0.5.12 (`/bin/sh` of Debian and Ubuntu, so of `python`, `node`, `openjdk`, `ruby`, `php`, `nginx`, ...) | forks: `sh` stays PID 1, the app gets no SIGTERM | forks |
-//! | BusyBox ash (Alpine, `*-alpine` tags) | execs the app (also with `2>&1`) | forks |
-//! | bash 5.2 | execs, unless a redirection or trap is involved | forks |
-//! | bash 4.2 (CentOS 7, Amazon Linux 2) | execs a lone simple command | forks |
-//! | none (distroless, scratch, chiseled) | a shell form cannot even start | — |
+//! | shell | `sh -c 'app --port $PORT'` | `sh -c './migrate && app'` | last line of a script file |
+//! | --- | --- | --- | --- |
+//! | dash 0.5.12 (`/bin/sh` of Debian and Ubuntu, so of `python`, `node`, `openjdk`, `ruby`, `php`, `nginx`, ...) | forks: `sh` stays PID 1, the app gets no SIGTERM | forks | forks |
+//! | BusyBox ash 1.35 (Alpine, `*-alpine` tags) | execs the app (also with `2>&1`) | execs the last | forks |
+//! | bash 5.2 | execs, unless a redirection or a `trap` handler is involved | execs the last, the same way | forks |
+//! | bash 4.2 (CentOS 7, Amazon Linux 2) | execs a lone simple command | treated as bash 5.2 | forks |
+//! | none (distroless, scratch, chiseled) | a shell form cannot even start | — | — |
+//!
+//! No shell execs a command in the background (`app &`), in a pipeline, a
+//! builtin (`app & wait`), or a function of the script; bash and BusyBox
+//! fork once a `trap` handler is set.
 //!
 //! Bases by name ([`base_of`]; a registry host, `library/` and a digest
 //! are ignored; the tag decides where an official image has variants):
@@ -41,13 +45,13 @@ pub enum Shell {
 }
 
 impl Shell {
-    /// Whether `sh -c SCRIPT` replaces itself with the app: `Some(true)`
-    /// when it execs, `Some(false)` when it forks and stays PID 1, `None`
-    /// when it is not known (or there is no shell). `single` says the
-    /// script is one simple command; `redirects` that it has a redirection.
-    pub fn execs(self, single: bool, redirects: bool) -> Option<bool> {
+    /// Whether the shell execs the last command of a `-c` script, when
+    /// that command could be exec'd at all (see [`crate::forks::verdict`]):
+    /// `Some(true)` it does, `Some(false)` it forks and stays PID 1, `None`
+    /// not known (or no shell). `redirects` says the command has a
+    /// redirection.
+    pub fn execs(self, redirects: bool) -> Option<bool> {
         match self {
-            _ if !single => Some(false),
             Shell::Dash => Some(false),
             Shell::BusyBox => Some(true),
             Shell::Bash => Some(!redirects),
@@ -337,11 +341,10 @@ mod tests {
 
     #[test]
     fn what_each_shell_does_with_the_last_command() {
-        assert_eq!(Shell::Dash.execs(true, false), Some(false));
-        assert_eq!(Shell::BusyBox.execs(true, true), Some(true));
-        assert_eq!(Shell::Bash.execs(true, false), Some(true));
-        assert_eq!(Shell::Bash.execs(true, true), Some(false));
-        assert_eq!(Shell::BusyBox.execs(false, false), Some(false));
-        assert_eq!(Shell::Unknown.execs(true, false), None);
+        assert_eq!(Shell::Dash.execs(false), Some(false));
+        assert_eq!(Shell::BusyBox.execs(true), Some(true));
+        assert_eq!(Shell::Bash.execs(false), Some(true));
+        assert_eq!(Shell::Bash.execs(true), Some(false));
+        assert_eq!(Shell::Unknown.execs(false), None);
     }
 }

@@ -34,6 +34,8 @@ pub struct Command {
     pub line: usize,
     /// Whether a lone `&` sends it to the background.
     pub background: bool,
+    /// Whether it is in a pipeline (`a | b`): the shell forks each part.
+    pub piped: bool,
 }
 
 /// Whether a script runs more than one command, so the shell cannot simply
@@ -47,6 +49,11 @@ pub fn last_is_exec(script: &str) -> bool {
     commands(script)
         .last()
         .is_some_and(|c| c.text.starts_with("exec ") && !c.background)
+}
+
+/// The text of the script's last command.
+pub fn last_text(script: &str) -> String {
+    commands(script).pop().map(|c| c.text).unwrap_or_default()
 }
 
 /// The program the script's last command runs.
@@ -67,6 +74,7 @@ pub fn commands(script: &str) -> Vec<Command> {
         current: String::new(),
         start_line: 1,
         line: 1,
+        piped: false,
     };
     let chars: Vec<char> = script.chars().collect();
     let (mut quote, mut depth, mut backquote) = (None::<char>, 0usize, false);
@@ -179,7 +187,10 @@ pub fn commands(script: &str) -> Vec<Command> {
             '&' if matches!(prev, Some('>' | '<')) || next == Some('>') => splitter.push(c),
             '&' => splitter.split(true),
             '|' => {
+                let pipe = !matches!(next, Some('|' | '&')) || next == Some('&');
+                splitter.piped |= pipe;
                 splitter.split(false);
+                splitter.piped = pipe;
                 if matches!(next, Some('|' | '&')) {
                     i += 1;
                 }
@@ -198,6 +209,8 @@ struct Splitter {
     current: String,
     start_line: usize,
     line: usize,
+    /// The command being read is in a pipeline.
+    piped: bool,
 }
 
 impl Splitter {
@@ -215,9 +228,11 @@ impl Splitter {
                 text: text.to_owned(),
                 line: self.start_line,
                 background,
+                piped: self.piped,
             });
         }
         self.current.clear();
+        self.piped = false;
     }
 }
 

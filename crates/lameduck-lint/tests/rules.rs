@@ -69,6 +69,7 @@ fn ld102_sh_c_without_exec() {
     expect("LD102-bad.Dockerfile", &[("LD102", 2, 5)]);
     expect("LD102-good.Dockerfile", &[]);
     expect("LD102-good-single.Dockerfile", &[]);
+    expect("LD102-good-alpine.Dockerfile", &[]);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use super::{CommandForm, Image, Instruction, Report};
 use crate::forks::{verdict, Verdict};
 use crate::images::base_of;
 use crate::rules::{LD101, LD102, LD104};
-use crate::shell::{basename, is_compound, last_command, shell_script};
+use crate::shell::{basename, is_compound, last_command, last_text, shell_script};
 
 /// `sh -c`, `bash -c`: how the argv names its shell.
 fn shell_name(program: &str) -> String {
@@ -66,7 +66,7 @@ pub(super) fn check(image: &Image<'_>, report: &mut Report<'_>) {
             _ if !written || group => None,
             Verdict::Execs => None,
             Verdict::Compound => Some("the app runs inside `sh -c` without `exec`, so the shell keeps SIGTERM from it: end the script with `exec app ...`, or put `lameduck run --` in ENTRYPOINT".to_owned()),
-            Verdict::Forks(why) | Verdict::Unknown(why) => Some(format!("the app runs inside `{}` without `exec`: {why}: write `exec {}` in the script, or put `lameduck run --` in ENTRYPOINT", shell_name(&app_argv[0]), script.trim())),
+            Verdict::Forks(why) | Verdict::Unknown(why) => Some(format!("the app runs inside `{}` without `exec`: {why}: end the script with `exec {}`, or put `lameduck run --` in ENTRYPOINT", shell_name(&app_argv[0]), last_text(&script))),
             Verdict::NoShell(why) => Some(format!("the command runs `{} -c`, but {why}: run the program itself in the exec form", basename(&app_argv[0]))),
         };
         if let Some(message) = why {

@@ -5,7 +5,7 @@ use super::serving::{self, Pending, Port};
 use crate::finding::{Finding, Rule};
 use crate::forks::{verdict, ShellOf, Verdict};
 use crate::rules::{LD202, LD203, LD204, LD205, LD210};
-use crate::shell::{basename, shell_script};
+use crate::shell::{basename, last_text, shell_script};
 use crate::yaml::Node;
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
@@ -160,7 +160,7 @@ pub(super) fn lint(path: &str, pod: &Node, single: bool, findings: &mut Vec<Find
             let message = match verdict(&shell, script) {
                 Verdict::Execs => None,
                 Verdict::Compound => Some("the app runs inside `sh -c` without `exec`, so the shell keeps SIGTERM from it: end the script with `exec app ...`, or run it under `lameduck run --`".to_owned()),
-                Verdict::Forks(why) | Verdict::Unknown(why) => Some(format!("the app runs inside `{sh_c}` without `exec`: {why}: write `exec {}` in the script, or run it under `lameduck run --`", script.trim())),
+                Verdict::Forks(why) | Verdict::Unknown(why) => Some(format!("the app runs inside `{sh_c}` without `exec`: {why}: end the script with `exec {}`, or run it under `lameduck run --`", last_text(script))),
                 Verdict::NoShell(why) => Some(format!("the container runs `{sh_c}`, but {why}: run the program itself in `command`")),
             };
             if let Some(message) = message {
