@@ -40,22 +40,28 @@ pub fn human<'a>(findings: &[Finding], source: impl Fn(&str) -> Option<&'a str>)
     out
 }
 
-/// One JSON array of findings.
+/// One JSON array of findings, keys in order. Written straight to text,
+/// without a tree of values: a run's findings can be many.
 pub fn json(findings: &[Finding]) -> String {
-    let items: Vec<serde_json::Value> = findings
-        .iter()
-        .map(|f| {
-            serde_json::json!({
-                "rule": f.rule,
-                "severity": f.severity.as_str(),
-                "path": f.path,
-                "line": f.line,
-                "column": f.column,
-                "message": f.message,
-            })
-        })
-        .collect();
-    serde_json::Value::Array(items).to_string()
+    let text = |s: &str| serde_json::Value::String(s.to_owned()).to_string();
+    let mut out = String::from("[");
+    for (i, f) in findings.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(
+            out,
+            "{{\"column\":{},\"line\":{},\"message\":{},\"path\":{},\"rule\":{},\"severity\":{}}}",
+            f.column,
+            f.line,
+            text(&f.message),
+            text(&f.path),
+            text(f.rule),
+            text(f.severity.as_str()),
+        );
+    }
+    out.push(']');
+    out
 }
 
 /// GitHub Actions workflow commands: one annotation per finding.
