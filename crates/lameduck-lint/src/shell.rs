@@ -75,6 +75,7 @@ pub fn commands(script: &str) -> Vec<Command> {
         start_line: 1,
         line: 1,
         piped: false,
+        started: false,
     };
     let chars: Vec<char> = script.chars().collect();
     let (mut quote, mut depth, mut backquote) = (None::<char>, 0usize, false);
@@ -139,7 +140,13 @@ pub fn commands(script: &str) -> Vec<Command> {
                 continue;
             }
             '<' if next == Some('<') => {
-                let rest: String = chars[i + 2..].iter().take_while(|c| **c != '\n').collect();
+                // A marker is a word: a long line of `<<<<` must not make
+                // each one read the rest of it.
+                let rest: String = chars[i + 2..]
+                    .iter()
+                    .take(256)
+                    .take_while(|c| **c != '\n')
+                    .collect();
                 let word = rest.trim_start_matches('-').trim_start();
                 let word = word.trim_start_matches(['"', '\'']);
                 let name: String = word
@@ -211,11 +218,16 @@ struct Splitter {
     line: usize,
     /// The command being read is in a pipeline.
     piped: bool,
+    /// The command being read has more than blanks.
+    started: bool,
 }
 
 impl Splitter {
     fn push(&mut self, c: char) {
-        if self.current.trim().is_empty() && !c.is_whitespace() {
+        // A flag, not `current.trim()`: that rescans a long run of blanks
+        // on every char, quadratic on a hostile script.
+        if !c.is_whitespace() && !self.started {
+            self.started = true;
             self.start_line = self.line;
         }
         self.current.push(c);
@@ -232,6 +244,7 @@ impl Splitter {
             });
         }
         self.current.clear();
+        self.started = false;
         self.piped = false;
     }
 }
@@ -278,6 +291,15 @@ mod tests {
                 ("exec app".to_owned(), 9, false),
             ]
         );
+    }
+
+    #[test]
+    fn long_runs_of_blanks_and_markers_are_read_once() {
+        // Quadratic before: 400,000 chars took minutes.
+        let blanks = format!("a{}b c", " ".repeat(200_000));
+        assert_eq!(commands(&blanks).len(), 1);
+        let markers = "cat ".to_owned() + &"<<".repeat(100_000);
+        assert_eq!(commands(&markers).len(), 1);
     }
 
     #[test]
