@@ -108,6 +108,29 @@ proptest! {
         let _ = dockerfile::lint_in("Dockerfile", &dockerfile, &BTreeMap::<String, String>::new());
     }
 
+    /// Scripts of shell syntax soup (quotes, heredocs, substitutions,
+    /// separators, long blank runs): split, analyzed and judged for every
+    /// shell without a panic.
+    #[test]
+    fn shell_soup_is_read_without_panics(
+        parts in prop::collection::vec(prop::sample::select(vec![
+            "app", " ", "  \t ", "'", "\"", "`", "$(", ")", "${A", "}", "<<EOF\n", "EOF\n", "&&", "||",
+            "|", "&", ";", "\n", "#", "\\\n", "exec ", ". ./x.sh", "f() {", "trap 'x' TERM;",
+            "2>&1", ">log", "if true; then", "fi",
+        ]), 0..600),
+        blanks in 0usize..5000,
+    ) {
+        let script = parts.concat() + &" ".repeat(blanks) + "app";
+        let _ = lameduck_lint::shell::commands(&script);
+        let _ = lameduck_lint::script::analyze(&script);
+        for image in ["debian", "alpine", "centos:7", "gcr.io/distroless/static", "example/x"] {
+            let _ = lameduck_lint::forks::verdict(&lameduck_lint::forks::ShellOf::of_image(image), &script);
+        }
+        let json = serde_json::Value::String(script.clone()).to_string();
+        let dockerfile = format!("FROM debian\nCMD {}\nENTRYPOINT [\"sh\", \"-c\", {json}]\n", script.replace('\n', " "));
+        let _ = dockerfile::lint("Dockerfile", &dockerfile);
+    }
+
     /// Streams of many documents and large ones: each document is linted
     /// on its own; the stream's errors name a place.
     #[test]
