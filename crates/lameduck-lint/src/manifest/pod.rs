@@ -4,6 +4,7 @@
 use super::serving::{self, Pending, Port};
 use crate::finding::{Finding, Rule};
 use crate::forks::{verdict, ShellOf, Verdict};
+use crate::images::{base_of, Shell};
 use crate::rules::{LD202, LD203, LD204, LD205, LD210};
 use crate::shell::{basename, last_text, shell_script};
 use crate::yaml::Node;
@@ -222,10 +223,10 @@ fn parse_seconds(s: &str) -> Option<f64> {
         .map(|d| d.as_secs_f64())
 }
 
-/// Images known to ship without a shell.
+/// Images known to ship without a shell: the table of bases, and names
+/// that say so on registries it does not list.
 fn has_no_shell(image: &str) -> bool {
-    image.contains("distroless")
-        || image == "scratch"
+    base_of(image).shell == Shell::None
+        || image.contains("distroless")
         || image.contains("/static:")
-        || image.contains("chainguard/static")
 }
