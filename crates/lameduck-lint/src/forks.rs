@@ -20,7 +20,7 @@ impl ShellOf {
     pub fn of_image(image: &str) -> ShellOf {
         let base = base_of(image);
         let source = match base.distro {
-            "" => image.to_owned(),
+            distro if distro.is_empty() || distro == image => image.to_owned(),
             distro => format!("{image} ({distro})"),
         };
         ShellOf {
