@@ -153,12 +153,9 @@ pub fn lint_paths_with(
 fn open_regular(path: &Path) -> Result<std::fs::File, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if !meta.is_file() {
-        let what = if meta.is_dir() {
-            "a directory"
-        } else {
-            "not a regular file (a FIFO, socket or device)"
-        };
-        return Err(format!("{what}: not linted"));
+        return Err("not a regular file (a FIFO, socket or device): not linted; \
+             pipe a stream to standard input instead: `helm template ./chart | lameduck lint -`"
+            .into());
     }
     std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))
 }
