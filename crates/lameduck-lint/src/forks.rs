@@ -83,6 +83,12 @@ pub fn verdict(shell: &ShellOf, script: &str) -> Verdict {
             shell.source
         ));
     }
+    if shell.shell == Shell::Windows {
+        return Verdict::Unknown(format!(
+            "{} is a Windows image, and lameduck does not know whether a stop reaches the app through `cmd`",
+            shell.source
+        ));
+    }
     let all = commands(script);
     let Some(last) = all.last() else {
         return Verdict::Compound;

@@ -27,7 +27,8 @@
 //! | `alpine`, `busybox`, any official image's `*-alpine` tag, `traefik`, `caddy`, `chainguard/*-dev` | BusyBox |
 //! | `centos`, `rockylinux`, `almalinux`, `oraclelinux`, `fedora`, `amazonlinux`, `amazoncorretto`, `redhat/ubi*`, `*/ubi8*`, `*/ubi9*`, `mysql` (Oracle Linux), `*-ubi*`, `*-azurelinux*` tags; any base whose `SHELL` names bash | bash |
 //! | `scratch`, `gcr.io/distroless/*`, `chainguard/*` (not `-dev`), `*-chiseled*` tags | none |
-//! | anything else, Windows (`nanoserver`, `servercore`) | unknown |
+//! | `nanoserver`, `servercore`, `windows/*` | Windows: `cmd /S /C`, not known |
+//! | anything else | unknown |
 
 /// The shell behind `/bin/sh` (or `SHELL`) of an image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,6 +41,8 @@ pub enum Shell {
     Bash,
     /// No shell at all: a shell form cannot start.
     None,
+    /// A Windows image: shell forms run under `cmd /S /C`, not `/bin/sh`.
+    Windows,
     /// A base not in the table.
     Unknown,
 }
@@ -55,7 +58,7 @@ impl Shell {
             Shell::Dash => Some(false),
             Shell::BusyBox => Some(true),
             Shell::Bash => Some(!redirects),
-            Shell::None | Shell::Unknown => None,
+            Shell::None | Shell::Unknown | Shell::Windows => None,
         }
     }
 
@@ -66,6 +69,7 @@ impl Shell {
             Shell::BusyBox => "BusyBox ash",
             Shell::Bash => "bash",
             Shell::None => "no shell",
+            Shell::Windows => "cmd",
             Shell::Unknown => "an unknown shell",
         }
     }
@@ -211,7 +215,7 @@ pub fn base_of(image: &str) -> Base {
         };
     }
     if tag.contains("nanoserver") || tag.contains("servercore") || path.starts_with("windows/") {
-        return known(Shell::Unknown, "Windows");
+        return known(Shell::Windows, "Windows");
     }
     if tag.contains("chiseled") || tag.contains("distroless") {
         return known(Shell::None, "chiseled Ubuntu (no shell)");

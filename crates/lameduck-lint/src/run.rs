@@ -153,9 +153,11 @@ pub fn lint_paths_with(
 fn open_regular(path: &Path) -> Result<std::fs::File, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if !meta.is_file() {
-        return Err("not a regular file (a FIFO, socket or device): not linted; \
+        return Err(
+            "not a regular file (a FIFO, socket or device): not linted; \
              pipe a stream to standard input instead: `helm template ./chart | lameduck lint -`"
-            .into());
+                .into(),
+        );
     }
     std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))
 }

@@ -4,7 +4,7 @@
 use super::expand::words;
 use super::{CommandForm, Image, Instruction, Report};
 use crate::forks::{verdict, Verdict};
-use crate::images::base_of;
+use crate::images::{base_of, Shell};
 use crate::rules::{LD101, LD102, LD104};
 use crate::shell::{basename, is_compound, last_command, last_text, shell_script};
 
@@ -24,10 +24,14 @@ pub(super) fn check(image: &Image<'_>, report: &mut Report<'_>) {
             "CMD" => ", or put `lameduck run --` in ENTRYPOINT",
             _ => "",
         };
+        let under = match image.shell.shell {
+            Shell::Windows => "cmd /S /C",
+            _ => "/bin/sh",
+        };
         let message = match verdict(&image.shell, &expanded) {
             Verdict::Execs => return,
-            Verdict::Compound => format!("{keyword} in shell form runs {program}under /bin/sh, which does not pass SIGTERM on: use the exec form, {fix}{lameduck}"),
-            Verdict::Forks(why) | Verdict::Unknown(why) => format!("{keyword} in shell form runs {program}under /bin/sh: {why}: use the exec form, {fix}{lameduck}"),
+            Verdict::Compound => format!("{keyword} in shell form runs {program}under {under}, which does not pass SIGTERM on: use the exec form, {fix}{lameduck}"),
+            Verdict::Forks(why) | Verdict::Unknown(why) => format!("{keyword} in shell form runs {program}under {under}: {why}: use the exec form, {fix}{lameduck}"),
             Verdict::NoShell(why) => {
                 let special = |c: char| "|&;<>()`*?[]{}~\\$".contains(c);
                 let fix = match unquoted(&expanded).contains(special) {
