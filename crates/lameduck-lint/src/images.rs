@@ -321,7 +321,7 @@ mod tests {
         );
         assert_eq!(
             shell("mcr.microsoft.com/dotnet/aspnet:8.0-nanoserver-ltsc2022"),
-            Shell::Unknown
+            Shell::Windows
         );
         assert_eq!(
             shell("registry.example.com:5000/team/app:1.2"),
