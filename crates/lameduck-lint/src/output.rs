@@ -117,28 +117,10 @@ pub fn sarif(findings: &[Finding]) -> String {
             })
         })
         .collect();
-    let results: Vec<serde_json::Value> = findings
-        .iter()
-        .map(|f| {
-            let mut result = serde_json::json!({
-                "ruleId": f.rule,
-                "level": sarif_level(f.severity),
-                "message": {"text": f.message},
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": sarif_uri(&f.path)},
-                        "region": {"startLine": f.line.max(1), "startColumn": f.column.max(1)},
-                    }
-                }],
-            });
-            if let Some(index) = crate::rules::ALL.iter().position(|r| r.id == f.rule) {
-                result["ruleIndex"] = index.into();
-            }
-            result
-        })
-        .collect();
     // Pretty: a SARIF file is uploaded and opened by people, and its diffs
-    // are read (the golden test's).
+    // are read (the golden test's). The results are written one at a time
+    // into the envelope's place for them, not built as one tree of values
+    // first: a run's findings can be many.
     let sarif = serde_json::json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -150,10 +132,46 @@ pub fn sarif(findings: &[Finding]) -> String {
                 "rules": rules,
             }},
             "columnKind": "unicodeCodePoints",
-            "results": results,
+            "results": [],
         }],
     });
-    serde_json::to_string_pretty(&sarif).unwrap_or_default()
+    let envelope = serde_json::to_string_pretty(&sarif).unwrap_or_default();
+    const PLACE: &str = "\n      \"results\": []";
+    let Some((head, tail)) = envelope.split_once(PLACE).filter(|_| !findings.is_empty()) else {
+        return envelope;
+    };
+    let mut out = String::with_capacity(envelope.len() + findings.len() * 400);
+    out.push_str(head);
+    out.push_str("\n      \"results\": [");
+    for (i, f) in findings.iter().enumerate() {
+        let mut result = serde_json::json!({
+            "ruleId": f.rule,
+            "level": sarif_level(f.severity),
+            "message": {"text": f.message},
+            "locations": [{
+                "physicalLocation": {
+                    "artifactLocation": {"uri": sarif_uri(&f.path)},
+                    "region": {"startLine": f.line.max(1), "startColumn": f.column.max(1)},
+                }
+            }],
+        });
+        if let Some(index) = crate::rules::ALL.iter().position(|r| r.id == f.rule) {
+            result["ruleIndex"] = index.into();
+        }
+        if i > 0 {
+            out.push(',');
+        }
+        for line in serde_json::to_string_pretty(&result)
+            .unwrap_or_default()
+            .lines()
+        {
+            out.push_str("\n        ");
+            out.push_str(line);
+        }
+    }
+    out.push_str("\n      ]");
+    out.push_str(tail);
+    out
 }
 
 /// Where the rule pages are published.
