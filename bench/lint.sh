@@ -24,7 +24,9 @@
 # Knobs (environment): DOCS (10000), RUNS (5), CHECKOV_RUNS (3), SEED (1),
 # CHECKOV_VENV (/tmp/lameduck-bench/checkov-venv: made with pip when it has
 # no checkov), CHECKOV_VERSION (latest), LAMEDUCK_BIN (default: built with
-# `cargo build --release -p lameduck-cli`), NO_RESULTS=1 leaves RESULTS.md alone.
+# `cargo build --release -p lameduck-cli`), LAMEDUCK_BEFORE_BIN (another
+# lameduck, an earlier commit's, measured the same way in the same run, as
+# a before/after), NO_RESULTS=1 leaves RESULTS.md alone.
 set -euo pipefail
 export LC_ALL=C
 
@@ -73,6 +75,8 @@ else
     lameduck_bin="$target_dir/release/lameduck"
 fi
 [[ -x $lameduck_bin ]] || die "$lameduck_bin was not built"
+before_bin=${LAMEDUCK_BEFORE_BIN:-}
+[[ -z $before_bin || -x $before_bin ]] || die "LAMEDUCK_BEFORE_BIN=$before_bin is not executable"
 # Nothing from the caller's environment may change what is measured.
 while read -r var; do unset "$var"; done < <(compgen -e | grep -E '^(LAMEDUCK|CHECKOV|BC)_' || true)
 
@@ -85,6 +89,8 @@ python3 "$here/lint/gen_manifests.py" "$docs" "$seed" >"$stream"
 bytes=$(stat -c %s "$stream")
 lines=$(wc -l <"$stream")
 deployments=$(grep -c '^kind: Deployment$' "$stream")
+# The largest document: what the linter's memory should follow.
+largest=$(python3 -c 'import re, sys; print(max(len(d.encode()) for d in re.split(r"^---$", open(sys.argv[1]).read(), flags=re.M)))' "$stream")
 services=$(grep -c '^kind: Service$' "$stream")
 read -r load1 load5 _ </proc/loadavg
 
@@ -114,6 +120,12 @@ for ((i = 0; i < runs; i++)); do
     measure lameduck-stdin "$stream" "$out/lameduck.json" "$lameduck_bin" lint --format json -
 done
 measure lameduck-file /dev/null "$out/lameduck-file.json" "$lameduck_bin" lint --format json "$stream"
+if [[ -n $before_bin ]]; then
+    log "lameduck before ($before_bin): $runs runs from standard input"
+    for ((i = 0; i < runs; i++)); do
+        measure lameduck-before-stdin "$stream" "$out/lameduck-before.json" "$before_bin" lint --format json -
+    done
+fi
 log "checkov: $checkov_runs runs (each takes minutes)"
 for ((i = 0; i < checkov_runs; i++)); do
     measure checkov /dev/null "$out/checkov.json" "$checkov" -f "$stream" --framework kubernetes \
@@ -123,7 +135,7 @@ done
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 col() { awk -F'\t' -v n="$1" -v c="$2" '$1 == n { print $c }' "$out/runs.tsv" | median; }
 range() { awk -F'\t' -v n="$1" -v c="$2" '$1 == n { if (lo == "" || $c < lo) lo = $c; if ($c > hi) hi = $c } END { printf "%s–%s", lo, hi }' "$out/runs.tsv"; }
-for name in lameduck-stdin lameduck-file checkov; do
+for name in lameduck-stdin lameduck-file checkov ${before_bin:+lameduck-before-stdin}; do
     declare "wall_${name//-/_}=$(col "$name" 2)" "cpu_${name//-/_}=$(col "$name" 3)" "rss_${name//-/_}=$(col "$name" 4)"
 done
 
@@ -172,8 +184,11 @@ builds lameduck in release mode, raw data in \`bench/out/lint/\`).
 $(row "lameduck, standard input" lameduck-stdin)
 $(row "lameduck, file" lameduck-file)
 $(row "checkov, file" checkov)
+$(if [[ -n $before_bin ]]; then row "lameduck before (LAMEDUCK_BEFORE_BIN), standard input" lameduck-before-stdin; fi)
 
 Aim "at least 50× checkov's documents/s": $verdict.
+
+Memory: the largest document is $(awk -v b="$largest" 'BEGIN { printf "%.1f KiB", b / 1024 }'); lameduck's peak RSS from standard input is $(awk -v r="$rss_lameduck_stdin" 'BEGIN { printf "%.1f MiB", r / 1024 }') ($(awk -v r="$rss_lameduck_stdin" -v b="$largest" 'BEGIN { printf "%.0f", r * 1024 / b }')× that document, $(awk -v r="$rss_lameduck_stdin" -v b="$bytes" 'BEGIN { printf "%.2f", r * 1024 / b }')× the input)$(if [[ -n $before_bin ]]; then awk -v r="$rss_lameduck_before_stdin" -v w="$wall_lameduck_before_stdin" -v a="$wall_lameduck_stdin" 'BEGIN { printf "; before: %.1f MiB, and this run takes %.2f× its wall time", r / 1024, a / w }'; fi).
 <!-- END bench/lint.sh -->
 EOS
 )

@@ -16,6 +16,10 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v nghttp >/dev/null || need+=(nghttp2-client)
 command -v h2load >/dev/null || need+=(nghttp2-client)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+# The linter's shell table is checked against the shells themselves.
+command -v dash >/dev/null || need+=(dash)
+command -v bash >/dev/null || need+=(bash)
+command -v busybox >/dev/null || need+=(busybox)
 # lameduck check's report page is rendered by a real browser in its tests.
 command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then

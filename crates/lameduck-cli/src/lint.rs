@@ -112,7 +112,17 @@ pub fn run(args: LintArgs) -> i32 {
     rule_set.apply(&args.enable, &args.disable);
     let fail_on = args.fail_on.or(config.fail_on).unwrap_or(Severity::Warning);
 
-    let report = lameduck_lint::run::lint_paths(&args.paths, &mut std::io::stdin(), &rule_set);
+    // Only human output quotes lines: without it, a stream of manifests
+    // is linted as it is read and never held whole.
+    let options = lameduck_lint::run::Options {
+        keep_sources: matches!(args.format, Format::Human),
+    };
+    let report = lameduck_lint::run::lint_paths_with(
+        &args.paths,
+        &mut std::io::stdin(),
+        &rule_set,
+        &options,
+    );
     for e in &report.errors {
         eprintln!("lameduck lint: {e}");
     }
@@ -144,11 +154,24 @@ pub fn run(args: LintArgs) -> i32 {
             .iter()
             .filter(|f| f.severity == Severity::Error)
             .count();
-        eprintln!(
-            "lameduck lint: {} finding(s), {errors} error(s), in {} file(s)",
-            findings.len(),
-            report.inputs.len()
-        );
+        let failed = report.errors.len();
+        if failed == 0 {
+            eprintln!(
+                "lameduck lint: {} finding(s), {errors} error(s), in {} file(s)",
+                findings.len(),
+                report.inputs.len()
+            );
+        } else {
+            // Not "0 error(s)": the inputs above were not (all) linted.
+            let of_them = match errors {
+                0 => String::new(),
+                n => format!(" ({n} of severity error)"),
+            };
+            eprintln!(
+                "lameduck lint: failed: {failed} input(s) could not be linted (see above); {} finding(s){of_them} in what was read",
+                findings.len()
+            );
+        }
     }
     if !report.errors.is_empty() {
         2

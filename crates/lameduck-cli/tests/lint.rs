@@ -7,6 +7,8 @@ mod support;
 mod corpus;
 #[path = "lint/golden.rs"]
 mod golden;
+#[path = "lint/hostile.rs"]
+mod hostile;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -22,12 +24,16 @@ fn lint(args: &[&str], stdin: &str) -> (i32, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("lameduck lint");
-    child
+    // A usage error exits before reading standard input: a broken pipe
+    // then is no failure of the test.
+    let written = child
         .stdin
         .take()
         .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
+        .write_all(stdin.as_bytes());
+    if let Err(e) = written {
+        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+    }
     let out = child.wait_with_output().expect("output");
     (
         out.status.code().unwrap_or(-1),
@@ -41,7 +47,11 @@ fn a_directory_is_walked_and_findings_print_like_rustc() {
     let dir = tempdir();
     let sub = dir.path().join("svc");
     std::fs::create_dir_all(&sub).expect("dir");
-    std::fs::write(sub.join("Dockerfile"), "FROM alpine\nCMD app --port 8080\n").expect("write");
+    std::fs::write(
+        sub.join("Dockerfile"),
+        "FROM debian:12\nCMD app --port 8080\n",
+    )
+    .expect("write");
     std::fs::write(
         dir.path().join("api.Dockerfile"),
         "FROM alpine\nCMD [\"app\"]\n",
@@ -68,7 +78,7 @@ fn a_directory_is_walked_and_findings_print_like_rustc() {
 
 #[test]
 fn json_from_standard_input_and_the_fail_on_threshold() {
-    let sh_c = "FROM alpine\nCMD [\"sh\", \"-c\", \"./migrate && ./app\"]\n";
+    let sh_c = "FROM alpine\nCMD [\"sh\", \"-c\", \"./migrate && ./app | tee /var/log/app.log\"]\n";
     let (code, out, _) = lint(&["--format", "json", "-"], sh_c);
     assert_eq!(code, 1);
     let expected = r#"[{"column":5,"line":2,"message":"the app runs inside `sh -c` without `exec`, so the shell keeps SIGTERM from it: end the script with `exec app ...`, or put `lameduck run --` in ENTRYPOINT","path":"-","rule":"LD102","severity":"warning"}]"#;
@@ -99,7 +109,7 @@ fn explain_prints_the_rule_page_and_bad_input_exits_2() {
     // A missing path is reported, and the other paths are still linted.
     let dir = tempdir();
     let good = dir.path().join("Dockerfile");
-    std::fs::write(&good, "FROM alpine\nCMD app\n").expect("write");
+    std::fs::write(&good, "FROM debian:12\nCMD app\n").expect("write");
     let (code, out, err) = lint(&["/no/such/path", good.to_str().expect("utf-8")], "");
     assert_eq!(code, 2, "{err}");
     assert!(
@@ -123,7 +133,7 @@ fn manifests_from_standard_input_like_helm_template_output() {
     let broken = dir.path().join("broken.yaml");
     std::fs::write(&broken, "kind: Pod\nspec: [1,\n").expect("write");
     let docker = dir.path().join("Dockerfile");
-    std::fs::write(&docker, "FROM alpine\nCMD app\n").expect("write");
+    std::fs::write(&docker, "FROM debian:12\nCMD app\n").expect("write");
     let (code, out, err) = lint(&[dir.path().to_str().expect("utf-8")], "");
     assert_eq!(code, 2, "{err}");
     assert!(
@@ -135,7 +145,7 @@ fn manifests_from_standard_input_like_helm_template_output() {
 
 #[test]
 fn sarif_and_github_formats_and_disabled_rules() {
-    let bad = "FROM alpine\nCMD app --port 8080\n";
+    let bad = "FROM debian:12\nCMD app --port 8080\n";
     let (code, out, _) = lint(&["--format", "sarif", "-"], bad);
     assert_eq!(code, 1);
     for part in [
@@ -165,7 +175,7 @@ fn a_lameduck_yaml_above_the_path_disables_rules_and_sets_the_threshold() {
     std::fs::create_dir_all(&project).expect("dir");
     std::fs::write(
         project.join("Dockerfile"),
-        "FROM alpine\nCMD app --port 8080\nCMD [\"sh\", \"-c\", \"a; b\"]\n",
+        "FROM debian:12\nCMD app --port 8080\nCMD [\"sh\", \"-c\", \"a; b\"]\n",
     )
     .expect("write");
     let path = project.to_str().expect("utf-8");
@@ -229,7 +239,7 @@ fn enable_on_the_command_line_wins_over_a_disable_in_the_file() {
     let dir = tempdir();
     std::fs::write(
         dir.path().join("Dockerfile"),
-        "FROM alpine\nCMD app --port 8080\n",
+        "FROM debian:12\nCMD app --port 8080\n",
     )
     .expect("write");
     std::fs::write(
@@ -295,7 +305,7 @@ fn gitignored_files_are_skipped_unless_named() {
     std::fs::create_dir_all(dir.path().join("build")).expect("dir");
     std::fs::write(dir.path().join(".gitignore"), "build/\n").expect("write");
     let ignored = dir.path().join("build/Dockerfile");
-    std::fs::write(&ignored, "FROM alpine\nCMD app\n").expect("write");
+    std::fs::write(&ignored, "FROM debian:12\nCMD app\n").expect("write");
     let (code, out, err) = lint(&[dir.path().to_str().expect("utf-8")], "");
     assert_eq!((code, out.as_str()), (0, ""), "{err}");
     assert!(err.contains("in 0 file(s)"), "{err}");
@@ -309,7 +319,7 @@ fn a_lameduck_yaml_above_the_current_directory_counts_for_relative_paths() {
     let dir = tempdir();
     let project = dir.path().join("svc");
     std::fs::create_dir_all(&project).expect("dir");
-    std::fs::write(project.join("Dockerfile"), "FROM alpine\nCMD app\n").expect("write");
+    std::fs::write(project.join("Dockerfile"), "FROM debian:12\nCMD app\n").expect("write");
     std::fs::write(
         dir.path().join(".lameduck.yaml"),
         "lint:\n  disable: [LD101]\n",

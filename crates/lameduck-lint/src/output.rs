@@ -40,22 +40,28 @@ pub fn human<'a>(findings: &[Finding], source: impl Fn(&str) -> Option<&'a str>)
     out
 }
 
-/// One JSON array of findings.
+/// One JSON array of findings, keys in order. Written straight to text,
+/// without a tree of values: a run's findings can be many.
 pub fn json(findings: &[Finding]) -> String {
-    let items: Vec<serde_json::Value> = findings
-        .iter()
-        .map(|f| {
-            serde_json::json!({
-                "rule": f.rule,
-                "severity": f.severity.as_str(),
-                "path": f.path,
-                "line": f.line,
-                "column": f.column,
-                "message": f.message,
-            })
-        })
-        .collect();
-    serde_json::Value::Array(items).to_string()
+    let text = |s: &str| serde_json::Value::String(s.to_owned()).to_string();
+    let mut out = String::from("[");
+    for (i, f) in findings.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(
+            out,
+            "{{\"column\":{},\"line\":{},\"message\":{},\"path\":{},\"rule\":{},\"severity\":{}}}",
+            f.column,
+            f.line,
+            text(&f.message),
+            text(&f.path),
+            text(f.rule),
+            text(f.severity.as_str()),
+        );
+    }
+    out.push(']');
+    out
 }
 
 /// GitHub Actions workflow commands: one annotation per finding.
@@ -111,28 +117,10 @@ pub fn sarif(findings: &[Finding]) -> String {
             })
         })
         .collect();
-    let results: Vec<serde_json::Value> = findings
-        .iter()
-        .map(|f| {
-            let mut result = serde_json::json!({
-                "ruleId": f.rule,
-                "level": sarif_level(f.severity),
-                "message": {"text": f.message},
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": {"uri": sarif_uri(&f.path)},
-                        "region": {"startLine": f.line.max(1), "startColumn": f.column.max(1)},
-                    }
-                }],
-            });
-            if let Some(index) = crate::rules::ALL.iter().position(|r| r.id == f.rule) {
-                result["ruleIndex"] = index.into();
-            }
-            result
-        })
-        .collect();
     // Pretty: a SARIF file is uploaded and opened by people, and its diffs
-    // are read (the golden test's).
+    // are read (the golden test's). The results are written one at a time
+    // into the envelope's place for them, not built as one tree of values
+    // first: a run's findings can be many.
     let sarif = serde_json::json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -144,10 +132,46 @@ pub fn sarif(findings: &[Finding]) -> String {
                 "rules": rules,
             }},
             "columnKind": "unicodeCodePoints",
-            "results": results,
+            "results": [],
         }],
     });
-    serde_json::to_string_pretty(&sarif).unwrap_or_default()
+    let envelope = serde_json::to_string_pretty(&sarif).unwrap_or_default();
+    const PLACE: &str = "\n      \"results\": []";
+    let Some((head, tail)) = envelope.split_once(PLACE).filter(|_| !findings.is_empty()) else {
+        return envelope;
+    };
+    let mut out = String::with_capacity(envelope.len() + findings.len() * 400);
+    out.push_str(head);
+    out.push_str("\n      \"results\": [");
+    for (i, f) in findings.iter().enumerate() {
+        let mut result = serde_json::json!({
+            "ruleId": f.rule,
+            "level": sarif_level(f.severity),
+            "message": {"text": f.message},
+            "locations": [{
+                "physicalLocation": {
+                    "artifactLocation": {"uri": sarif_uri(&f.path)},
+                    "region": {"startLine": f.line.max(1), "startColumn": f.column.max(1)},
+                }
+            }],
+        });
+        if let Some(index) = crate::rules::ALL.iter().position(|r| r.id == f.rule) {
+            result["ruleIndex"] = index.into();
+        }
+        if i > 0 {
+            out.push(',');
+        }
+        for line in serde_json::to_string_pretty(&result)
+            .unwrap_or_default()
+            .lines()
+        {
+            out.push_str("\n        ");
+            out.push_str(line);
+        }
+    }
+    out.push_str("\n      ]");
+    out.push_str(tail);
+    out
 }
 
 /// Where the rule pages are published.

@@ -7,7 +7,7 @@
 //! ```
 //! use lameduck_lint::{run, select::RuleSet};
 //!
-//! let mut stdin = "FROM alpine\nCMD app --port 8080\n".as_bytes();
+//! let mut stdin = "FROM debian:12\nCMD app --port 8080\n".as_bytes();
 //! let report = run::lint_paths(&["-".into()], &mut stdin, &RuleSet::defaults());
 //! assert_eq!(report.findings[0].rule, "LD101");
 //! assert!(report.errors.is_empty());
@@ -18,9 +18,11 @@ use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::decode::{DecodeError, Decoder, Encoding};
 use crate::finding::Finding;
 use crate::select::RuleSet;
 use crate::walk::{self, Input};
+use crate::yaml::{self, YamlError};
 use crate::{dockerfile, manifest};
 
 /// An input that was not linted, or not all of it.
@@ -59,23 +61,49 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
+/// What a run keeps besides its findings.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Keep the text of every input in [`Report::sources`], for human
+    /// output's quoted lines. Without it a stream of manifests is never
+    /// held whole: memory follows its largest document.
+    pub keep_sources: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { keep_sources: true }
+    }
+}
+
+/// The largest Dockerfile read (it is read whole; a stream of manifests
+/// is not): public Dockerfiles are a few kilobytes, the longest tens.
+pub const MAX_DOCKERFILE: u64 = 16 << 20;
+
+/// How much of an input without a telling name is read to tell a
+/// Dockerfile from manifests.
+const PEEK: usize = 64 * 1024;
+
 /// Lints `paths` (files, directories walked with [`walk::files`], `-` for
-/// `stdin`) with the rules of `rules` on. Services and the workloads they
-/// select are matched across all the inputs.
+/// `stdin`) with the rules of `rules` on, keeping the inputs' text.
+/// Services and the workloads they select are matched across all the
+/// inputs.
 pub fn lint_paths(paths: &[PathBuf], stdin: &mut dyn Read, rules: &RuleSet) -> Report {
+    lint_paths_with(paths, stdin, rules, &Options::default())
+}
+
+/// [`lint_paths`] with `options`.
+pub fn lint_paths_with(
+    paths: &[PathBuf],
+    stdin: &mut dyn Read,
+    rules: &RuleSet,
+    options: &Options,
+) -> Report {
     let mut report = Report::default();
     let mut inventory = manifest::Inventory::default();
     for root in paths {
         if root.as_os_str() == "-" {
-            let mut bytes = Vec::new();
-            match stdin.read_to_end(&mut bytes) {
-                Ok(_) => report.add("-", Path::new("-"), bytes, &mut inventory),
-                Err(e) => report.errors.push(InputError {
-                    path: "-".into(),
-                    place: None,
-                    message: format!("cannot read standard input: {e}"),
-                }),
-            }
+            report.add("-", Path::new("-"), stdin, &mut inventory, options);
             continue;
         }
         let walked = walk::files(root);
@@ -95,12 +123,12 @@ pub fn lint_paths(paths: &[PathBuf], stdin: &mut dyn Read, rules: &RuleSet) -> R
         }));
         for file in walked.files {
             let name = file.display().to_string();
-            match std::fs::read(&file) {
-                Ok(bytes) => report.add(&name, &file, bytes, &mut inventory),
-                Err(e) => report.errors.push(InputError {
+            match open_regular(&file) {
+                Ok(mut f) => report.add(&name, &file, &mut f, &mut inventory, options),
+                Err(message) => report.errors.push(InputError {
                     path: name,
                     place: None,
-                    message: format!("cannot read: {e}"),
+                    message,
                 }),
             }
         }
@@ -120,6 +148,20 @@ pub fn lint_paths(paths: &[PathBuf], stdin: &mut dyn Read, rules: &RuleSet) -> R
     report
 }
 
+/// The file at `path`, if it is a regular one: a FIFO would block the run
+/// forever and `/dev/zero` would fill memory.
+fn open_regular(path: &Path) -> Result<std::fs::File, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err(
+            "not a regular file (a FIFO, socket or device): not linted; \
+             pipe a stream to standard input instead: `helm template ./chart | lameduck lint -`"
+                .into(),
+        );
+    }
+    std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))
+}
+
 // === impl Report ===
 
 impl Report {
@@ -128,92 +170,88 @@ impl Report {
         &mut self,
         name: &str,
         path: &Path,
-        bytes: Vec<u8>,
+        reader: &mut dyn Read,
         inventory: &mut manifest::Inventory,
+        options: &Options,
     ) {
-        let text = match decode(bytes) {
-            Ok(text) => text,
-            Err((place, message)) => {
-                self.errors.push(InputError {
-                    path: name.to_owned(),
-                    place: Some(place),
-                    message,
-                });
-                return;
-            }
-        };
-        match walk::input_kind(path, &text) {
-            // A file's directory is its build context: scripts it copies in
-            // are read. Standard input has none.
-            Input::Dockerfile if name != "-" => {
-                self.findings.extend(dockerfile::lint_file(path, &text))
-            }
-            Input::Dockerfile => self.findings.extend(dockerfile::lint(name, &text)),
-            Input::Manifest => match manifest::collect(name, &text, inventory) {
-                Ok(found) => self.findings.extend(found),
-                Err(e) => self.errors.push(InputError {
-                    path: name.to_owned(),
-                    place: Some((e.line, e.column)),
-                    message: format!("cannot parse: {}", e.message),
-                }),
-            },
+        let mut decoder = Decoder::new(reader, true);
+        if options.keep_sources {
+            decoder = decoder.keep();
         }
+        let kind = match walk::kind_by_name(path) {
+            Some(kind) => kind,
+            None => walk::kind_by_content(decoder.peek(PEEK)),
+        };
+        let mut found = Vec::new();
+        let mut error = None;
+        match kind {
+            Input::Dockerfile if decoder.encoding().is_some_and(|e| e != Encoding::Utf8) => {
+                error = Some(DecodeError {
+                    place: Some((1, 1)),
+                    message: "UTF-16 (it starts with a UTF-16 byte order mark): docker build reads UTF-8 only; not linted (save the file as UTF-8)".into(),
+                });
+            }
+            Input::Dockerfile => {
+                decoder.set_limit(MAX_DOCKERFILE);
+                let text = decoder.rest();
+                if decoder.error().is_none() {
+                    // A file's directory is its build context: scripts it
+                    // copies in are read. Standard input has none.
+                    let linted = if name == "-" {
+                        dockerfile::lint(name, &text)
+                    } else {
+                        dockerfile::lint_file(path, &text)
+                    };
+                    match linted {
+                        Ok(f) => found = f,
+                        Err(e) => {
+                            error = Some(DecodeError {
+                                place: Some((e.line, 1)),
+                                message: e.message,
+                            })
+                        }
+                    }
+                }
+            }
+            Input::Manifest => {
+                let failed = decoder.failed();
+                // A document the input's end cut short is not linted.
+                let docs = yaml::documents(&mut decoder).map(|doc| match failed.get() {
+                    true => Err(YamlError {
+                        line: 0,
+                        column: 0,
+                        message: String::new(),
+                    }),
+                    false => doc,
+                });
+                if let Err(e) = manifest::collect_documents(name, docs, inventory, &mut found) {
+                    error = Some(DecodeError {
+                        place: Some((e.line, e.column)),
+                        message: format!("cannot parse: {}", e.message),
+                    });
+                }
+            }
+        }
+        // The bytes' trouble comes first: what the parser made of a cut
+        // input means nothing.
+        if let Some(e) = decoder.error().cloned().or(error) {
+            self.errors.push(InputError {
+                path: name.to_owned(),
+                place: e.place,
+                message: e.message,
+            });
+        }
+        self.findings.extend(found);
         self.inputs.push(name.to_owned());
-        self.sources.insert(name.to_owned(), text);
+        if let Some(text) = decoder.kept() {
+            self.sources.insert(name.to_owned(), text);
+        }
     }
-}
-
-/// The text of an input: UTF-8 without NUL bytes (a NUL means a binary
-/// file, as ripgrep takes it), a leading byte order mark dropped as
-/// BuildKit does. Else the place of the first bad byte and why.
-fn decode(mut bytes: Vec<u8>) -> Result<String, ((usize, usize), String)> {
-    if bytes.starts_with(b"\xef\xbb\xbf") {
-        bytes.drain(..3);
-    }
-    let place = |bytes: &[u8], at: usize| {
-        let before = &bytes[..at];
-        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let line_start = before
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(0, |i| i + 1);
-        (line, at - line_start + 1)
-    };
-    if let Some(at) = bytes.iter().position(|&b| b == 0) {
-        return Err((
-            place(&bytes, at),
-            "a NUL byte: binary, not text; not linted".into(),
-        ));
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        let at = e.utf8_error().valid_up_to();
-        let bytes = e.as_bytes();
-        let message = format!(
-            "byte 0x{:02x} is not UTF-8: not linted (save the file as UTF-8)",
-            bytes.get(at).copied().unwrap_or_default()
-        );
-        (place(bytes, at), message)
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn binary_and_latin1_inputs_say_where() {
-        assert_eq!(
-            decode(b"FROM a\nCMD \x00x".to_vec()),
-            Err(((2, 5), "a NUL byte: binary, not text; not linted".into()))
-        );
-        let e = decode(b"FROM a\n\nCMD caf\xe9\n".to_vec()).expect_err("latin-1");
-        assert_eq!(e.0, (3, 8));
-        assert!(e.1.starts_with("byte 0xe9 is not UTF-8"), "{}", e.1);
-        assert_eq!(
-            decode(b"\xef\xbb\xbfFROM a\n".to_vec()),
-            Ok("FROM a\n".into())
-        );
-    }
 
     #[test]
     fn findings_are_ordered_by_input_and_place_and_filtered_by_rule() {

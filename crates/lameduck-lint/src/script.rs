@@ -30,6 +30,9 @@ pub struct Analysis {
     pub concurrent: Option<(Start, Start)>,
     /// A `trap` on TERM: the script forwards or handles SIGTERM itself.
     pub traps_term: bool,
+    /// The script it hands over to last with `. FILE` or `source FILE`
+    /// (as written): what that one starts last is what runs.
+    pub sourced: Option<String>,
 }
 
 impl Analysis {
@@ -84,8 +87,21 @@ pub fn analyze(script: &str) -> Analysis {
         let after = starts.get(i + 1)?;
         s.background.then(|| (s.clone(), after.clone()))
     });
-    let mut last = starts.last().cloned();
-    // `main "$@"` as the last line: what main starts last.
+    // The last command that starts a program or sources a script.
+    let sourced = top
+        .iter()
+        .rev()
+        .find_map(|c| match sourced_file(&c.text) {
+            Some(file) => Some(Some(file)),
+            None => start_of(c).map(|_| None),
+        })
+        .flatten();
+    let mut last = match sourced {
+        Some(_) => None,
+        None => starts.last().cloned(),
+    };
+    // `main "$@"` as the last line: what main starts last. A function is
+    // never the program to blame (`exec main` is no fix).
     for _ in 0..4 {
         let Some(called) = last
             .as_ref()
@@ -94,17 +110,25 @@ pub fn analyze(script: &str) -> Analysis {
         else {
             break;
         };
-        let inner = called.iter().rev().find_map(start_of);
-        match inner {
-            Some(inner) => last = Some(inner),
-            None => break,
-        }
+        last = called.iter().rev().find_map(start_of);
     }
     Analysis {
         last,
         concurrent,
         traps_term,
+        sourced,
     }
+}
+
+/// The file of `. FILE ...` or `source FILE ...`.
+fn sourced_file(text: &str) -> Option<String> {
+    let mut words = text.split_whitespace();
+    match words.next()? {
+        "." | "source" => {}
+        _ => return None,
+    }
+    let file = words.next()?.trim_matches(['"', '\'']);
+    (!file.is_empty()).then(|| file.to_owned())
 }
 
 /// Whether a command is `trap ... TERM`.
@@ -282,6 +306,22 @@ mod tests {
         let single = analyze("./migrate\napp &\nwait $!\n");
         assert!(single.concurrent.is_none());
         assert!(analyze("trap 'kill -TERM $pid' SIGTERM\napp & pid=$!\nwait").traps_term);
+    }
+
+    #[test]
+    fn a_sourced_script_is_handed_over_to_and_functions_are_never_blamed() {
+        let a =
+            analyze("#!/bin/sh\nset -e\n./prepare\n. /usr/local/bin/docker-entrypoint.sh \"$@\"\n");
+        assert_eq!(
+            a.sourced.as_deref(),
+            Some("/usr/local/bin/docker-entrypoint.sh")
+        );
+        assert_eq!(a.last, None);
+        let a = analyze("#!/bin/bash\nsource ./env.sh\nexec app\n");
+        assert_eq!((a.sourced, a.last.map(|l| l.exec)), (None, Some(true)));
+        // A function that starts nothing: no program is the last.
+        let a = analyze("#!/bin/sh\nsetup() {\n  export A=1\n  echo ready\n}\nsetup\n");
+        assert_eq!(a.last, None);
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub struct Command {
     pub line: usize,
     /// Whether a lone `&` sends it to the background.
     pub background: bool,
+    /// Whether it is in a pipeline (`a | b`): the shell forks each part.
+    pub piped: bool,
 }
 
 /// Whether a script runs more than one command, so the shell cannot simply
@@ -47,6 +49,11 @@ pub fn last_is_exec(script: &str) -> bool {
     commands(script)
         .last()
         .is_some_and(|c| c.text.starts_with("exec ") && !c.background)
+}
+
+/// The text of the script's last command.
+pub fn last_text(script: &str) -> String {
+    commands(script).pop().map(|c| c.text).unwrap_or_default()
 }
 
 /// The program the script's last command runs.
@@ -67,6 +74,8 @@ pub fn commands(script: &str) -> Vec<Command> {
         current: String::new(),
         start_line: 1,
         line: 1,
+        piped: false,
+        started: false,
     };
     let chars: Vec<char> = script.chars().collect();
     let (mut quote, mut depth, mut backquote) = (None::<char>, 0usize, false);
@@ -131,7 +140,13 @@ pub fn commands(script: &str) -> Vec<Command> {
                 continue;
             }
             '<' if next == Some('<') => {
-                let rest: String = chars[i + 2..].iter().take_while(|c| **c != '\n').collect();
+                // A marker is a word: a long line of `<<<<` must not make
+                // each one read the rest of it.
+                let rest: String = chars[i + 2..]
+                    .iter()
+                    .take(256)
+                    .take_while(|c| **c != '\n')
+                    .collect();
                 let word = rest.trim_start_matches('-').trim_start();
                 let word = word.trim_start_matches(['"', '\'']);
                 let name: String = word
@@ -179,7 +194,10 @@ pub fn commands(script: &str) -> Vec<Command> {
             '&' if matches!(prev, Some('>' | '<')) || next == Some('>') => splitter.push(c),
             '&' => splitter.split(true),
             '|' => {
+                let pipe = !matches!(next, Some('|' | '&')) || next == Some('&');
+                splitter.piped |= pipe;
                 splitter.split(false);
+                splitter.piped = pipe;
                 if matches!(next, Some('|' | '&')) {
                     i += 1;
                 }
@@ -198,11 +216,18 @@ struct Splitter {
     current: String,
     start_line: usize,
     line: usize,
+    /// The command being read is in a pipeline.
+    piped: bool,
+    /// The command being read has more than blanks.
+    started: bool,
 }
 
 impl Splitter {
     fn push(&mut self, c: char) {
-        if self.current.trim().is_empty() && !c.is_whitespace() {
+        // A flag, not `current.trim()`: that rescans a long run of blanks
+        // on every char, quadratic on a hostile script.
+        if !c.is_whitespace() && !self.started {
+            self.started = true;
             self.start_line = self.line;
         }
         self.current.push(c);
@@ -215,9 +240,12 @@ impl Splitter {
                 text: text.to_owned(),
                 line: self.start_line,
                 background,
+                piped: self.piped,
             });
         }
         self.current.clear();
+        self.started = false;
+        self.piped = false;
     }
 }
 
@@ -263,6 +291,15 @@ mod tests {
                 ("exec app".to_owned(), 9, false),
             ]
         );
+    }
+
+    #[test]
+    fn long_runs_of_blanks_and_markers_are_read_once() {
+        // Quadratic before: 400,000 chars took minutes.
+        let blanks = format!("a{}b c", " ".repeat(200_000));
+        assert_eq!(commands(&blanks).len(), 1);
+        let markers = "cat ".to_owned() + &"<<".repeat(100_000);
+        assert_eq!(commands(&markers).len(), 1);
     }
 
     #[test]

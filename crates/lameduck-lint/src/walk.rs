@@ -36,12 +36,23 @@ pub fn is_manifest(path: &Path) -> bool {
 /// What `text` read from `path` is: by its name, else by its content
 /// (standard input, odd names).
 pub fn input_kind(path: &Path, text: &str) -> Input {
+    kind_by_name(path).unwrap_or_else(|| kind_by_content(text))
+}
+
+/// What a file is by its name, if its name tells.
+pub fn kind_by_name(path: &Path) -> Option<Input> {
     if is_dockerfile(path) {
-        return Input::Dockerfile;
+        Some(Input::Dockerfile)
+    } else if is_manifest(path) {
+        Some(Input::Manifest)
+    } else {
+        None
     }
-    if is_manifest(path) {
-        return Input::Manifest;
-    }
+}
+
+/// What an input is by its text (or the start of it): manifests start
+/// with `{` or have a top-level `apiVersion:` or `kind:`.
+pub fn kind_by_content(text: &str) -> Input {
     let manifest_like = text.trim_start().starts_with('{')
         || text
             .lines()

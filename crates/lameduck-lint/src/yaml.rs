@@ -1,9 +1,12 @@
 //! YAML documents as trees whose every node knows its line and column:
 //! what the manifest rules need to point at the right place.
 
-use std::collections::HashMap;
+mod build;
 
-use saphyr_parser::{Event, Parser, ScanError, Span, SpannedEventReceiver};
+use build::Builder;
+use saphyr_parser::{BufferedInput, Event, Input, Parser, StrInput};
+
+pub use build::{MAX_ALIASED_NODES, MAX_DEPTH, MAX_DOCUMENT_NODES};
 
 /// One node of a document.
 #[derive(Clone, Debug, PartialEq)]
@@ -90,139 +93,66 @@ impl Node {
 
 /// Every document of a YAML stream (`---`-separated), empty ones left out.
 pub fn parse_stream(text: &str) -> Result<Vec<Node>, YamlError> {
-    let mut builder = Builder {
-        alias_budget: MAX_ALIASED_NODES,
-        ..Builder::default()
-    };
-    Parser::new_from_str(text)
-        .load(&mut builder, true)
-        .map_err(|e: ScanError| YamlError {
-            line: e.marker().line(),
-            column: e.marker().col() + 1,
-            message: e.info().to_owned(),
-        })?;
-    match builder.error {
-        Some(e) => Err(e),
-        None => Ok(builder.docs),
-    }
+    documents_in(text).collect()
 }
 
-/// How many nodes aliases may copy in one stream: far more than any real
-/// manifest, far less than a "billion laughs" (aliases of aliases), which
-/// would otherwise take all memory. go-yaml, under kubectl, has a limit
-/// of the same kind.
-const MAX_ALIASED_NODES: usize = 1_000_000;
-
-/// The number of nodes in `node`'s tree.
-fn size(node: &Node) -> usize {
-    1 + match &node.value {
-        Value::Scalar(_) => 0,
-        Value::Seq(items) => items.iter().map(size).sum(),
-        Value::Map(entries) => entries.iter().map(|(k, v)| size(k) + size(v)).sum(),
-    }
+/// The documents of a stream held in memory, one at a time.
+pub fn documents_in(text: &str) -> Documents<'_, StrInput<'_>> {
+    Documents::new(Parser::new_from_str(text))
 }
 
-/// Builds nodes from the parser's events.
-#[derive(Default)]
-struct Builder {
-    docs: Vec<Node>,
-    /// Open collections, and a pending key for mappings.
-    stack: Vec<(Node, Option<Node>)>,
-    /// Anchored nodes, with their sizes.
-    anchors: HashMap<usize, (Node, usize)>,
-    anchor_of_open: Vec<usize>,
-    /// Nodes aliases may still copy.
-    alias_budget: usize,
-    /// Why the stream was refused, though it parses.
-    error: Option<YamlError>,
+/// The documents of a stream read char by char (a file or standard input
+/// being decoded): each is built as soon as the parser has read it, so
+/// memory follows the largest document, not the stream.
+pub fn documents<'a, I: Iterator<Item = char> + 'a>(chars: I) -> Documents<'a, BufferedInput<I>> {
+    Documents::new(Parser::new_from_iter(chars))
 }
 
-impl Builder {
-    fn place(&mut self, node: Node) {
-        match self.stack.last_mut() {
-            None => self.docs.push(node),
-            Some((parent, key)) => match &mut parent.value {
-                Value::Seq(items) => items.push(node),
-                Value::Map(entries) => match key.take() {
-                    None => *key = Some(node),
-                    Some(k) => entries.push((k, node)),
-                },
-                Value::Scalar(_) => {}
-            },
+/// The documents of a stream, one at a time: an iterator that ends after
+/// the first error (the rest of the stream is not read).
+pub struct Documents<'input, T: Input> {
+    parser: Parser<'input, T>,
+    builder: Builder,
+    done: bool,
+}
+
+impl<'input, T: Input> Documents<'input, T> {
+    fn new(parser: Parser<'input, T>) -> Self {
+        Documents {
+            parser,
+            builder: Builder::new(),
+            done: false,
         }
     }
 }
 
-impl<'input> SpannedEventReceiver<'input> for Builder {
-    fn on_event(&mut self, ev: Event<'input>, span: Span) {
-        let (line, column) = (span.start.line(), span.start.col() + 1);
-        match ev {
-            Event::Scalar(text, _, anchor, _) => {
-                let node = Node {
-                    value: Value::Scalar(text.into_owned()),
-                    line,
-                    column,
-                };
-                if anchor > 0 {
-                    self.anchors.insert(anchor, (node.clone(), 1));
+impl<T: Input> Iterator for Documents<'_, T> {
+    type Item = Result<Node, YamlError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            let step = match self.parser.next_event() {
+                None | Some(Ok((Event::StreamEnd, _))) => {
+                    self.done = true;
+                    Ok(None)
                 }
-                self.place(node);
-            }
-            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
-                let value = if matches!(ev, Event::SequenceStart(..)) {
-                    Value::Seq(Vec::new())
-                } else {
-                    Value::Map(Vec::new())
-                };
-                self.anchor_of_open.push(anchor);
-                self.stack.push((
-                    Node {
-                        value,
-                        line,
-                        column,
-                    },
-                    None,
-                ));
-            }
-            Event::SequenceEnd | Event::MappingEnd => {
-                let anchor = self.anchor_of_open.pop().unwrap_or(0);
-                if let Some((node, _)) = self.stack.pop() {
-                    if anchor > 0 {
-                        let size = size(&node);
-                        self.anchors.insert(anchor, (node.clone(), size));
-                    }
-                    self.place(node);
+                Some(Err(e)) => Err(YamlError {
+                    line: e.marker().line(),
+                    column: e.marker().col() + 1,
+                    message: e.info().to_owned(),
+                }),
+                Some(Ok((event, span))) => self.builder.on_event(event, span),
+            };
+            match step {
+                Ok(Some(doc)) => return Some(Ok(doc)),
+                Ok(None) => {}
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
                 }
             }
-            Event::Alias(anchor) => {
-                let empty = Node {
-                    value: Value::Scalar(String::new()),
-                    line,
-                    column,
-                };
-                let node = match self.anchors.get(&anchor) {
-                    Some((node, size)) if *size <= self.alias_budget => {
-                        self.alias_budget -= size;
-                        node.clone()
-                    }
-                    Some(_) => {
-                        self.error.get_or_insert(YamlError {
-                            line,
-                            column,
-                            message: format!("aliases here would copy over {MAX_ALIASED_NODES} nodes: refused (aliases of aliases?)"),
-                        });
-                        empty
-                    }
-                    None => empty,
-                };
-                self.place(node);
-            }
-            Event::Nothing
-            | Event::StreamStart
-            | Event::StreamEnd
-            | Event::DocumentStart(_)
-            | Event::DocumentEnd => {}
         }
+        None
     }
 }
 
@@ -261,6 +191,34 @@ mod tests {
         // A few ordinary aliases are fine.
         let ok = parse_stream("base: &b {cpu: 1}\nweb: *b\napi: *b\n").expect("valid");
         assert_eq!(ok[0].at(&["api", "cpu"]).and_then(Node::as_str), Some("1"));
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_an_error_not_a_stack_overflow() {
+        // 50,000 nested `- ` (100 KB) aborted the process before the limit.
+        let deep = "- ".repeat(50_000) + "x\n";
+        let e = parse_stream(&deep).expect_err("too deep");
+        assert!(e.message.contains("nested over 1000 deep"), "{e}");
+        // The parser's own limit on flow collections (255) holds too.
+        assert!(parse_stream(&"[".repeat(50_000)).is_err());
+        // Just under the limit is read.
+        let ok = "- ".repeat(MAX_DEPTH) + "x\n";
+        assert_eq!(parse_stream(&ok).map(|d| d.len()), Ok(1));
+    }
+
+    #[test]
+    fn documents_stream_one_at_a_time_and_stop_at_the_first_error() {
+        let text = "kind: A\n---\nkind: B\n---\nkind: [\n---\nkind: D\n";
+        let mut docs = documents(text.chars());
+        assert_eq!(
+            docs.next()
+                .and_then(|d| d.ok())
+                .and_then(|d| d.get("kind").and_then(Node::as_str).map(str::to_owned)),
+            Some("A".into())
+        );
+        assert!(matches!(docs.next(), Some(Ok(_))));
+        assert!(matches!(docs.next(), Some(Err(_))));
+        assert!(docs.next().is_none());
     }
 
     #[test]

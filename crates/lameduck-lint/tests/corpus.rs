@@ -61,7 +61,7 @@ fn the_corpus_gives_the_expected_findings_and_input_errors() {
     // One 8 MiB line (a RUN with an inlined script), then a shell-form CMD.
     let long_line = dir.path().join("long-line.Dockerfile");
     let line = format!(
-        "FROM alpine\nRUN echo {}\nCMD app --port 80\n",
+        "FROM debian:12\nRUN echo {}\nCMD app --port 80\n",
         "x".repeat(8 << 20)
     );
     std::fs::write(&long_line, line).expect("write");

@@ -203,7 +203,9 @@ mod tests {
     }
 
     fn source(dockerfile: &str, target: &str) -> Option<String> {
-        let stage = final_stage(&parse(dockerfile)).expect("a stage");
+        let stage = final_stage(&parse(dockerfile))
+            .expect("valid")
+            .expect("a stage");
         source_of(target, &stage, &files())
     }
 

@@ -14,7 +14,7 @@
 //! let dockerfile = "FROM alpine\nCOPY start.sh /start.sh\nENTRYPOINT [\"/start.sh\"]\n";
 //! let context: BTreeMap<String, String> =
 //!     [("start.sh".to_owned(), "#!/bin/sh\n./migrate\njava -jar app.jar\n".to_owned())].into();
-//! let findings = dockerfile::lint_in("Dockerfile", dockerfile, &context);
+//! let findings = dockerfile::lint_in("Dockerfile", dockerfile, &context).expect("within bounds");
 //! assert_eq!(findings[0].rule, "LD103");
 //! assert_eq!(findings[0].line, 3);
 //! ```
@@ -28,28 +28,36 @@ mod stage;
 
 pub use context::{Context, Dir, NoContext};
 pub use parse::{parse, CommandForm, Instruction};
+pub use stage::DockerfileError;
 
 use crate::finding::{Finding, Rule};
+use crate::forks::ShellOf;
+use crate::images::Shell;
 use signals::Wrapper;
 use stage::{final_stage, Stage};
 
 /// Lints the Dockerfile `text`, found at `path`, without its build context
-/// (standard input): scripts the image runs are not read.
-pub fn lint(path: &str, text: &str) -> Vec<Finding> {
+/// (standard input): scripts the image runs are not read. An error when its
+/// variables expand past the bounds of [`expand`].
+pub fn lint(path: &str, text: &str) -> Result<Vec<Finding>, DockerfileError> {
     lint_in(path, text, &NoContext)
 }
 
 /// Lints the Dockerfile `text`, found at `path`, whose build context is
 /// `context`: scripts it copies in and runs are read from there.
-pub fn lint_in(path: &str, text: &str, context: &dyn Context) -> Vec<Finding> {
-    let mut findings = lint_unfiltered(path, text, context);
+pub fn lint_in(
+    path: &str,
+    text: &str,
+    context: &dyn Context,
+) -> Result<Vec<Finding>, DockerfileError> {
+    let mut findings = lint_unfiltered(path, text, context)?;
     findings.retain(|f| !ignored(text, f.line, f.rule));
-    findings
+    Ok(findings)
 }
 
 /// Lints the Dockerfile at `path` (already read into `text`) with the
 /// directory it is in as its build context, as `docker build DIR` does.
-pub fn lint_file(path: &std::path::Path, text: &str) -> Vec<Finding> {
+pub fn lint_file(path: &std::path::Path, text: &str) -> Result<Vec<Finding>, DockerfileError> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
@@ -83,15 +91,34 @@ struct Image<'a> {
     argv: Vec<String>,
     /// Whether `argv` ends in a `/bin/sh -c` made of a shell form.
     from_shell_form: bool,
+    /// The length of a shell form's argv: the shell's words and the script.
+    shell_form_len: usize,
     /// The instruction that gives the program: ENTRYPOINT, else CMD.
     holder: Option<&'a Instruction>,
     /// The init in front of the app, if any.
     wrapper: Option<Wrapper>,
+    /// The shell of its shell forms: `SHELL`, else the base's `/bin/sh`.
+    shell: ShellOf,
 }
 
 impl<'a> Image<'a> {
     fn of(stage: &'a Stage) -> Image<'a> {
-        let shell = |script: String| vec!["/bin/sh".to_owned(), "-c".to_owned(), script];
+        let default_shell = ["/bin/sh".to_owned(), "-c".to_owned()];
+        let shell_words = stage.shell.as_deref().unwrap_or(&default_shell);
+        let shell = |script: String| {
+            let mut argv = shell_words.to_vec();
+            argv.push(script);
+            argv
+        };
+        let base_shell = ShellOf::of_image(&stage.base);
+        let image_shell = match shell_words.first() {
+            Some(program) if stage.shell.is_some() && Shell::of_program(program).is_some() => {
+                let mut named = base_shell.running(program);
+                named.source = format!("SHELL {}", serde_json::json!(shell_words));
+                named
+            }
+            _ => base_shell,
+        };
         let mut argv = Vec::new();
         let mut from_shell_form = false;
         match stage.entrypoint.as_ref().map(|i| (i, i.command())) {
@@ -119,6 +146,8 @@ impl<'a> Image<'a> {
             argv,
             from_shell_form,
             holder: stage.entrypoint.as_ref().or(stage.cmd.as_ref()),
+            shell: image_shell,
+            shell_form_len: shell_words.len() + 1,
         }
     }
 
@@ -153,9 +182,13 @@ impl Report<'_> {
     }
 }
 
-fn lint_unfiltered(path: &str, text: &str, context: &dyn Context) -> Vec<Finding> {
-    let Some(stage) = final_stage(&parse(text)) else {
-        return Vec::new();
+fn lint_unfiltered(
+    path: &str,
+    text: &str,
+    context: &dyn Context,
+) -> Result<Vec<Finding>, DockerfileError> {
+    let Some(stage) = final_stage(&parse(text))? else {
+        return Ok(Vec::new());
     };
     let image = Image::of(&stage);
     let mut report = Report {
@@ -165,5 +198,5 @@ fn lint_unfiltered(path: &str, text: &str, context: &dyn Context) -> Vec<Finding
     signals::check(&image, &mut report);
     processes::check(&image, context, &mut report);
     report.findings.sort_by_key(|f| (f.line, f.column));
-    report.findings
+    Ok(report.findings)
 }

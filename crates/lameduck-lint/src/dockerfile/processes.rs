@@ -3,6 +3,7 @@
 
 use super::context::{source_of, Context};
 use super::{Image, Instruction, Report};
+use crate::images::Shell;
 use crate::rules::{LD103, LD105};
 use crate::script::{analyze, is_shell_script, Analysis};
 use crate::shell::{basename, is_shell, shell_script};
@@ -55,7 +56,26 @@ pub(super) fn check(image: &Image<'_>, context: &dyn Context, report: &mut Repor
         let Some((name, text, rest)) = script_file(image, &argv, context) else {
             return;
         };
-        let analysis = analyze(&text);
+        let (mut name, mut analysis) = (name, analyze(&text));
+        // `. /other-entrypoint.sh "$@"`: the shell goes on in that script.
+        for _ in 0..4 {
+            let Some(file) = analysis.sourced.clone() else {
+                break;
+            };
+            let target = image.stage.absolute(&image.stage.expand_at_run_time(&file));
+            let Some((path, text)) = source_of(&target, image.stage, context)
+                .and_then(|p| context.read(&p).map(|t| (p, t)))
+            else {
+                // Not in the build context: nothing to blame.
+                return;
+            };
+            name = path;
+            analysis = analyze(&text);
+        }
+        if image.shell.shell == Shell::None {
+            report.add(&LD103, at, format!("{name} is a shell script, but {} has no shell to run it: the container cannot start; start the app itself in the exec form", image.shell.source));
+            return;
+        }
         if analysis.traps_term {
             return;
         }

@@ -2,30 +2,55 @@
 //! reaches the app.
 
 use super::expand::words;
-use super::{CommandForm, Image, Report};
+use super::{CommandForm, Image, Instruction, Report};
+use crate::forks::{verdict, Verdict};
+use crate::images::{base_of, Shell};
 use crate::rules::{LD101, LD102, LD104};
-use crate::shell::{basename, is_compound, last_command, last_is_exec, shell_script};
+use crate::shell::{basename, is_compound, last_command, last_text, shell_script};
+
+/// `sh -c`, `bash -c`: how the argv names its shell.
+fn shell_name(program: &str) -> String {
+    format!("{} -c", basename(program))
+}
 
 pub(super) fn check(image: &Image<'_>, report: &mut Report<'_>) {
     let stage = image.stage;
     let group = image.signals_group();
     let entry = stage.entrypoint.as_ref().map(|i| (i, i.command()));
-    // `exec app` in a shell form: the shell replaces itself with the app,
-    // which is PID 1 and gets SIGTERM.
-    let execs = |script: &str| last_is_exec(&image.stage.expand_at_run_time(script));
-    if let Some((i, CommandForm::Shell(script))) = &entry
-        .as_ref()
-        .filter(|(_, c)| !matches!(c, CommandForm::Shell(s) if execs(s)))
-    {
+    let shell_form = |keyword: &str, i: &Instruction, script: &str, report: &mut Report<'_>| {
+        let expanded = stage.expand_at_run_time(script);
         let (program, fix) = exec_form_of(image, script);
-        report.add(&LD101, i, format!("ENTRYPOINT in shell form runs {program}under /bin/sh, which does not pass SIGTERM on: use the exec form, {fix}"));
+        let lameduck = match keyword {
+            "CMD" => ", or put `lameduck run --` in ENTRYPOINT",
+            _ => "",
+        };
+        let under = match image.shell.shell {
+            Shell::Windows => "cmd /S /C",
+            _ => "/bin/sh",
+        };
+        let message = match verdict(&image.shell, &expanded) {
+            Verdict::Execs => return,
+            Verdict::Compound => format!("{keyword} in shell form runs {program}under {under}, which does not pass SIGTERM on: use the exec form, {fix}{lameduck}"),
+            Verdict::Forks(why) | Verdict::Unknown(why) => format!("{keyword} in shell form runs {program}under {under}: {why}: use the exec form, {fix}{lameduck}"),
+            Verdict::NoShell(why) => {
+                let special = |c: char| "|&;<>()`*?[]{}~\\$".contains(c);
+                let fix = match unquoted(&expanded).contains(special) {
+                    true => "[\"app\", \"arg\"]".to_owned(),
+                    false => json_array(&words(&expanded)),
+                };
+                format!("{keyword} in shell form runs {program}under /bin/sh, but {why}: use the exec form, {fix}")
+            }
+        };
+        report.add(&LD101, i, message);
+    };
+    if let Some((i, CommandForm::Shell(script))) = &entry {
+        shell_form("ENTRYPOINT", i, script, report);
     }
     if let Some(i) = &stage.cmd {
         if let CommandForm::Shell(script) = i.command() {
             let exec_entry = matches!(entry, Some((_, CommandForm::Exec(_))));
-            if !group && (entry.is_none() || exec_entry) && !execs(&script) {
-                let (program, fix) = exec_form_of(image, &script);
-                report.add(&LD101, i, format!("CMD in shell form runs {program}under /bin/sh, which does not pass SIGTERM on: use the exec form, {fix}, or put `lameduck run --` in ENTRYPOINT"));
+            if !group && (entry.is_none() || exec_entry) {
+                shell_form("CMD", i, &script, report);
             }
         }
     }
@@ -39,12 +64,29 @@ pub(super) fn check(image: &Image<'_>, report: &mut Report<'_>) {
         let script = stage.expand_at_run_time(script);
         program = last_command(&script);
         // A shell form is LD101's; this is `sh -c` written out.
-        let written = !(image.from_shell_form && app_argv.len() == 3);
-        if written && !group && is_compound(&script) && !last_is_exec(&script) {
-            report.add(&LD102, holder, "the app runs inside `sh -c` without `exec`, so the shell keeps SIGTERM from it: end the script with `exec app ...`, or put `lameduck run --` in ENTRYPOINT".into());
+        let written = !(image.from_shell_form && app_argv.len() == image.shell_form_len);
+        let shell = image.shell.running(&app_argv[0]);
+        let why = match verdict(&shell, &script) {
+            _ if !written || group => None,
+            Verdict::Execs => None,
+            Verdict::Compound => Some("the app runs inside `sh -c` without `exec`, so the shell keeps SIGTERM from it: end the script with `exec app ...`, or put `lameduck run --` in ENTRYPOINT".to_owned()),
+            Verdict::Forks(why) | Verdict::Unknown(why) => Some(format!("the app runs inside `{}` without `exec`: {why}: end the script with `exec {}`, or put `lameduck run --` in ENTRYPOINT", shell_name(&app_argv[0]), last_text(&script))),
+            Verdict::NoShell(why) => Some(format!("the command runs `{} -c`, but {why}: run the program itself in the exec form", basename(&app_argv[0]))),
+        };
+        if let Some(message) = why {
+            report.add(&LD102, holder, message);
         }
     }
 
+    // Apache's control script runs httpd without `exec` (upstream's
+    // apachectl, Debian's apache2ctl): the shell in front gets the signal.
+    if let Some(wrapper) = program
+        .as_deref()
+        .filter(|p| matches!(*p, "apache2ctl" | "apachectl"))
+    {
+        report.add(&LD104, holder, format!("`{wrapper}` starts Apache without `exec`: a shell stays in front of it and gets the stop signal, so Apache is killed, not stopped gracefully, whatever STOPSIGNAL says: run `apache2-foreground` (as the official httpd and php:*-apache images do), or `exec apache2 -D FOREGROUND` after `. /etc/apache2/envvars`, with `STOPSIGNAL SIGWINCH`"));
+        return;
+    }
     let Some((server, wanted)) = program.as_deref().and_then(graceful_signal) else {
         return;
     };
@@ -57,7 +99,9 @@ pub(super) fn check(image: &Image<'_>, report: &mut Report<'_>) {
         // Set by a build argument or the base image: unknown here.
         return;
     }
-    let inherited = official_image_sets_it(&stage.base, server);
+    let inherited = base_of(&stage.base)
+        .stop_signal
+        .is_some_and(|(s, signal)| s == server && signal == wanted);
     let matches = given.as_deref().is_some_and(|g| same_signal(g, wanted));
     if !(matches || (given.is_none() && inherited)) {
         let given = given.unwrap_or_else(|| "SIGTERM".to_owned());
@@ -179,24 +223,10 @@ fn graceful_signal(program: &str) -> Option<(&'static str, &'static str)> {
     match program {
         "nginx" | "openresty" => Some(("nginx", "QUIT")),
         p if p.starts_with("php-fpm") => Some(("php-fpm", "QUIT")),
-        "httpd" | "apache2" | "apachectl" | "httpd-foreground" | "apache2-foreground" => {
+        "httpd" | "apache2" | "httpd-foreground" | "apache2-foreground" => {
             Some(("Apache httpd", "WINCH"))
         }
         _ => None,
-    }
-}
-
-/// The official images set the right STOPSIGNAL themselves.
-fn official_image_sets_it(base: &str, server: &str) -> bool {
-    let repo = base.split(['@', ':']).next().unwrap_or(base);
-    let repo = repo.strip_prefix("docker.io/").unwrap_or(repo);
-    let repo = repo.strip_prefix("library/").unwrap_or(repo);
-    let tag = base.split_once(':').map_or("", |(_, t)| t);
-    match server {
-        "nginx" => repo == "nginx",
-        "php-fpm" => repo == "php" && tag.contains("fpm"),
-        "Apache httpd" => repo == "httpd",
-        _ => false,
     }
 }
 

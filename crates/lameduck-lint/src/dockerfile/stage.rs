@@ -6,8 +6,33 @@
 //! and an ARG declared before the first FROM is only seen by a stage that
 //! declares it again.
 
-use super::expand::{assignments, expand, words, Vars};
+use super::expand::{assignments, expand, words, ExpandError, Vars};
 use super::parse::Instruction;
+
+/// A Dockerfile the linter refuses, and the line that made it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DockerfileError {
+    /// The 1-based line of the instruction.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for DockerfileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.line, self.message)
+    }
+}
+
+/// How many variables stages may copy from the stages they are built
+/// from, in all: `FROM a AS b` copies a's ENV, and ten thousand stages of
+/// ten thousand variables would take minutes and gigabytes.
+const MAX_INHERITED: usize = 1_000_000;
+
+/// How many bytes ENV and ARG values may take in all: each is at most
+/// [`super::expand::MAX_EXPANSION`], and ten thousand lines of
+/// `ENV Bn=${A}${A}` must not make ten thousand of them.
+const MAX_VALUES: usize = 64 << 20;
 
 /// What one stage sets.
 #[derive(Clone, Debug, Default)]
@@ -29,6 +54,8 @@ pub struct Stage {
     args: Vars,
     /// The working directory, `/` unless set.
     pub workdir: String,
+    /// The `SHELL` of shell forms, when set (`["/bin/bash", "-c"]`).
+    pub shell: Option<Vec<String>>,
     /// The files copied in, in order.
     pub copies: Vec<Copy>,
 }
@@ -59,9 +86,11 @@ impl Stage {
         self.env.get(name).map(str::to_owned)
     }
 
-    /// `text` as the container's shell sees it.
+    /// `text` as the container's shell sees it (as written if it would
+    /// expand past the bounds, which [`final_stage`] refuses first for the
+    /// image's command).
     pub fn expand_at_run_time(&self, text: &str) -> String {
-        expand(text, &|n| self.run_var(n))
+        expand(text, &|n| self.run_var(n)).unwrap_or_else(|_| text.to_owned())
     }
 
     /// The absolute form of `path` in the image.
@@ -74,18 +103,48 @@ impl Stage {
     }
 }
 
-/// The last stage, with what it inherits from earlier stages.
-pub fn final_stage(instructions: &[Instruction]) -> Option<Stage> {
+/// The last stage, with what it inherits from earlier stages; an error
+/// where variables expand past their bounds (see [`expand`]).
+pub fn final_stage(instructions: &[Instruction]) -> Result<Option<Stage>, DockerfileError> {
     let mut stages: Vec<Stage> = Vec::new();
     let mut global = Vars::default();
+    let mut inherited = 0usize;
+    let mut values = 0usize;
+    let mut charge = |line: usize, assigned: &[(String, Option<String>)]| {
+        values += assigned
+            .iter()
+            .map(|(n, v)| n.len() + v.as_ref().map_or(0, String::len))
+            .sum::<usize>();
+        match values > MAX_VALUES {
+            true => Err(DockerfileError {
+                line,
+                message: format!(
+                    "ENV and ARG values take over {MAX_VALUES} bytes in all: not linted"
+                ),
+            }),
+            false => Ok(()),
+        }
+    };
     for i in instructions {
+        let fail = |e: ExpandError| DockerfileError {
+            line: i.line,
+            message: e.0,
+        };
         let Some(stage) = stages.last_mut().filter(|_| i.keyword != "FROM") else {
             match i.keyword.as_str() {
-                "FROM" => stages.push(from(i, &stages, &global)),
+                "FROM" => {
+                    let stage = from(i, &stages, &global).map_err(fail)?;
+                    inherited += stage.env.len() + stage.copies.len();
+                    if inherited > MAX_INHERITED {
+                        return Err(fail(ExpandError(format!("stages copy over {MAX_INHERITED} variables from the stages they are built from: not linted"))));
+                    }
+                    stages.push(stage);
+                }
                 "ARG" => {
-                    for (name, value) in
-                        assignments(&i.args, false, &|n| global.get(n).map(str::to_owned))
-                    {
+                    let lookup = |n: &str| global.get(n).map(str::to_owned);
+                    let assigned = assignments(&i.args, false, &lookup).map_err(fail)?;
+                    charge(i.line, &assigned)?;
+                    for (name, value) in assigned {
                         if let Some(value) = value {
                             global.set(&name, value);
                         }
@@ -95,7 +154,7 @@ pub fn final_stage(instructions: &[Instruction]) -> Option<Stage> {
             }
             continue;
         };
-        let build = |stage: &Stage, text: &str| expand(text, &|n| stage.build_var(n));
+        let build = |stage: &Stage, text: &str| expand(text, &|n| stage.build_var(n)).map_err(fail);
         match i.keyword.as_str() {
             // A new ENTRYPOINT drops the CMD it inherited.
             "ENTRYPOINT" => {
@@ -109,18 +168,29 @@ pub fn final_stage(instructions: &[Instruction]) -> Option<Stage> {
                 stage.cmd = Some(i.clone());
                 stage.cmd_inherited = false;
             }
+            "SHELL" => {
+                if let Ok(words) = serde_json::from_str::<Vec<String>>(&i.args) {
+                    stage.shell = Some(words).filter(|w| !w.is_empty());
+                }
+            }
             "STOPSIGNAL" => {
                 let mut i = i.clone();
-                i.args = build(stage, &i.args);
+                i.args = build(stage, &i.args)?;
                 stage.stopsignal = Some(i);
             }
             "ENV" => {
-                for (name, value) in assignments(&i.args, true, &|n| stage.build_var(n)) {
+                let lookup = |n: &str| stage.build_var(n);
+                let assigned = assignments(&i.args, true, &lookup).map_err(fail)?;
+                charge(i.line, &assigned)?;
+                for (name, value) in assigned {
                     stage.env.set(&name, value.unwrap_or_default());
                 }
             }
             "ARG" => {
-                for (name, value) in assignments(&i.args, false, &|n| stage.build_var(n)) {
+                let lookup = |n: &str| stage.build_var(n);
+                let assigned = assignments(&i.args, false, &lookup).map_err(fail)?;
+                charge(i.line, &assigned)?;
+                for (name, value) in assigned {
                     // `ARG NAME` takes the default given before FROM.
                     let value = value.or_else(|| global.get(&name).map(str::to_owned));
                     if let Some(value) = value {
@@ -129,11 +199,11 @@ pub fn final_stage(instructions: &[Instruction]) -> Option<Stage> {
                 }
             }
             "WORKDIR" => {
-                let dir = words(&build(stage, &i.args)).join(" ");
+                let dir = words(&build(stage, &i.args)?).join(" ");
                 stage.workdir = stage.absolute(&dir);
             }
             "COPY" | "ADD" => {
-                let expanded = build(stage, &i.args);
+                let expanded = build(stage, &i.args)?;
                 if let Some(copy) = copy(&i.keyword, &expanded, stage) {
                     stage.copies.push(copy);
                 }
@@ -141,12 +211,22 @@ pub fn final_stage(instructions: &[Instruction]) -> Option<Stage> {
             _ => {}
         }
     }
-    stages.pop()
+    let Some(last) = stages.pop() else {
+        return Ok(None);
+    };
+    // The command's shell expands ENV at run time: within bounds too.
+    for i in [&last.entrypoint, &last.cmd].into_iter().flatten() {
+        expand(&i.args, &|n| last.run_var(n)).map_err(|e| DockerfileError {
+            line: i.line,
+            message: e.0,
+        })?;
+    }
+    Ok(Some(last))
 }
 
 /// A new stage: a copy of the stage it is built from, or a fresh one.
-fn from(i: &Instruction, stages: &[Stage], global: &Vars) -> Stage {
-    let args = expand(&i.args, &|n| global.get(n).map(str::to_owned));
+fn from(i: &Instruction, stages: &[Stage], global: &Vars) -> Result<Stage, ExpandError> {
+    let args = expand(&i.args, &|n| global.get(n).map(str::to_owned))?;
     let words: Vec<&str> = args
         .split_whitespace()
         .filter(|w| !w.starts_with("--"))
@@ -171,7 +251,7 @@ fn from(i: &Instruction, stages: &[Stage], global: &Vars) -> Stage {
     stage.args = Vars::default();
     stage.cmd_inherited = stage.cmd.is_some();
     stage.name = name;
-    stage
+    Ok(stage)
 }
 
 /// The sources and destination of `COPY`/`ADD` arguments (shell or JSON
@@ -219,7 +299,7 @@ mod tests {
     #[test]
     fn args_env_and_workdir_per_stage() {
         let text = "ARG SIG=SIGQUIT\nARG BASE=debian:12\nFROM $BASE AS base\nENV APP=/srv/app\nARG PORT=80\nWORKDIR /srv\nFROM base\nARG SIG\nSTOPSIGNAL $SIG\nWORKDIR app\nCOPY --chmod=755 run.sh ./\nCOPY --from=base /x /y\n";
-        let stage = final_stage(&parse(text)).expect("a stage");
+        let stage = final_stage(&parse(text)).expect("valid").expect("a stage");
         assert_eq!(stage.base, "debian:12");
         assert_eq!(stage.run_var("APP").as_deref(), Some("/srv/app"));
         assert_eq!(stage.build_var("PORT"), None, "ARGs stay in their stage");
@@ -245,7 +325,7 @@ mod tests {
     #[test]
     fn an_env_wins_over_an_arg_and_args_are_not_seen_at_run_time() {
         let text = "FROM alpine\nARG BIN=httpd\nENV BIN=nginx\nARG ONLY_ARG=x\n";
-        let stage = final_stage(&parse(text)).expect("a stage");
+        let stage = final_stage(&parse(text)).expect("valid").expect("a stage");
         assert_eq!(stage.build_var("BIN").as_deref(), Some("nginx"));
         assert_eq!(stage.build_var("ONLY_ARG").as_deref(), Some("x"));
         assert_eq!(stage.run_var("ONLY_ARG"), None);

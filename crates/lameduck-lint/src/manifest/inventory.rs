@@ -7,7 +7,7 @@ use super::pod::PodFacts;
 use std::collections::HashMap;
 
 use super::selector::{labels, Count, Labels, Selector};
-use super::{balancer, disruption, rollout};
+use super::{balancer, disruption, rollout, serving};
 use crate::finding::{Finding, Rule};
 use crate::rules::LD201;
 use crate::yaml::Node;
@@ -93,6 +93,11 @@ pub(super) struct Service {
     pub name: String,
     pub namespace: String,
     pub selector: Labels,
+    /// Whether it routes traffic: not a headless Service without ports
+    /// (which only publishes DNS records).
+    pub routes: bool,
+    /// The `targetPort`s of its ports (the `port` where unset).
+    pub targets: Vec<String>,
     /// Its own target group deregistration delay.
     pub deregistration: Option<Delay>,
     pub ignore: Vec<String>,
@@ -242,10 +247,23 @@ impl Inventory {
         findings: &mut Vec<Finding>,
     ) {
         findings.extend(balancer::direct_access(path, object));
+        let ports = object
+            .at(&["spec", "ports"])
+            .map(Node::items)
+            .unwrap_or_default();
+        let headless = object.at(&["spec", "clusterIP"]).and_then(Node::as_str) == Some("None");
+        let targets = ports
+            .iter()
+            .filter_map(|p| p.get("targetPort").or(p.get("port")))
+            .filter_map(Node::as_str)
+            .map(str::to_owned)
+            .collect();
         self.services.push(Service {
             name: name(object),
             namespace: namespace(object),
             selector: labels(object.at(&["spec", "selector"])),
+            routes: !(headless && ports.is_empty()),
+            targets,
             deregistration: deregistration(path, object, ignore),
             ignore: ignore.to_vec(),
         });
@@ -353,7 +371,12 @@ impl Inventory {
             }
         }
         let mut pairs = Vec::new();
-        for service in self.services.iter().filter(|s| !s.selector.is_empty()) {
+        // A headless Service without ports routes nothing: only DNS.
+        for service in self
+            .services
+            .iter()
+            .filter(|s| !s.selector.is_empty() && s.routes)
+        {
             let candidates = service
                 .selector
                 .iter()
@@ -384,14 +407,28 @@ impl Inventory {
         let mut findings = Vec::new();
         let served = self.served();
         for (service, workload) in &served {
-            let ignores: &[&[String]] = &[&service.ignore];
-            if let Some((container, line, column)) = &workload.pod.unprotected {
-                let at = Place {
-                    line: *line,
-                    column: *column,
-                    ..workload.at.clone()
+            let single = workload.kind == "Pod" || self.replicas(workload) == Some(1);
+            let pending = workload.pod.unprotected.iter().chain(
+                workload
+                    .pod
+                    .probe_only
+                    .iter()
+                    .filter(|p| serving::targets(&service.targets, &p.ports)),
+            );
+            for p in pending {
+                let ignored = service
+                    .ignore
+                    .iter()
+                    .chain(&workload.at.ignore)
+                    .any(|id| id.eq_ignore_ascii_case(LD201.id));
+                if ignored {
+                    continue;
+                }
+                let why = match p.ports.is_empty() {
+                    true => "has no `ports` but",
+                    false => "serves only its probes' ports, but",
                 };
-                findings.extend(at.finding(&LD201, ignores, format!("container {container} has no `ports` but Service {} sends to it, and nothing holds its stop back while the endpoint is removed: add a preStop `sleep: {{seconds: 5}}` or run it under `lameduck run`", service.name)));
+                findings.push(serving::ld201(&workload.at.path, (p.line, p.column), &p.image, single, format!("container {} {why} Service {} sends to it, and nothing holds its stop back while the endpoint is removed: add a preStop `sleep: {{seconds: 5}}` or run it under `lameduck run`", p.name, service.name)));
             }
             rollout::check(self, service, workload, &mut findings);
             balancer::check(self, service, workload, &mut findings);

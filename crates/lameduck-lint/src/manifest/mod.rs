@@ -4,7 +4,7 @@
 //! budgets around them let them.
 
 use crate::finding::Finding;
-use crate::yaml::{parse_stream, Node, YamlError};
+use crate::yaml::{documents_in, Node, YamlError};
 
 mod balancer;
 mod disruption;
@@ -13,6 +13,7 @@ pub mod model;
 mod pod;
 mod rollout;
 mod selector;
+mod serving;
 
 pub use inventory::Inventory;
 
@@ -34,12 +35,26 @@ pub fn collect(
     inventory: &mut Inventory,
 ) -> Result<Vec<Finding>, YamlError> {
     let mut findings = Vec::new();
-    for doc in parse_stream(text)? {
+    collect_documents(path, documents_in(text), inventory, &mut findings)?;
+    Ok(findings)
+}
+
+/// [`collect`] over documents as they are parsed (see
+/// [`crate::yaml::documents`]): each is linted and dropped before the next
+/// is read. The findings of the documents before an error are kept.
+pub fn collect_documents(
+    path: &str,
+    documents: impl Iterator<Item = Result<Node, YamlError>>,
+    inventory: &mut Inventory,
+    findings: &mut Vec<Finding>,
+) -> Result<(), YamlError> {
+    for doc in documents {
+        let doc = doc?;
         for object in objects(&doc) {
             let ignore = ignored_rules(object);
             let mut found = Vec::new();
             if let Some(pod) = pod_spec(object) {
-                let facts = pod::lint(path, pod, &mut found);
+                let facts = pod::lint(path, pod, single_replica(object), &mut found);
                 inventory.add_workload(path, object, facts, &ignore);
             }
             match object.get("kind").and_then(Node::as_str) {
@@ -53,7 +68,7 @@ pub fn collect(
             findings.extend(found);
         }
     }
-    Ok(findings)
+    Ok(())
 }
 
 /// The rules an object's `lameduck.io/ignore: "ID,ID"` annotation turns
@@ -76,6 +91,19 @@ fn ignored_rules(object: &Node) -> Vec<String> {
     .filter(|id| !id.is_empty())
     .map(str::to_owned)
     .collect()
+}
+
+/// Whether a workload runs a single pod: a Pod, or a kind with replicas
+/// that sets 1 or none.
+fn single_replica(object: &Node) -> bool {
+    match object.get("kind").and_then(Node::as_str) {
+        Some("Pod") => true,
+        Some("Deployment" | "StatefulSet" | "ReplicaSet" | "ReplicationController") => object
+            .at(&["spec", "replicas"])
+            .and_then(Node::as_str)
+            .is_none_or(|r| r.trim() == "1"),
+        _ => false,
+    }
 }
 
 /// The objects of a document: itself, or the items of a `List`.

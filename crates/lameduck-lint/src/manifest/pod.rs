@@ -1,9 +1,12 @@
 //! The rules of one pod spec: how each container stops, and whether that
 //! fits in `terminationGracePeriodSeconds`.
 
+use super::serving::{self, Pending, Port};
 use crate::finding::{Finding, Rule};
-use crate::rules::{LD201, LD202, LD203, LD204, LD205, LD210};
-use crate::shell::{is_compound, last_is_exec, shell_script};
+use crate::forks::{verdict, ShellOf, Verdict};
+use crate::images::{base_of, Shell};
+use crate::rules::{LD202, LD203, LD204, LD205, LD210};
+use crate::shell::{basename, last_text, shell_script};
 use crate::yaml::Node;
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
@@ -24,9 +27,11 @@ pub struct PodFacts {
     /// sleep plus drain delay of its serving containers.
     pub hold: f64,
     /// The container without `ports` that a Service would send to, with
-    /// nothing holding its stop back: its name and place (LD201 when a
-    /// Service selects the pod).
-    pub unprotected: Option<(String, usize, usize)>,
+    /// nothing holding its stop back (LD201 when a Service selects the pod).
+    pub unprotected: Option<Pending>,
+    /// Unprotected containers whose only ports are their probes' (LD201
+    /// when a Service selecting the pod targets one of them).
+    pub probe_only: Vec<Pending>,
 }
 
 /// A pod's `terminationGracePeriodSeconds`, 30 when unset.
@@ -39,7 +44,9 @@ pub(super) fn grace_of(pod: &Node) -> f64 {
 
 /// Lints one pod spec on its own, and returns what the rules across
 /// objects need to know about it.
-pub(super) fn lint(path: &str, pod: &Node, findings: &mut Vec<Finding>) -> PodFacts {
+/// `single` says the workload runs one replica (datastores then get a
+/// note, not a warning: see [`serving::ld201`]).
+pub(super) fn lint(path: &str, pod: &Node, single: bool, findings: &mut Vec<Finding>) -> PodFacts {
     let grace = grace_of(pod);
     let mut facts = PodFacts {
         grace,
@@ -94,15 +101,27 @@ pub(super) fn lint(path: &str, pod: &Node, findings: &mut Vec<Finding>) -> PodFa
             holds.push(hold);
         }
         let unprotected = pre_stop.is_none() && !lameduck;
+        let image = container
+            .get("image")
+            .and_then(Node::as_str)
+            .unwrap_or_default();
+        let pending = |ports: Vec<Port>| Pending {
+            name: name.as_str().unwrap_or_default().to_owned(),
+            line: name.line,
+            column: name.column,
+            ports,
+            image: image.to_owned(),
+        };
         if serves && unprotected {
-            findings.push(at(&LD201, name, "this container serves traffic but nothing holds its stop back while the endpoint is removed: add a preStop `sleep: {seconds: 5}` or run it under `lameduck run`".into()));
+            let ports = serving::ports(container);
+            if serving::probe_only(container, &ports) {
+                facts.probe_only.push(pending(ports));
+            } else {
+                findings.push(serving::ld201(path, (name.line, name.column), image, single, "this container serves traffic but nothing holds its stop back while the endpoint is removed: add a preStop `sleep: {seconds: 5}` or run it under `lameduck run`".into()));
+            }
         }
         if maybe_serves && unprotected {
-            facts.unprotected = Some((
-                name.as_str().unwrap_or_default().to_owned(),
-                name.line,
-                name.column,
-            ));
+            facts.unprotected = Some(pending(Vec::new()));
         }
         let used = pre_stop_sleep.unwrap_or(0.0) + drain_delay.unwrap_or(0.0);
         if used >= grace {
@@ -132,15 +151,25 @@ pub(super) fn lint(path: &str, pod: &Node, findings: &mut Vec<Finding>) -> PodFa
             }
         }
         let argv_owned: Vec<String> = argv.iter().map(|s| (*s).to_owned()).collect();
-        if !lameduck {
-            if let Some(script) = shell_script(&argv_owned) {
-                if is_compound(script) && !last_is_exec(script) {
-                    let node = container
-                        .get("command")
-                        .or(container.get("args"))
-                        .unwrap_or(name);
-                    findings.push(at(&LD204, node, "the app runs inside `sh -c` without `exec`, so the shell keeps SIGTERM from it: end the script with `exec app ...`, or run it under `lameduck run --`".into()));
-                }
+        if let Some(script) = shell_script(&argv_owned).filter(|_| !lameduck) {
+            let image = container
+                .get("image")
+                .and_then(Node::as_str)
+                .unwrap_or_default();
+            let shell = ShellOf::of_image(image).running(&argv_owned[0]);
+            let sh_c = format!("{} -c", basename(&argv_owned[0]));
+            let message = match verdict(&shell, script) {
+                Verdict::Execs => None,
+                Verdict::Compound => Some("the app runs inside `sh -c` without `exec`, so the shell keeps SIGTERM from it: end the script with `exec app ...`, or run it under `lameduck run --`".to_owned()),
+                Verdict::Forks(why) | Verdict::Unknown(why) => Some(format!("the app runs inside `{sh_c}` without `exec`: {why}: end the script with `exec {}`, or run it under `lameduck run --`", last_text(script))),
+                Verdict::NoShell(why) => Some(format!("the container runs `{sh_c}`, but {why}: run the program itself in `command`")),
+            };
+            if let Some(message) = message {
+                let node = container
+                    .get("command")
+                    .or(container.get("args"))
+                    .unwrap_or(name);
+                findings.push(at(&LD204, node, message));
             }
         }
     }
@@ -194,10 +223,10 @@ fn parse_seconds(s: &str) -> Option<f64> {
         .map(|d| d.as_secs_f64())
 }
 
-/// Images known to ship without a shell.
+/// Images known to ship without a shell: the table of bases, and names
+/// that say so on registries it does not list.
 fn has_no_shell(image: &str) -> bool {
-    image.contains("distroless")
-        || image == "scratch"
+    base_of(image).shell == Shell::None
+        || image.contains("distroless")
         || image.contains("/static:")
-        || image.contains("chainguard/static")
 }
