@@ -8,6 +8,8 @@ use lameduck_lint::config::Config;
 use lameduck_lint::select::{self, RuleSet};
 use lameduck_lint::{output, rules, Severity};
 
+use crate::logging::{fail, usage_error};
+
 /// How findings are written.
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Format {
@@ -77,22 +79,17 @@ pub fn run(args: LintArgs) -> i32 {
                 print!("{}", rule.page);
                 0
             }
-            None => {
-                eprintln!(
-                    "lameduck lint: no rule {id:?}; the rules are {}",
-                    rules::ids().join(", ")
-                );
-                2
-            }
+            None => usage_error(format!(
+                "no rule {id:?}; the rules are {}",
+                rules::ids().join(", ")
+            )),
         };
     }
     if args.paths.is_empty() {
-        eprintln!("lameduck lint: give files or directories to lint, or - for standard input");
-        return 2;
+        return usage_error("give files or directories to lint, or - for standard input");
     }
     if let Err(e) = select::check_ids(&args.enable, &args.disable) {
-        eprintln!("lameduck lint: {e}");
-        return 2;
+        return usage_error(e);
     }
     // The nearest .lameduck.yaml above the first path (or the current
     // directory for standard input).
@@ -102,10 +99,7 @@ pub fn run(args: LintArgs) -> i32 {
     };
     let config = match Config::find(&start) {
         Ok(config) => config,
-        Err(e) => {
-            eprintln!("lameduck lint: {e}");
-            return 2;
-        }
+        Err(e) => return usage_error(e),
     };
     let mut rule_set = RuleSet::defaults();
     rule_set.apply(&config.enable, &config.disable);
@@ -124,10 +118,10 @@ pub fn run(args: LintArgs) -> i32 {
         &options,
     );
     for e in &report.errors {
-        eprintln!("lameduck lint: {e}");
+        tracing::error!("{e}");
     }
     for note in &report.notes {
-        eprintln!("lameduck lint: note: {note}");
+        tracing::info!("note: {note}");
     }
     let findings = &report.findings;
     let text = match args.format {
@@ -146,8 +140,7 @@ pub fn run(args: LintArgs) -> i32 {
         }
     };
     if let Err(e) = written {
-        eprintln!("lameduck lint: cannot write the findings: {e}");
-        return 2;
+        return fail(2, format!("cannot write the findings: {e}"));
     }
     if matches!(args.format, Format::Human) {
         let errors = findings

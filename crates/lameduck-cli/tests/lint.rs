@@ -112,10 +112,7 @@ fn explain_prints_the_rule_page_and_bad_input_exits_2() {
     std::fs::write(&good, "FROM debian:12\nCMD app\n").expect("write");
     let (code, out, err) = lint(&["/no/such/path", good.to_str().expect("utf-8")], "");
     assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("lameduck lint: /no/such/path: cannot read: "),
-        "{err}"
-    );
+    assert!(err.contains("/no/such/path: cannot read: "), "{err}");
     assert!(out.contains("LD101"), "{out}");
 }
 
@@ -268,7 +265,7 @@ fn an_unknown_or_contradicting_enable_is_a_usage_error() {
     let (code, out, err) = lint(&["--enable", "LD101,LD999", "-"], "FROM a\nCMD app\n");
     assert_eq!((code, out.as_str()), (2, ""), "{err}");
     assert!(
-        err.contains("lameduck lint: --enable LD999: no such rule; the rules are LD101,"),
+        err.contains("--enable LD999: no such rule; the rules are LD101,"),
         "{err}"
     );
     let (code, _, err) = lint(&["--enable", "LD101", "--disable", "ld101", "-"], "");

@@ -20,11 +20,11 @@ fn bad_inputs_exit_2_with_their_place_and_the_rest_is_linted() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     for place in [
-        "lameduck lint: tests/corpus/broken/tabs.yaml:6:",
-        "lameduck lint: tests/corpus/broken/compressed.json:1:4: a NUL byte",
-        "lameduck lint: tests/corpus/broken/latin1.Dockerfile:2:6: byte 0xe9 is not UTF-8",
-        "lameduck lint: tests/corpus/broken/unclosed.json:6:1: cannot parse",
-        "lameduck lint: note: tests/corpus/chart: a Helm chart; its templates are not YAML until rendered",
+        "tests/corpus/broken/tabs.yaml:6:",
+        "tests/corpus/broken/compressed.json:1:4: a NUL byte",
+        "tests/corpus/broken/latin1.Dockerfile:2:6: byte 0xe9 is not UTF-8",
+        "tests/corpus/broken/unclosed.json:6:1: cannot parse",
+        "note: tests/corpus/chart: a Helm chart; its templates are not YAML until rendered",
     ] {
         assert!(stderr.contains(place), "{place} missing from {stderr}");
     }

@@ -151,9 +151,7 @@ fn devices_and_fifos_are_not_read() {
     let (code, _, err) = lint(&["/dev/zero"]);
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.contains(
-            "lameduck lint: /dev/zero: not a regular file (a FIFO, socket or device): not linted"
-        ),
+        err.contains("/dev/zero: not a regular file (a FIFO, socket or device): not linted"),
         "{err}"
     );
     let dir = tempdir();
@@ -178,7 +176,7 @@ fn endless_zeros_on_standard_input_stop_at_the_first_byte() {
     let (code, _, err) = lint_with(&["-"], Stdio::from(zero));
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.contains("lameduck lint: -:1:1: a NUL byte: binary, not text; not linted"),
+        err.contains("-:1:1: a NUL byte: binary, not text; not linted"),
         "{err}"
     );
 }
