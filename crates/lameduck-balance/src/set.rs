@@ -214,11 +214,11 @@ impl EndpointSet {
         let ready = usable(State::Ready);
         let mut fallback = false;
         let chosen = if ready().next().is_some() {
-            self.choose(ready, now)
+            self.choose(ready, now, !exclude.is_empty())
         } else if self.policy.fallback_to_terminating {
             let terminating = usable(State::Terminating);
             fallback = terminating().next().is_some();
-            self.choose(terminating, now)
+            self.choose(terminating, now, !exclude.is_empty())
         } else {
             None
         };
@@ -236,7 +236,14 @@ impl EndpointSet {
         Some(Lease::new(e))
     }
 
-    fn choose<'a, I>(&self, candidates: impl Fn() -> I, now: Instant) -> Option<Arc<Endpoint>>
+    /// `retry`: a pick for a client whose first connect failed, which does
+    /// not take another client's turn in the round.
+    fn choose<'a, I>(
+        &self,
+        candidates: impl Fn() -> I,
+        now: Instant,
+        retry: bool,
+    ) -> Option<Arc<Endpoint>>
     where
         I: Iterator<Item = &'a Arc<Endpoint>>,
     {
@@ -253,7 +260,14 @@ impl EndpointSet {
             return None;
         }
         let e = match self.policy.algorithm {
-            Algorithm::RoundRobin => list[self.next.fetch_add(1, Ordering::Relaxed) % n],
+            Algorithm::RoundRobin => {
+                let turn = if retry {
+                    self.next.load(Ordering::Relaxed)
+                } else {
+                    self.next.fetch_add(1, Ordering::Relaxed)
+                };
+                list[turn % n]
+            }
             Algorithm::LeastConnections if n == 1 => list[0],
             Algorithm::LeastConnections => {
                 let r = self.random();

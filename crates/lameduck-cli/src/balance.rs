@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use clap::Args;
 use lameduck::{AutoDelay, Delay, Timing};
+use lameduck_balance::health::Probe;
 use lameduck_balance::{
     Algorithm, Balancer, Config, HealthCheck, OnLeave, Policy, PortSelector, SourceSpec,
 };
-use lameduck_balance::health::Probe;
 use lameduck_core::{parse_duration, DrainDelay};
 use tracing::error;
 
@@ -52,7 +52,12 @@ pub struct BalanceArgs {
     port: Option<PortSelector>,
 
     /// `tcp`: any protocol, one endpoint per client connection.
-    #[arg(long, env = "LAMEDUCK_MODE", default_value = "tcp", value_name = "MODE")]
+    #[arg(
+        long,
+        env = "LAMEDUCK_MODE",
+        default_value = "tcp",
+        value_name = "MODE"
+    )]
     mode: BalanceMode,
 
     /// Address of /ready, /live, /metrics, /endpoints and POST /drain.
@@ -65,7 +70,12 @@ pub struct BalanceArgs {
 
     /// `least-connections` (of two endpoints picked at random) or
     /// `round-robin`.
-    #[arg(long, env = "LAMEDUCK_ALGORITHM", default_value = "least-connections", value_name = "ALGORITHM")]
+    #[arg(
+        long,
+        env = "LAMEDUCK_ALGORITHM",
+        default_value = "least-connections",
+        value_name = "ALGORITHM"
+    )]
     algorithm: Algorithm,
 
     /// How long one connect to an endpoint may take.
@@ -183,7 +193,9 @@ pub fn run(args: BalanceArgs) -> i32 {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
     let runtime = if threads == 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
