@@ -96,6 +96,11 @@ impl KubernetesSource {
                     self.take(&store, &set, &metrics, &what);
                 }
                 Ok(Event::Apply(_) | Event::Delete(_)) => {}
+                Err(watcher::Error::WatchError(status)) if status.code == 410 => {
+                    // The API server compacted the version the watch was at:
+                    // routine, and the watcher lists again.
+                    info!(service = %what, "EndpointSlice watch expired (410 Gone): listing again");
+                }
                 Err(e) => {
                     metrics.source_errors.inc();
                     set.source_failed(format!("EndpointSlice watch: {e}"));
