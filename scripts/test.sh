@@ -22,12 +22,15 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need[@]}"
 fi
-# ... and three from PyPI (a Debian python may want --break-system-packages):
-# jsonschema validates the linter's SARIF against the vendored schema.
-if ! python3 -c 'import websockets, grpc, jsonschema' 2>/dev/null; then
-  python3 -m pip install -q websockets grpcio jsonschema 2>/dev/null ||
-    python3 -m pip install -q --break-system-packages websockets grpcio jsonschema
+# ... and four from PyPI (a Debian python may want --break-system-packages):
+# jsonschema validates the linter's SARIF against the vendored schema;
+# kubernetes-validate checks deploy/ against the Kubernetes schemas.
+if ! python3 -c 'import websockets, grpc, jsonschema, kubernetes_validate' 2>/dev/null; then
+  python3 -m pip install -q websockets grpcio jsonschema kubernetes-validate 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages websockets grpcio jsonschema kubernetes-validate
 fi
+# deploy/ is rendered with `kubectl kustomize` (kubectl comes with the machine).
+command -v kubectl >/dev/null || { echo "kubectl is needed by the deploy/ tests" >&2; exit 1; }
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 cargo fmt --all -- --check
