@@ -69,6 +69,43 @@ pub struct Policy {
     pub ejection: Duration,
 }
 
+// === impl Policy ===
+
+impl Policy {
+    /// kube-proxy since 1.26: round robin (iptables' random pick is the
+    /// nearest), terminating endpoints as a fallback only, established
+    /// connections kept by conntrack after the rule is gone.
+    pub fn kube_proxy() -> Self {
+        Policy {
+            algorithm: Algorithm::RoundRobin,
+            fallback_to_terminating: true,
+            on_leave: OnLeave::Keep,
+            ejection: Duration::ZERO,
+        }
+    }
+
+    /// A balancer without graceful shutdown: a backend that leaves has its
+    /// connections reset at once, and no terminating backend is ever used.
+    pub fn reset() -> Self {
+        Policy {
+            algorithm: Algorithm::RoundRobin,
+            fallback_to_terminating: false,
+            on_leave: OnLeave::Reset,
+            ejection: Duration::ZERO,
+        }
+    }
+
+    /// Graceful shutdown (a terminating backend's weight set to 0): its
+    /// established connections are kept until they end, or for
+    /// `drain_timeout` once it left.
+    pub fn graceful(drain_timeout: Duration) -> Self {
+        Policy {
+            on_leave: OnLeave::CloseAfter(drain_timeout),
+            ..Policy::default()
+        }
+    }
+}
+
 impl Default for Policy {
     /// `lameduck balance`'s defaults: least connections, fallback, a 5
     /// minute drain timeout, 10s of ejection.
