@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lameduck::{tunnel, TunnelEnd, TunnelKind, Watch};
+use lameduck::{tunnel, Phase, TunnelEnd, TunnelKind, Watch};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -87,7 +87,12 @@ pub async fn relay_tcp(
         }
         // Wait for the client's first bytes or the upstream's first word.
         let mut probe = [0u8; 1];
+        let mut stop = watch.clone();
         tokio::select! {
+            // Neither side said anything yet: the tunnel below ends it the
+            // way the balancer's deadline or the endpoint's leave says.
+            _ = stop.reached(Phase::Stopping) => break (lease, upstream),
+            _ = until_leave(lease.endpoint().leave()) => break (lease, upstream),
             read = client.read(&mut first) => match read {
                 Ok(n) => {
                     held = Some(n);
