@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -132,7 +133,7 @@ impl EndpointSet {
         let open = e.open();
         let leave = match (after.is_leaving(), self.policy.on_leave) {
             (false, _) | (true, OnLeave::Keep) => Leave::Stay,
-            (true, OnLeave::CloseAfter(d)) => Leave::At(Instant::now() + d),
+            (true, OnLeave::CloseAfter(d)) => Leave::At(from_now(d)),
             (true, OnLeave::Reset) => Leave::Now,
         };
         e.set_leave(leave);
@@ -287,7 +288,7 @@ impl EndpointSet {
     /// connect; returns whether it was not passed over already.
     pub fn eject(&self, endpoint: &Endpoint) -> bool {
         endpoint.count_failure();
-        let ejected = endpoint.eject(Instant::now() + self.policy.ejection);
+        let ejected = endpoint.eject(from_now(self.policy.ejection));
         if ejected {
             warn!(endpoint = %endpoint.addr(), name = %endpoint.label(), for_ = ?self.policy.ejection, "connect failed: endpoint passed over for a while");
         }
@@ -307,6 +308,14 @@ impl EndpointSet {
     }
 }
 
+/// `d` from now; a duration too long to add (an absurd flag) is a time that
+/// never comes.
+fn from_now(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
 fn seed() -> u64 {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -319,7 +328,6 @@ fn seed() -> u64 {
 mod tests {
     use super::*;
     use crate::state::Conditions;
-    use std::time::Duration;
 
     fn backend(port: u16, c: Conditions) -> Backend {
         Backend {
@@ -450,6 +458,20 @@ mod tests {
             set.update(&[]);
             assert_eq!(*lease.endpoint().leave().borrow(), expected);
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn absurd_timeouts_never_come_and_never_panic() {
+        let set = EndpointSet::new(Policy {
+            on_leave: OnLeave::CloseAfter(Duration::MAX),
+            ejection: Duration::MAX,
+            ..Policy::default()
+        });
+        set.update(&[ready(1), ready(2)]);
+        let lease = set.pick(&[]).expect("pick");
+        assert!(set.eject(lease.endpoint()));
+        set.update(&[]);
+        assert!(matches!(*lease.endpoint().leave().borrow(), Leave::At(_)));
     }
 
     #[tokio::test(start_paused = true)]

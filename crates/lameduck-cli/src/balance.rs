@@ -136,6 +136,18 @@ impl BalanceArgs {
         if self.connect_timeout.is_zero() {
             return Err("--connect-timeout must be longer than 0".into());
         }
+        const DAY: Duration = Duration::from_secs(24 * 3600);
+        for (flag, d) in [
+            ("--health-interval", self.health_interval),
+            ("--health-timeout", self.health_timeout),
+            ("--connect-timeout", self.connect_timeout),
+        ] {
+            if d > DAY {
+                return Err(format!(
+                    "{flag} is longer than a day: give a shorter duration"
+                ));
+            }
+        }
         let budget = self.drain.budget();
         let drain_timeout = budget.drain_timeout();
         let delay = match self.drain.drain_delay {

@@ -648,6 +648,34 @@ fn bad_input_gets_a_clear_message_and_status_2() {
             ],
             "no usable Kubernetes configuration",
         ),
+        (
+            vec![
+                "balance",
+                "--listen",
+                listen,
+                "--endpoints",
+                &src,
+                "--port",
+                "tcp",
+                "--health-interval",
+                "100000h",
+            ],
+            "--health-interval is longer than a day",
+        ),
+        (
+            vec![
+                "balance",
+                "--listen",
+                listen,
+                "--endpoints",
+                &src,
+                "--port",
+                "tcp",
+                "--threads",
+                "0",
+            ],
+            "0 is not in 1..=1024",
+        ),
     ];
     for (args, needle) in cases {
         let (code, stderr) = run_balance(&args, &[("KUBECONFIG", "/does/not/exist")]);
