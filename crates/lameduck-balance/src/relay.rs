@@ -42,7 +42,7 @@ pub struct Relayed {
 
 /// The largest first chunk of client bytes held while an upstream is
 /// checked.
-const FIRST_CHUNK: usize = 16 * 1024;
+const FIRST_CHUNK: usize = 4 * 1024;
 
 /// Relays `client` to an endpoint. A connect that fails, or an upstream
 /// that closes or resets before any client byte went to it and before it
