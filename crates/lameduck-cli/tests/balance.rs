@@ -424,7 +424,14 @@ fn sessions_of_a_gone_endpoint_are_closed_at_the_drain_timeout() {
     tcp.wait_state("web-b", Some("gone"));
     on_b.wait_more(3);
     let ended = on_b.result();
-    assert_eq!(ended["error"], "closed without a goodbye", "{ended}");
+    // Closed by the balancer, not by the pod: a FIN, or a reset when one
+    // of the client's lines was still unread.
+    let error = ended["error"].as_str().unwrap_or_default();
+    assert!(
+        error == "closed without a goodbye" || error.contains("reset"),
+        "{ended}"
+    );
+    assert_eq!(ended["goodbye"], false, "{ended}");
     tcp.wait_state("web-b", None);
     assert_eq!(
         tcp.metric("lameduck_balance_closed_at_drain_timeout_total"),
