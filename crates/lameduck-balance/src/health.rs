@@ -93,7 +93,13 @@ pub async fn run(check: HealthCheck, set: Arc<EndpointSet>) {
 }
 
 async fn check_forever(addr: SocketAddr, check: Arc<HealthCheck>, set: Arc<EndpointSet>) {
-    let mut healthy = true;
+    // An endpoint that comes back keeps its last verdict until the checks
+    // change it.
+    let mut healthy = set
+        .endpoints()
+        .iter()
+        .find(|e| e.addr() == addr)
+        .is_none_or(|e| e.is_healthy());
     let mut streak = 0u32;
     let mut tick = tokio::time::interval(check.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

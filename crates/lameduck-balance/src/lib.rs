@@ -245,6 +245,17 @@ impl Balancer {
             }
             Source::Kubernetes(kube) => {
                 tokio::spawn(kube.watch(set.clone(), metrics.clone()));
+                // SIGHUP reloads a file source; here it must not end the
+                // process (its default action).
+                if let Ok(mut hup) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                {
+                    tokio::spawn(async move {
+                        while hup.recv().await.is_some() {
+                            info!("SIGHUP: the Kubernetes source follows its watch, nothing to read again");
+                        }
+                    });
+                }
             }
         }
         if let Some(check) = config.health.clone() {

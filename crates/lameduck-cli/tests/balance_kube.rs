@@ -151,6 +151,12 @@ fn the_kubernetes_source_follows_the_watch_through_breaks_and_a_410_gone() {
         BTreeMap::from([("web-c".to_owned(), 6)])
     );
     assert_eq!(status(balance.admin, "/ready"), 200);
+    // SIGHUP, a reload for a file source, leaves this one running.
+    balance.lameduck.signal(libc::SIGHUP);
+    balance
+        .lameduck
+        .wait_log("SIGHUP: the Kubernetes source follows its watch");
+    assert_eq!(status(balance.admin, "/ready"), 200);
     let requests = api.requests();
     assert!(
         requests
