@@ -140,3 +140,37 @@ fn the_manifests_hold_two_replicas_a_budget_and_read_only_endpointslices() {
         "lameduck-balance"
     );
 }
+
+#[test]
+fn the_deployments_arguments_are_ones_lameduck_takes() {
+    let all = objects(&rendered());
+    let deployment = all
+        .iter()
+        .find(|o| o["kind"] == "Deployment")
+        .expect("a Deployment");
+    let args: Vec<String> = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        // What the kubelet expands, and ports free here.
+        .map(|a| {
+            a.replace("$(POD_NAMESPACE)", "default")
+                .replace("0.0.0.0:8080", "127.0.0.1:0")
+                .replace("0.0.0.0:9901", "127.0.0.1:0")
+        })
+        .collect();
+    // Outside a cluster the flags parse and only the source is missing.
+    let out = Command::new(lameduck_bin())
+        .args(&args)
+        .env("KUBECONFIG", "/does/not/exist")
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .expect("run lameduck");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(
+        stderr.contains("no usable Kubernetes configuration"),
+        "{args:?}: {stderr}"
+    );
+}
