@@ -28,11 +28,14 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 # ... and four from PyPI (a Debian python may want --break-system-packages):
 # jsonschema validates the linter's SARIF against the vendored schema; h2
-# drives the HTTP/2 fan-out against the proxy.
-if ! python3 -c 'import websockets, grpc, jsonschema, h2' 2>/dev/null; then
-  python3 -m pip install -q websockets grpcio jsonschema h2 2>/dev/null ||
-    python3 -m pip install -q --break-system-packages websockets grpcio jsonschema h2
+# drives the HTTP/2 fan-out against the proxy; kubernetes-validate checks
+# deploy/ against the Kubernetes schemas.
+if ! python3 -c 'import websockets, grpc, jsonschema, h2, kubernetes_validate' 2>/dev/null; then
+  python3 -m pip install -q websockets grpcio jsonschema h2 kubernetes-validate 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages websockets grpcio jsonschema h2 kubernetes-validate
 fi
+# deploy/ is rendered with `kubectl kustomize` (kubectl comes with the machine).
+command -v kubectl >/dev/null || { echo "kubectl is needed by the deploy/ tests" >&2; exit 1; }
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 cargo fmt --all -- --check

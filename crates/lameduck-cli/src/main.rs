@@ -4,6 +4,7 @@
 //! the behaviour lives in them.
 #![deny(rust_2018_idioms)]
 
+mod balance;
 mod check;
 mod lint;
 mod logging;
@@ -50,6 +51,10 @@ enum Command {
     /// Rehearse a pod's end under load, the way Kubernetes ends it, and
     /// count every lost request and session, with its cause and its fix.
     Check(Box<check::CheckArgs>),
+    /// Balance connections over a Service's pods straight from its
+    /// EndpointSlices: a terminating pod gets no new connections and keeps
+    /// its established ones; a refused connect is tried on another pod.
+    Balance(Box<balance::BalanceArgs>),
 }
 
 /// Flags of `lameduck proxy`.
@@ -72,6 +77,7 @@ fn main() {
         Command::Run(args) => run::run(args),
         Command::Lint(args) => lint::run(args),
         Command::Check(args) => check::run(*args),
+        Command::Balance(args) => balance::run(*args),
         Command::Proxy(args) => proxy::sidecar(&args.proxy, &args.drain),
     };
     std::process::exit(code);

@@ -37,6 +37,21 @@ impl DrainArgs {
     /// flags, with `KUBERNETES_SERVICE_HOST` read here, once; or a usage
     /// error in the flags' terms.
     pub fn plan(&self, proxy: &ProxyArgs) -> Result<Plan, String> {
+        self.plan_with_auto(
+            proxy.quiet_period,
+            proxy.drain_delay_min,
+            proxy.drain_delay_max,
+        )
+    }
+
+    /// [`DrainArgs::plan`] for a command whose `--drain-delay auto` takes
+    /// its quiet period and bounds from elsewhere (the balancer's are fixed).
+    pub fn plan_with_auto(
+        &self,
+        quiet: Duration,
+        min: Option<Duration>,
+        max: Option<Duration>,
+    ) -> Result<Plan, String> {
         let host = std::env::var(env::KUBERNETES_SERVICE_HOST).ok();
         let settings = Settings {
             grace_period: self.grace_period,
@@ -44,11 +59,7 @@ impl DrainArgs {
             drain_delay: match self.drain_delay {
                 None => DelaySetting::Default,
                 Some(DelayArg::Fixed(d)) => DelaySetting::Fixed(d),
-                Some(DelayArg::Auto) => DelaySetting::Auto {
-                    quiet: proxy.quiet_period,
-                    min: proxy.drain_delay_min,
-                    max: proxy.drain_delay_max,
-                },
+                Some(DelayArg::Auto) => DelaySetting::Auto { quiet, min, max },
             },
             close_grace: None,
             kubernetes: in_kubernetes(host.as_deref()),
