@@ -25,6 +25,7 @@
 mod budget;
 mod delay;
 mod duration;
+pub mod grace;
 mod phase;
 mod signal;
 

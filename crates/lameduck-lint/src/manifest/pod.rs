@@ -1,6 +1,8 @@
 //! The rules of one pod spec: how each container stops, and whether that
 //! fits in `terminationGracePeriodSeconds`.
 
+use lameduck_core::grace::{fit_grace, GraceFit, APP_STOP_SECONDS};
+
 use crate::finding::{Finding, Rule};
 use crate::rules::{LD201, LD202, LD203, LD204, LD205, LD210};
 use crate::shell::{is_compound, last_is_exec, shell_script};
@@ -104,10 +106,14 @@ pub(super) fn lint(path: &str, pod: &Node, findings: &mut Vec<Finding>) -> PodFa
                 name.column,
             ));
         }
-        let used = pre_stop_sleep.unwrap_or(0.0) + drain_delay.unwrap_or(0.0);
-        if used >= grace {
+        let fit = fit_grace(
+            grace,
+            pre_stop_sleep.unwrap_or(0.0),
+            drain_delay.unwrap_or(0.0),
+        );
+        if let GraceFit::Short { used, needed } = fit {
             let node = pre_stop.unwrap_or(name);
-            findings.push(at(&LD202, node, format!("the preStop sleep and the drain delay take {used}s of a {grace}s grace period: the app gets no time to finish its requests; raise terminationGracePeriodSeconds above {used}s plus the app's own stop time")));
+            findings.push(at(&LD202, node, format!("the preStop sleep and the drain delay take {used}s of a {grace}s grace period: the app gets less than {APP_STOP_SECONDS}s to finish its requests; raise terminationGracePeriodSeconds to {needed}s")));
         }
         if let Some(grace_flag) = lameduck
             .then(|| flag_seconds(&argv, "--grace-period"))
