@@ -9,6 +9,7 @@ mod lint;
 mod logging;
 mod proxy;
 mod run;
+mod webhook;
 
 use clap::{Parser, Subcommand};
 
@@ -50,6 +51,9 @@ enum Command {
     /// Rehearse a pod's end under load, the way Kubernetes ends it, and
     /// count every lost request and session, with its cause and its fix.
     Check(Box<check::CheckArgs>),
+    /// Serve the admission webhook that injects lameduck into the pods that
+    /// ask for it, or make its certificates.
+    Webhook(webhook::WebhookArgs),
 }
 
 /// Flags of `lameduck proxy`.
@@ -72,6 +76,7 @@ fn main() {
         Command::Run(args) => run::run(args),
         Command::Lint(args) => lint::run(args),
         Command::Check(args) => check::run(*args),
+        Command::Webhook(args) => webhook::run(args),
         Command::Proxy(args) => {
             proxy::sidecar(&args.proxy, args.drain.drain_delay, args.drain.budget())
         }
