@@ -18,15 +18,19 @@ command -v h2load >/dev/null || need+=(nghttp2-client)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 # lameduck check's report page is rendered by a real browser in its tests.
 command -v chromium >/dev/null || need+=(chromium)
+# The webhook's manifests are rendered as users apply them.
+command -v kubectl >/dev/null || need+=(kubectl)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need[@]}"
 fi
-# ... and three from PyPI (a Debian python may want --break-system-packages):
-# jsonschema validates the linter's SARIF against the vendored schema.
-if ! python3 -c 'import websockets, grpc, jsonschema' 2>/dev/null; then
-  python3 -m pip install -q websockets grpcio jsonschema 2>/dev/null ||
-    python3 -m pip install -q --break-system-packages websockets grpcio jsonschema
+# ... and four from PyPI (a Debian python may want --break-system-packages):
+# jsonschema validates the linter's SARIF against the vendored schema;
+# kubernetes-validate checks the webhook's manifests and the pods it patches.
+if ! python3 -c 'import websockets, grpc, jsonschema, kubernetes_validate' 2>/dev/null ||
+  ! command -v kubernetes-validate >/dev/null; then
+  python3 -m pip install -q websockets grpcio jsonschema kubernetes-validate 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages websockets grpcio jsonschema kubernetes-validate
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 

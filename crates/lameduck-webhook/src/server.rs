@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{header, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
@@ -43,6 +43,8 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// What a client that speaks plain HTTP to the TLS port is told, as Go's
 /// servers tell it, before the connection closes.
 const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+/// The most of a refused body read and dropped before the stream is reset.
+const DISCARD_LIMIT: usize = 4 * MAX_BODY;
 /// The first byte of a TLS handshake record.
 const TLS_HANDSHAKE: u8 = 0x16;
 
@@ -210,13 +212,19 @@ async fn review_request(
         (&Method::POST, "/mutate-namespace") => {
             read_and_answer(req, Scope::Namespace, &shared.image).await
         }
-        (_, "/mutate" | "/mutate-namespace") => {
-            review::bad_request(405, "method not allowed: POST an AdmissionReview".into())
+        (_, path) => {
+            let reply = if matches!(path, "/mutate" | "/mutate-namespace") {
+                review::bad_request(405, "method not allowed: POST an AdmissionReview".into())
+            } else {
+                review::bad_request(
+                    404,
+                    format!("no webhook at {path:?}: POST to /mutate or /mutate-namespace"),
+                )
+            };
+            let deadline = tokio::time::Instant::now() + CLIENT_TIMEOUT;
+            tokio::spawn(discard(req.into_body(), deadline));
+            reply
         }
-        (_, path) => review::bad_request(
-            404,
-            format!("no webhook at {path:?}: POST to /mutate or /mutate-namespace"),
-        ),
     };
     shared.metrics.reviewed(reply.outcome, started.elapsed());
     let mut res = Response::new(Full::new(Bytes::from(reply.body)));
@@ -242,20 +250,51 @@ async fn read_and_answer(req: Request<Incoming>, scope: Scope, image: &str) -> R
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let deadline = tokio::time::Instant::now() + CLIENT_TIMEOUT;
+    let mut body = req.into_body();
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        tokio::spawn(discard(body, deadline));
         return too_large();
     }
-    let body = Limited::new(req.into_body(), MAX_BODY);
-    let bytes = match tokio::time::timeout(CLIENT_TIMEOUT, body.collect()).await {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
-        Ok(Err(e)) => return review::bad_request(400, format!("cannot read the body: {e}")),
-        Err(_) => {
-            return review::bad_request(
-                408,
-                format!("the body did not arrive within {CLIENT_TIMEOUT:?}"),
-            )
+    let mut bytes = Vec::with_capacity(declared.map_or(16 * 1024, |n| n as usize));
+    loop {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    if bytes.len() + data.len() > MAX_BODY {
+                        tokio::spawn(discard(body, deadline));
+                        return too_large();
+                    }
+                    bytes.extend_from_slice(&data);
+                }
+            }
+            Ok(Some(Err(e))) => {
+                return review::bad_request(400, format!("cannot read the body: {e}"))
+            }
+            Ok(None) => break,
+            Err(_) => {
+                return review::bad_request(
+                    408,
+                    format!("the body did not arrive within {CLIENT_TIMEOUT:?}"),
+                )
+            }
         }
-    };
+    }
     review::answer(&bytes, scope, image)
+}
+
+/// Reads and drops the rest of a body refused as too large, so the client
+/// gets the answer on a stream still open (HTTP/2 clients such as curl take
+/// an early reset as an error), up to [`DISCARD_LIMIT`] and the deadline;
+/// past those the stream is reset.
+async fn discard(mut body: Incoming, deadline: tokio::time::Instant) {
+    let mut dropped = 0usize;
+    while dropped <= DISCARD_LIMIT {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => {
+                dropped += frame.data_ref().map_or(0, |d| d.len());
+            }
+            _ => return,
+        }
+    }
 }
