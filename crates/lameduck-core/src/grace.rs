@@ -54,6 +54,19 @@ pub fn fit_grace(grace: f64, pre_stop: f64, drain_delay: f64) -> GraceFit {
     }
 }
 
+/// The value of `flag` in a `lameduck run` command line as a pod spec
+/// writes it (`--flag VALUE` or `--flag=VALUE`): where the drain delay and
+/// the grace period [`fit_grace`] weighs come from.
+pub fn run_flag<'a>(argv: &[&'a str], flag: &str) -> Option<&'a str> {
+    argv.windows(2)
+        .find(|w| w[0] == flag)
+        .map(|w| w[1])
+        .or_else(|| {
+            argv.iter()
+                .find_map(|a| a.strip_prefix(flag)?.strip_prefix('='))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +93,21 @@ mod tests {
                 needed: 10.0
             }
         );
+    }
+
+    #[test]
+    fn flags_are_found_in_both_forms() {
+        let argv = [
+            "lameduck",
+            "run",
+            "--drain-delay",
+            "3s",
+            "--grace-period=20s",
+            "--",
+        ];
+        assert_eq!(run_flag(&argv, "--drain-delay"), Some("3s"));
+        assert_eq!(run_flag(&argv, "--grace-period"), Some("20s"));
+        assert_eq!(run_flag(&argv, "--admin"), None);
     }
 
     #[test]

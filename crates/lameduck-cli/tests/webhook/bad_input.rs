@@ -271,73 +271,47 @@ fn bad_flags_and_files_are_usage_or_runtime_errors() {
     let dir = tempdir();
     let missing = dir.path().join("missing.crt").display().to_string();
     let port = format!("127.0.0.1:{}", free_port());
-    let run = |args: &[&str]| {
-        let out = Command::new(crate::support::lameduck_bin())
-            .args(args)
+    let out = dir.path().join("certs").display().to_string();
+    let serve = |listen: &str| {
+        let flags = [
+            "--listen",
+            listen,
+            "--tls-cert",
+            &missing,
+            "--tls-key",
+            &missing,
+        ];
+        flags.iter().map(|f| f.to_string()).collect::<Vec<_>>()
+    };
+    let certs = |service: &str| {
+        let flags = [
+            "certs",
+            "--service",
+            service,
+            "--namespace",
+            "ns",
+            "--out",
+            &out,
+        ];
+        flags.iter().map(|f| f.to_string()).collect::<Vec<_>>()
+    };
+    // In order: the second `certs` finds the files of the first.
+    for (args, code, says) in [
+        (serve(&port), 1, "cannot use the certificate"),
+        (serve("nowhere"), 2, "invalid value 'nowhere'"),
+        (certs("Bad_Name"), 2, "not a Kubernetes name"),
+        (certs("a"), 0, "wrote"),
+        (certs("a"), 2, "--force"),
+    ] {
+        let output = Command::new(crate::support::lameduck_bin())
+            .arg("webhook")
+            .args(&args)
             .output()
             .expect("lameduck");
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let (code, err) = run(&[
-        "webhook",
-        "--listen",
-        &port,
-        "--tls-cert",
-        &missing,
-        "--tls-key",
-        &missing,
-    ]);
-    assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("cannot use the certificate"), "{err}");
-    let (code, err) = run(&[
-        "webhook",
-        "--listen",
-        "nowhere",
-        "--tls-cert",
-        &missing,
-        "--tls-key",
-        &missing,
-    ]);
-    assert_eq!(code, Some(2), "{err}");
-    let out = dir.path().join("certs").display().to_string();
-    let (code, err) = run(&[
-        "webhook",
-        "certs",
-        "--service",
-        "Bad_Name",
-        "--namespace",
-        "ns",
-        "--out",
-        &out,
-    ]);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("not a Kubernetes name"), "{err}");
-    let (code, _) = run(&[
-        "webhook",
-        "certs",
-        "--service",
-        "a",
-        "--namespace",
-        "ns",
-        "--out",
-        &out,
-    ]);
-    assert_eq!(code, Some(0));
-    let (code, err) = run(&[
-        "webhook",
-        "certs",
-        "--service",
-        "a",
-        "--namespace",
-        "ns",
-        "--out",
-        &out,
-    ]);
-    assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("--force"), "{err}");
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
 }
 
 #[test]

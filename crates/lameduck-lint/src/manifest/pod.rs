@@ -179,15 +179,7 @@ fn sleep_seconds(pre_stop: &Node) -> Option<f64> {
 
 /// `--flag VALUE` or `--flag=VALUE` as seconds.
 fn flag_seconds(argv: &[&str], flag: &str) -> Option<f64> {
-    let value = argv
-        .windows(2)
-        .find(|w| w[0] == flag)
-        .map(|w| w[1])
-        .or_else(|| {
-            argv.iter()
-                .find_map(|a| a.strip_prefix(flag)?.strip_prefix('='))
-        })?;
-    parse_seconds(value)
+    parse_seconds(lameduck_core::grace::run_flag(argv, flag)?)
 }
 
 /// `5`, `5s`, `500ms`, `1m` as seconds.

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Container, EnvVar, Lifecycle, LifecycleHandler, SleepAction};
+use lameduck_core::grace::run_flag;
 use lameduck_core::{format_duration, parse_duration};
 
 use super::parts;
@@ -159,15 +160,7 @@ pub fn sleep_seconds(hook: &LifecycleHandler) -> Option<f64> {
 
 /// `--flag VALUE` or `--flag=VALUE` as a duration.
 fn flag_duration(argv: &[&str], flag: &str) -> Option<Duration> {
-    let value = argv
-        .windows(2)
-        .find(|w| w[0] == flag)
-        .map(|w| w[1])
-        .or_else(|| {
-            argv.iter()
-                .find_map(|a| a.strip_prefix(flag)?.strip_prefix('='))
-        })?;
-    parse_duration(value).ok()
+    parse_duration(run_flag(argv, flag)?).ok()
 }
 
 /// `5`, `5s`, `500ms` as seconds.
