@@ -225,3 +225,6 @@ fn proxy_target(spec: &PodSpec, serving: &[usize], listen: u16) -> Result<usize,
         )),
     }
 }
+
+#[cfg(test)]
+mod tests;
