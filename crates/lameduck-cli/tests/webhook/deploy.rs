@@ -2,12 +2,12 @@
 //! pass `kubernetes-validate` and `lameduck lint`, and say what the issue
 //! asks of them (checked by `tests/webhook/manifests.py`).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
+use crate::golden::lint_clean;
 use crate::harness::make_certs;
-use crate::support::{lameduck_bin, python, tempdir};
+use crate::support::{python, tempdir};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -26,29 +26,6 @@ fn kustomize(dir: &Path) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("UTF-8")
-}
-
-fn lint_clean(name: &str, yaml: &str) {
-    let mut child = Command::new(lameduck_bin())
-        .args(["lint", "--fail-on", "info", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("lameduck lint");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(yaml.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("lint");
-    assert!(
-        out.status.success(),
-        "{name}: lameduck lint:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]
@@ -87,6 +64,6 @@ fn the_manifests_render_validate_and_lint_clean() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        lint_clean(name, yaml);
+        lint_clean(&file);
     }
 }
