@@ -21,9 +21,11 @@
 //! assert_eq!(reply.outcome, Outcome::Skipped); // not annotated
 //! ```
 
+use std::collections::BTreeMap;
+
 use base64::Engine;
-use k8s_openapi::api::core::v1::Pod;
-use serde::Deserialize;
+use k8s_openapi::api::core::v1::{Pod, PodSpec};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tracing::{debug, error, info, warn};
 
@@ -195,15 +197,43 @@ pub fn answer(body: &[u8], scope: Scope, image: &str) -> Reply {
 
 /// The JSON Patch from `before` to `after`, checked against the object as
 /// the API server sent it: fields the typed pod does not know are never
-/// touched, because both sides of the diff went through the same types.
+/// touched, because both sides of the diff went through the same types,
+/// and the patched object must still read as a Pod.
 fn patch_for(object: &Value, before: &Pod, after: &Pod) -> Result<json_patch::Patch, String> {
-    let from = serde_json::to_value(before).map_err(|e| e.to_string())?;
-    let to = serde_json::to_value(after).map_err(|e| e.to_string())?;
+    let from = serde_json::to_value(Changed::of(before)).map_err(|e| e.to_string())?;
+    let to = serde_json::to_value(Changed::of(after)).map_err(|e| e.to_string())?;
     let patch = json_patch::diff(&from, &to);
     let mut applied = object.clone();
     json_patch::patch(&mut applied, &patch).map_err(|e| e.to_string())?;
     Pod::deserialize(&applied).map_err(|e| e.to_string())?;
     Ok(patch)
+}
+
+/// The parts of a pod the injection may change: its annotations and its
+/// spec. The diff walks nothing else (not `managedFields`, not `status`),
+/// which keeps it cheap and the rest of the pod out of its reach.
+#[derive(Serialize)]
+struct Changed<'a> {
+    metadata: ChangedMeta<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spec: Option<&'a PodSpec>,
+}
+
+#[derive(Serialize)]
+struct ChangedMeta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotations: Option<&'a BTreeMap<String, String>>,
+}
+
+impl<'a> Changed<'a> {
+    fn of(pod: &'a Pod) -> Self {
+        Changed {
+            metadata: ChangedMeta {
+                annotations: pod.metadata.annotations.as_ref(),
+            },
+            spec: pod.spec.as_ref(),
+        }
+    }
 }
 
 /// An AdmissionReview that admits the pod, with a patch if any.
