@@ -50,6 +50,9 @@ load_cpu=${LOAD_CPU:-1}
 port_base=${PORT_BASE:-18500}
 review="$repo/crates/lameduck-cli/tests/webhook/reviews/command.json"
 
+read -r load1 load5 _ </proc/loadavg
+started_at=$(date -u '+%Y-%m-%d %H:%M UTC')
+
 log() { printf 'bench/webhook.sh: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
@@ -231,7 +234,6 @@ verdict=$(awk -v p="${m[lameduck,5]}" -v r="${m[lameduck,3]}" -v want="$rate" 'B
     printf "%s: p99 %.3f ms at %d reviews/s served (of %d asked), as h2load sees it", ok ? "met" : "missed", p, r, want }')
 verdict+="; the webhook's own p99 is at most ${server_p99_median:-?} ms"
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-read -r load1 load5 _ </proc/loadavg
 commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
 section=$(cat <<EOF
 <!-- BEGIN bench/webhook.sh: generated, rerun the script to update -->
@@ -240,7 +242,7 @@ section=$(cat <<EOF
 Reproduce: \`bench/webhook.sh\` (installs h2load and nginx from Debian when
 missing, builds lameduck in release mode, raw data in \`bench/out/webhook/\`).
 
-- Machine: $(nproc) CPUs, $cpu_model, kernel $(uname -r); run on $(date -u '+%Y-%m-%d %H:%M UTC'), load average $load1 / $load5 at the start, $end1 / $end5 at the end (other work on the machine shares both cores: compare the two targets of one run, not runs of different days).
+- Machine: $(nproc) CPUs, $cpu_model, kernel $(uname -r); run on $started_at, load average $load1 / $load5 at the start, $end1 / $end5 at the end (other work on the machine shares both cores: compare the two targets of one run, not runs of different days).
 - lameduck: $("$bin" --version) (commit $commit), release profile; \`lameduck webhook\` on one core (CPU $webhook_cpu), default logging to a file.
 - Peer: nginx $(/usr/sbin/nginx -v 2>&1 | sed 's/.*nginx\///'), \`worker_processes 1\` on the same core, the same certificate, answering with the webhook's own answer as a constant: the cost of TLS and HTTP/2 alone.
 - Client: $(h2load --version | head -1) on CPU $load_cpu, HTTP/2 over TLS, keep-alive, the review \`tests/webhook/reviews/command.json\` ($(wc -c <"$review") bytes, a pod that gets injected; the answer is $(wc -c <"$raw/answer.json") bytes) POSTed with \`-d\`.
