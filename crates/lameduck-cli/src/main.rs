@@ -10,6 +10,7 @@ mod lint;
 mod logging;
 mod proxy;
 mod run;
+mod webhook;
 
 use clap::{Parser, Subcommand};
 
@@ -55,6 +56,9 @@ enum Command {
     /// EndpointSlices: a terminating pod gets no new connections and keeps
     /// its established ones; a refused connect is tried on another pod.
     Balance(Box<balance::BalanceArgs>),
+    /// Serve the admission webhook that injects lameduck into the pods that
+    /// ask for it, or make its certificates.
+    Webhook(webhook::WebhookArgs),
 }
 
 /// Flags of `lameduck proxy`.
@@ -79,6 +83,7 @@ fn main() {
         Command::Check(args) => check::run(*args),
         Command::Balance(args) => balance::run(*args),
         Command::Proxy(args) => proxy::sidecar(&args.proxy, &args.drain),
+        Command::Webhook(args) => webhook::run(args),
     };
     std::process::exit(code);
 }

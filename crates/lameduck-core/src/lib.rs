@@ -28,6 +28,7 @@
 mod budget;
 mod delay;
 pub mod duration;
+pub mod grace;
 mod phase;
 mod signal;
 pub mod timing;

@@ -8,6 +8,7 @@ use crate::images::{base_of, Shell};
 use crate::rules::{LD202, LD203, LD204, LD205, LD210};
 use crate::shell::{basename, last_text, shell_script};
 use crate::yaml::Node;
+use lameduck_core::grace::{fit_grace, GraceFit, APP_STOP_SECONDS};
 
 /// Kubernetes' default `terminationGracePeriodSeconds`.
 const DEFAULT_GRACE: f64 = 30.0;
@@ -123,10 +124,14 @@ pub(super) fn lint(path: &str, pod: &Node, single: bool, findings: &mut Vec<Find
         if maybe_serves && unprotected {
             facts.unprotected = Some(pending(Vec::new()));
         }
-        let used = pre_stop_sleep.unwrap_or(0.0) + drain_delay.unwrap_or(0.0);
-        if used >= grace {
+        let fit = fit_grace(
+            grace,
+            pre_stop_sleep.unwrap_or(0.0),
+            drain_delay.unwrap_or(0.0),
+        );
+        if let GraceFit::Short { used, needed } = fit {
             let node = pre_stop.unwrap_or(name);
-            findings.push(at(&LD202, node, format!("the preStop sleep and the drain delay take {used}s of a {grace}s grace period: the app gets no time to finish its requests; raise terminationGracePeriodSeconds above {used}s plus the app's own stop time")));
+            findings.push(at(&LD202, node, format!("the preStop sleep and the drain delay take {used}s of a {grace}s grace period: the app gets less than {APP_STOP_SECONDS}s to finish its requests; raise terminationGracePeriodSeconds to {needed}s")));
         }
         if let Some(grace_flag) = lameduck
             .then(|| flag_seconds(&argv, "--grace-period"))
@@ -202,15 +207,7 @@ fn sleep_seconds(pre_stop: &Node) -> Option<f64> {
 
 /// `--flag VALUE` or `--flag=VALUE` as seconds.
 fn flag_seconds(argv: &[&str], flag: &str) -> Option<f64> {
-    let value = argv
-        .windows(2)
-        .find(|w| w[0] == flag)
-        .map(|w| w[1])
-        .or_else(|| {
-            argv.iter()
-                .find_map(|a| a.strip_prefix(flag)?.strip_prefix('='))
-        })?;
-    parse_seconds(value)
+    parse_seconds(lameduck_core::grace::run_flag(argv, flag)?)
 }
 
 /// `5`, `5s`, `500ms`, `1m` as seconds.
