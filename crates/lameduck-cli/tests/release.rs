@@ -76,7 +76,10 @@ fn the_release_binary_is_static() {
         bin.display()
     );
     // The same question asked of a dynamic binary gets the other answer.
-    let out = Command::new("ldd").arg(python()).output().expect("ldd runs");
+    let out = Command::new("ldd")
+        .arg(python())
+        .output()
+        .expect("ldd runs");
     assert!(text(&out.stdout).contains("libc.so"), "ldd python3");
 }
 
@@ -148,7 +151,16 @@ fn run_as_pid_1_passes_the_app_exit_code_and_sigterm_on() {
     let out = Command::new("unshare")
         .args(["--pid", "--fork", "--mount-proc"])
         .arg(bin)
-        .args(["--quiet", "run", "--drain-delay", "0", "--", "sh", "-c", "exit 7"])
+        .args([
+            "--quiet",
+            "run",
+            "--drain-delay",
+            "0",
+            "--",
+            "sh",
+            "-c",
+            "exit 7",
+        ])
         .output()
         .expect("unshare runs");
     assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
@@ -182,19 +194,22 @@ fn run_as_pid_1_passes_the_app_exit_code_and_sigterm_on() {
     assert!(log.contains("SIGTERM"), "{log}");
 }
 
-/// As in a `FROM scratch` image: the system's shared libraries hidden in a
-/// mount namespace of its own, and an /etc/hosts of the test's. The proxy
+/// As in a `FROM scratch` image: the binary alone in a root of its own (no
+/// shared library, no nsswitch.conf, no /proc), with an /etc/hosts. The proxy
 /// finds its upstream by host name (glibc's built-in `files` service for a
 /// static glibc build, musl's resolver for a musl one), serves a request,
 /// and drains on SIGTERM.
 #[test]
-fn proxy_resolves_a_host_name_and_serves_with_no_shared_library_on_the_machine() {
+fn proxy_resolves_a_host_name_and_serves_in_an_empty_root() {
     let bin = release_bin();
     let dir = tempdir();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(root.join("etc")).expect("root/etc");
+    std::fs::copy(bin, root.join("lameduck")).expect("the binary in the root");
+    std::fs::write(root.join("etc/hosts"), "127.0.0.1 app.internal\n").expect("hosts");
+    std::fs::write(dir.path().join("index.html"), "from the upstream\n").expect("page");
     let upstream_port = free_port();
     let listen_port = free_port();
-    std::fs::write(dir.path().join("hosts"), "127.0.0.1 app.internal\n").expect("hosts");
-    std::fs::write(dir.path().join("index.html"), "from the upstream\n").expect("page");
     let mut upstream = Command::new(python())
         .args(["-m", "http.server", "--bind", "127.0.0.1"])
         .arg(upstream_port.to_string())
@@ -204,24 +219,16 @@ fn proxy_resolves_a_host_name_and_serves_with_no_shared_library_on_the_machine()
         .spawn()
         .expect("python3 http.server");
 
-    let libs: Vec<&str> = ["/lib64", "/usr/lib64", "/lib", "/usr/lib"]
-        .into_iter()
-        .filter(|p| Path::new(p).is_dir() && !Path::new(p).is_symlink())
-        .collect();
-    // The shell is loaded before its libraries vanish; `exec` then makes
-    // lameduck the process this test signals.
-    let script = format!(
-        "set -e; mount --bind {hosts} /etc/hosts; for d in {libs}; do mount -t tmpfs none \"$d\"; done; \
-         exec {bin} proxy --listen 127.0.0.1:{listen_port} --upstream app.internal:{upstream_port} --drain-delay 0",
-        hosts = dir.path().join("hosts").display(),
-        libs = libs.join(" "),
-        bin = bin.display(),
-    );
-    let mut proxy = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+    // chroot(8) execs lameduck: the pid this test signals is lameduck's.
+    let mut proxy = Command::new("chroot")
+        .arg(&root)
+        .args(["/lameduck", "proxy", "--drain-delay", "0", "--listen"])
+        .arg(format!("127.0.0.1:{listen_port}"))
+        .arg("--upstream")
+        .arg(format!("app.internal:{upstream_port}"))
         .stderr(Stdio::piped())
         .spawn()
-        .expect("unshare");
+        .expect("chroot");
     let addr = format!("127.0.0.1:{listen_port}")
         .parse()
         .expect("an address");
@@ -245,10 +252,7 @@ fn proxy_resolves_a_host_name_and_serves_with_no_shared_library_on_the_machine()
     assert!(answer.body.contains("from the upstream"), "{answer:?}");
 
     // SAFETY: kill(2) with a pid this test started.
-    assert_eq!(
-        unsafe { libc::kill(proxy.id() as i32, libc::SIGTERM) },
-        0
-    );
+    assert_eq!(unsafe { libc::kill(proxy.id() as i32, libc::SIGTERM) }, 0);
     let status = wait_exit(&mut proxy, EVENT_TIMEOUT);
     let _ = upstream.kill();
     let _ = upstream.wait();
@@ -297,7 +301,10 @@ fn lint_passes_the_repository_files_and_fails_a_shell_form_cmd() {
 #[test]
 fn check_rehearses_a_pod_behind_run_and_loses_nothing() {
     let bin = release_bin().display().to_string();
-    let app = repo().join("examples/rehearsal/app.py").display().to_string();
+    let app = repo()
+        .join("examples/rehearsal/app.py")
+        .display()
+        .to_string();
     let dir = tempdir();
     let json = dir.path().join("report.json");
     let log = dir.path().join("check.log");
