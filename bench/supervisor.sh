@@ -232,7 +232,11 @@ for label in "${labels[@]}"; do
     max_rss[$label]=$(awk -v l="$label" '$1 == l { print $2 }' "$out/memory.tsv" | sort -n | tail -1)
 done
 
-linkage() { if ldd "$1" >/dev/null 2>&1; then echo dynamic; else echo static; fi; }
+# Static: no program interpreter and no shared library needed (ldd says
+# "statically linked" of a static-pie with exit status 0, so it cannot tell).
+linkage() {
+    if readelf -lW "$1" | grep -q INTERP || readelf -dW "$1" | grep -q '(NEEDED)'; then echo dynamic; else echo static; fi
+}
 
 memory_table=$(
     echo "| supervisor | VmRSS median (KiB) | VmRSS (MiB) | min–max (KiB) | RssAnon (KiB) | RssFile (KiB) | × dumb-init | × tini | binary |"
