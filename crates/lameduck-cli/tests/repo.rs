@@ -325,6 +325,22 @@ fn run(program: &str, args: &[&str], dir: &Path) -> Output {
         .unwrap_or_else(|e| panic!("{program} ({e}): ./scripts/test.sh installs it"))
 }
 
+/// Runs `program FLAG PATHS...` in `dir`.
+fn run_on(program: &str, flag: &str, paths: &[PathBuf], dir: &Path) -> Output {
+    let mut args = vec![flag.to_owned()];
+    args.extend(paths.iter().map(|p| p.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(program, &args, dir)
+}
+
+/// A broken input for a checker, in a directory of its own.
+fn broken_input(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempdir();
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).expect("write a broken input");
+    (dir, path)
+}
+
 fn said(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
@@ -335,13 +351,10 @@ fn the_workflows_pass_actionlint() {
     let out = run("actionlint", &["-color=false"], &root);
     assert!(out.status.success(), "{}", said(&out));
 
-    let dir = tempdir();
-    let bad = dir.path().join("bad.yml");
-    std::fs::write(
-        &bad,
+    let (dir, _) = broken_input(
+        "bad.yml",
         "on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo ${{ github.nope }}\n",
-    )
-    .expect("write");
+    );
     let out = run("actionlint", &["-color=false", "bad.yml"], dir.path());
     assert!(!out.status.success(), "actionlint passed a broken workflow");
 }
@@ -353,12 +366,7 @@ fn the_dockerfiles_pass_hadolint() {
         let out = run("hadolint", &[file], &root);
         assert!(out.status.success(), "{file}: {}", said(&out));
     }
-    let dir = tempdir();
-    std::fs::write(
-        dir.path().join("Dockerfile"),
-        "FROM debian\nCMD app --port 80\n",
-    )
-    .expect("write");
+    let (dir, _) = broken_input("Dockerfile", "FROM debian\nCMD app --port 80\n");
     let out = run("hadolint", &["Dockerfile"], dir.path());
     assert!(!out.status.success(), "hadolint passed a shell-form CMD");
 }
@@ -377,10 +385,7 @@ fn the_example_manifests_validate_and_build_with_kustomize() {
         &mut resources,
     );
     assert!(resources.len() >= 2, "{resources:?}");
-    let mut args = vec!["--strict".to_owned()];
-    args.extend(resources.iter().map(|p| p.display().to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = run("kubernetes-validate", &args, &root);
+    let out = run_on("kubernetes-validate", "--strict", &resources, &root);
     assert!(out.status.success(), "{}", said(&out));
     let text = said(&out);
     for kind in ["deployment/", "service/"] {
@@ -391,13 +396,10 @@ fn the_example_manifests_validate_and_build_with_kustomize() {
     assert!(built.status.success(), "{}", said(&built));
 
     // A field the schema does not know fails.
-    let dir = tempdir();
-    let bad = dir.path().join("bad.yaml");
-    std::fs::write(
-        &bad,
+    let (_dir, bad) = broken_input(
+        "bad.yaml",
         "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec:\n  ports: [{port: 80}]\n  nope: 1\n",
-    )
-    .expect("write");
+    );
     let out = run(
         "kubernetes-validate",
         &["--strict", &bad.display().to_string()],
@@ -446,9 +448,6 @@ fn the_scripts_pass_shellcheck() {
         );
     }
     assert!(scripts.len() >= 4, "{scripts:?}");
-    let mut args = vec!["--severity=warning".to_owned()];
-    args.extend(scripts.iter().map(|p| p.display().to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = run("shellcheck", &args, &root);
+    let out = run_on("shellcheck", "--severity=warning", &scripts, &root);
     assert!(out.status.success(), "{}", said(&out));
 }
