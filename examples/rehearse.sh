@@ -9,7 +9,7 @@
 # the same ports, as in a cluster), which needs root, iproute2's `ip` and
 # util-linux's `unshare` and `nsenter`.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 

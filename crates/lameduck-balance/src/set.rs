@@ -39,7 +39,7 @@ impl EndpointSet {
             policy,
             table: RwLock::new(Vec::new()),
             next: AtomicUsize::new(0),
-            rng: AtomicU64::new(seed()),
+            rng: AtomicU64::new(clock_entropy()),
             in_fallback: AtomicBool::new(false),
             last_error: std::sync::Mutex::new(None),
             version,
@@ -308,15 +308,17 @@ impl EndpointSet {
     }
 }
 
-/// `d` from now; a duration too long to add (an absurd flag) is a time that
-/// never comes.
+/// `d` from now, with the deadline arithmetic every lameduck part shares
+/// (durations are bounded where they are parsed; this never panics).
 fn from_now(d: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(d)
-        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+    Instant::from_std(lameduck_core::duration::deadline_after(
+        Instant::now().into_std(),
+        d,
+    ))
 }
 
-fn seed() -> u64 {
+/// A different start for the picker's random numbers in each process.
+fn clock_entropy() -> u64 {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)

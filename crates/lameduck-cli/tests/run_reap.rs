@@ -34,13 +34,14 @@ fn zombies_of(parent: i32) -> Vec<i32> {
 }
 
 /// An app that makes 100 orphans (each a background job of a subshell that
-/// exits at once), waits until all of them have exited, then waits for the stop.
+/// exits at once), waits until all of them have exited, then waits for the stop
+/// (its TERM trap set before it says it is ready, so the stop cannot come first).
 fn orphan_maker(dir: &Path) -> String {
     format!(
         "for i in $(seq 100); do (sleep 0.01 & echo $! >> {d}/orphans); done; \
          while [ $(wc -l < {d}/orphans) -lt 100 ]; do :; done; \
          for p in $(cat {d}/orphans); do while [ -e /proc/$p/cmdline ] && [ -s /proc/$p/cmdline ]; do :; done; done; \
-         touch {d}/made; trap 'exit 0' TERM; while :; do sleep 0.05; done",
+         trap 'exit 0' TERM; touch {d}/made; while :; do sleep 0.05; done",
         d = dir.display()
     )
 }

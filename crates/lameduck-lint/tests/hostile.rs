@@ -58,10 +58,10 @@ proptest! {
     #[test]
     fn env_chains_are_bounded(
         keyword in prop::sample::select(vec!["ENV", "ARG"]),
-        seed in "[a-z]{1,64}",
+        first in "[a-z]{1,64}",
         fanouts in prop::collection::vec(1usize..5, 1..80),
     ) {
-        let mut text = format!("FROM alpine\n{keyword} A0={seed}\n");
+        let mut text = format!("FROM alpine\n{keyword} A0={first}\n");
         for (i, fan) in fanouts.iter().enumerate() {
             let refs = format!("${{A{i}}}").repeat(*fan);
             text += &format!("{keyword} A{}={refs}\n", i + 1);

@@ -1,12 +1,13 @@
-//! The seed's Go service, in Rust: an HTTP API, a metrics server, a debug
-//! server and a gRPC server with health, all ended under one deadline.
+//! A typical Go service, in Rust: an HTTP API, a metrics server, a debug
+//! server (pprof's place) and a gRPC server with health, all ended under
+//! one deadline.
 //!
 //! ```sh
 //! cargo run -p lameduck --example go_program
 //! # API :8080, metrics :9090, debug :6060, gRPC :9000 (all on 127.0.0.1)
 //! ```
 //!
-//! The Go original needs a signal channel, a list of shutdown functions,
+//! In Go the same service needs a signal channel, a list of shutdown functions,
 //! `Shutdown(ctx)` per HTTP server, `GracefulStop` after setting health to
 //! NOT_SERVING, and a wait group for the TCP loop. Here one `Drain` does all
 //! of it: every listener keeps accepting for the drain delay, readiness and
