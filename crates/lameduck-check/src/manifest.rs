@@ -225,6 +225,7 @@ fn from_container(workload: &Workload, c: &Container) -> PodTemplate {
             None
         }
     };
+    let command = command.map(|c| injected_binary(c, &mut notes));
     let port = c.ports.first().map(|p| p.number);
     let seconds = |s: u64| Duration::from_secs(s);
     let resolve = |port: &model::PortRef, notes: &mut Vec<String>| -> Option<u16> {
@@ -301,6 +302,29 @@ fn from_container(workload: &Workload, c: &Container) -> PodTemplate {
         rollout: ManifestRollout::of(workload),
         notes,
     }
+}
+
+/// A command whose program is a `lameduck` binary that is not on this
+/// machine, as `lameduck webhook` injects it (`/lameduck/lameduck`, copied
+/// into an `emptyDir` by an init container that a rehearsal does not run),
+/// runs the lameduck that is rehearsing instead: the same program, so the
+/// patched pod is rehearsed as it would run. Said in the notes.
+fn injected_binary(mut command: Vec<String>, notes: &mut Vec<String>) -> Vec<String> {
+    let Some(program) = command.first() else {
+        return command;
+    };
+    let path = Path::new(program);
+    if path.file_name().is_none_or(|n| n != "lameduck") || path.exists() {
+        return command;
+    }
+    if let Ok(own) = std::env::current_exe() {
+        notes.push(format!(
+            "{program} is not on this machine (in a cluster an init container puts it there): the rehearsal runs this lameduck, {}",
+            own.display()
+        ));
+        command[0] = own.to_string_lossy().into_owned();
+    }
+    command
 }
 
 /// `$(VAR)` in a command or its args, replaced by the container's env as
@@ -388,6 +412,36 @@ mod tests {
         assert!(read(WEB, Some("nope"))
             .expect_err("none")
             .contains("no container named"));
+    }
+
+    #[test]
+    fn an_injected_lameduck_not_on_this_machine_is_the_rehearsing_one() {
+        let own = std::env::current_exe().expect("exe");
+        let own = own.to_string_lossy();
+        let text = "kind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: a, command: [/lameduck-nowhere/lameduck, run, --, app]}]}\n";
+        let t = read(text, None).expect("one container");
+        assert_eq!(
+            t.command,
+            Some(vec![
+                own.to_string(),
+                "run".into(),
+                "--".into(),
+                "app".into()
+            ])
+        );
+        assert!(
+            t.notes.iter().any(|n| n.contains("init container")),
+            "{:?}",
+            t.notes
+        );
+        // A lameduck that is there, or another program, is left as written.
+        for program in ["/bin/sh", "/nowhere/lameduck-app"] {
+            let text = format!("kind: Pod\nmetadata: {{name: p}}\nspec: {{containers: [{{name: a, command: [{program}]}}]}}\n");
+            assert_eq!(
+                read(&text, None).expect("one").command,
+                Some(vec![program.to_string()])
+            );
+        }
     }
 
     #[test]

@@ -3,6 +3,9 @@
 use std::io::IsTerminal;
 
 use tracing::level_filters::LevelFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// How log lines are written.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -28,14 +31,33 @@ pub fn init(format: LogFormat, quiet: bool) {
         LogFormat::Human => builder
             .with_ansi(std::io::stderr().is_terminal())
             .event_format(HumanFormat)
+            .finish()
+            .with(targets(level))
             .init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(false)
+            .finish()
+            .with(targets(level))
             .init(),
     }
+}
+
+/// Which events are written: lameduck's at `level`, the Kubernetes
+/// client's only from WARN up. kube-client's HTTP trace layer
+/// (`kube_client::client::builder`) logs every failed request at ERROR
+/// ("failed with error client error (Connect)") and also returns that
+/// error to the caller, which logs the line that means something (the
+/// balancer's "EndpointSlice watch failed, retrying with backoff"): it is
+/// left out, so a retry loop is not an error line per attempt.
+fn targets(level: LevelFilter) -> Targets {
+    Targets::new()
+        .with_default(level)
+        .with_target("kube_client", LevelFilter::WARN)
+        .with_target("kube_runtime", LevelFilter::WARN)
+        .with_target("kube_client::client::builder", LevelFilter::OFF)
 }
 
 /// The default human format, with `lameduck:` in front of every message so
@@ -87,4 +109,22 @@ pub fn fail(code: i32, message: impl std::fmt::Display) -> i32 {
 /// status 2, as clap's own usage errors.
 pub fn usage_error(message: impl std::fmt::Display) -> i32 {
     fail(2, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn the_kubernetes_client_says_warnings_and_not_its_request_failures() {
+        let t = targets(LevelFilter::INFO);
+        assert!(t.would_enable("lameduck_balance::source::kubernetes", &Level::INFO));
+        assert!(t.would_enable("kube_runtime::watcher", &Level::WARN));
+        assert!(!t.would_enable("kube_runtime::watcher", &Level::INFO));
+        assert!(t.would_enable("kube_client::config", &Level::ERROR));
+        assert!(!t.would_enable("kube_client::client::builder", &Level::ERROR));
+        // --quiet keeps lameduck's own at WARN.
+        assert!(!targets(LevelFilter::WARN).would_enable("lameduck", &Level::INFO));
+    }
 }

@@ -107,6 +107,21 @@ fn ld201_a_container_without_ports_that_a_service_selects_serves() {
 }
 
 #[test]
+fn ld201_lameduck_proxy_and_balance_hold_their_own_stop() {
+    expect("LD201-good-lameduck-proxy-balance.yaml", &[]);
+    // Not every lameduck subcommand serves, nor is every image lameduck's.
+    expect(
+        "LD201-bad-lameduck-other.yaml",
+        &[("LD201", 12, 17), ("LD201", 16, 17)],
+    );
+}
+
+#[test]
+fn ld205_reads_the_grace_period_from_the_env_and_the_flag_wins() {
+    expect("LD205-bad-env.yaml", &[("LD205", 13, 17)]);
+}
+
+#[test]
 fn ld207_rolling_updates_that_take_every_pod_down() {
     expect(
         "LD207-bad.yaml",

@@ -137,7 +137,8 @@ impl Webhook {
 
     /// Whether a well-formed review is still answered, with a 200.
     pub fn answers_a_review(&self) -> bool {
-        let review = crate::golden::reviews_dir().join("command.json");
+        let review =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/webhook/reviews/command.json");
         self.post_file("/mutate", &review).0 == 200
     }
 

@@ -9,6 +9,7 @@ use crate::yaml::{documents_in, Node, YamlError};
 mod balancer;
 mod disruption;
 mod inventory;
+mod lameduck;
 pub mod model;
 mod pod;
 mod rollout;

@@ -1,6 +1,7 @@
 //! The rules of one pod spec: how each container stops, and whether that
 //! fits in `terminationGracePeriodSeconds`.
 
+use super::lameduck::Lameduck;
 use super::serving::{self, Pending, Port};
 use crate::finding::{Finding, Rule};
 use crate::forks::{verdict, ShellOf, Verdict};
@@ -84,13 +85,10 @@ pub(super) fn lint(path: &str, pod: &Node, single: bool, findings: &mut Vec<Find
             .filter_map(|k| container.get(k))
             .flat_map(|n| n.items().iter().filter_map(Node::as_str))
             .collect();
-        let lameduck =
-            argv.len() >= 2 && argv[0].rsplit('/').next() == Some("lameduck") && argv[1] == "run";
-        let drain_delay = if lameduck {
-            flag_seconds(&argv, "--drain-delay").or(Some(5.0))
-        } else {
-            None
-        };
+        // `lameduck run`, `proxy` or `balance`: holds its own stop back.
+        let holder = Lameduck::of(container, &argv);
+        let lameduck = holder.is_some();
+        let drain_delay = holder.map(|l| l.drain_delay(&argv).unwrap_or(5.0));
         let pre_stop = container.at(&["lifecycle", "preStop"]);
         let pre_stop_sleep = pre_stop.and_then(sleep_seconds);
         let serves = ported(container);
@@ -133,13 +131,10 @@ pub(super) fn lint(path: &str, pod: &Node, single: bool, findings: &mut Vec<Find
             let node = pre_stop.unwrap_or(name);
             findings.push(at(&LD202, node, format!("the preStop sleep and the drain delay take {used}s of a {grace}s grace period: the app gets less than {APP_STOP_SECONDS}s to finish its requests; raise terminationGracePeriodSeconds to {needed}s")));
         }
-        if let Some(grace_flag) = lameduck
-            .then(|| flag_seconds(&argv, "--grace-period"))
-            .flatten()
-        {
+        if let Some((grace_flag, written)) = holder.and_then(|l| l.grace_period(&argv)) {
             let left = grace - pre_stop_sleep.unwrap_or(0.0);
             if grace_flag > left {
-                findings.push(at(&LD205, name, format!("`lameduck run --grace-period {grace_flag}s` is longer than the {left}s left of the pod's grace period after preStop: the kubelet kills the pod first; set it to {left}s")));
+                findings.push(at(&LD205, name, format!("`{written}` is longer than the {left}s left of the pod's grace period after preStop: the kubelet kills the pod first; set it to {left}s")));
             }
         }
         if let Some(exec) = pre_stop.and_then(|p| p.at(&["exec", "command"])) {
@@ -205,13 +200,8 @@ fn sleep_seconds(pre_stop: &Node) -> Option<f64> {
     None
 }
 
-/// `--flag VALUE` or `--flag=VALUE` as seconds.
-fn flag_seconds(argv: &[&str], flag: &str) -> Option<f64> {
-    parse_seconds(lameduck_core::grace::run_flag(argv, flag)?)
-}
-
 /// `5`, `5s`, `500ms`, `1m` as seconds.
-fn parse_seconds(s: &str) -> Option<f64> {
+pub(super) fn parse_seconds(s: &str) -> Option<f64> {
     if let Ok(n) = s.parse::<f64>() {
         return Some(n);
     }
