@@ -37,7 +37,20 @@ fn refusals_lost_behind_kube_proxy_are_retried_by_lameduck_balance() {
     // routes to it (the lag), every new connection to it is refused. The
     // other replica still takes them.
     let naive = [python(), &app, "--on-term", "close-wait"];
-    let delete = [LOAD, &["--scenario", "delete", "--grace-period", "5s"]].concat();
+    // One request in five on a new connection: new connections meet the
+    // lag.
+    let delete = [
+        LOAD,
+        &[
+            "--scenario",
+            "delete",
+            "--grace-period",
+            "5s",
+            "--new-connection-ratio",
+            "0.2",
+        ],
+    ]
+    .concat();
     let (code, report) = check(
         &[&delete[..], &["--balancer", "kube-proxy"]].concat(),
         &naive,
