@@ -131,6 +131,8 @@ impl RealBalancer {
             .unwrap_or_else(|_| Err(format!("not ready within {TAKE_LIMIT:?}")));
         if let Err(why) = started {
             let logs = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let _ = child.start_kill();
+            let _ = std::fs::remove_dir_all(&this.dir);
             return Err(format!("lameduck balance did not start: {why}\n{logs}"));
         }
         *this.child.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(child);
@@ -159,7 +161,7 @@ impl RealBalancer {
     }
 
     /// Waits until the balancer's `/endpoints` shows `pod` as `taken`, up
-    /// to [`TAKE_LIMIT`].
+    /// to ten seconds (then a warning, and the rehearsal goes on).
     pub async fn wait_taken(&self, pod: PodId, taken: Taken) {
         let name = crate::pod_name(pod);
         let want = match taken {

@@ -173,3 +173,25 @@ fn websocket_sessions_ride_a_rolling_update_behind_lameduck_balance_and_lameduck
     assert_eq!(connections(&report, "no_endpoint"), 0, "{report:#}");
     assert_eq!(connections(&report, "refused"), 0, "{report:#}");
 }
+
+#[test]
+fn a_balancer_that_cannot_listen_ends_the_rehearsal_without_a_verdict() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    // `.output()` reads stderr to its end: the whole log, no race.
+    let (code, log) = support::run_to_end(&[
+        "check",
+        "--balancer",
+        "lameduck",
+        "--balancer-listen",
+        &addr,
+        "--",
+        "true",
+    ]);
+    assert_eq!(code, 1, "{log}");
+    assert!(
+        log.contains("could not rehearse: lameduck balance did not start")
+            && log.contains("Address already in use"),
+        "{log}"
+    );
+}
