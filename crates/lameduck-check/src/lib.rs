@@ -4,7 +4,7 @@
 //!
 //! The parts: [`pod`] (the app as PID 1 of its own namespaces),
 //! [`endpoints`] and [`balancer`] (how traffic reaches pods, and how late it
-//! stops), [`cluster`] (the kubelet's order of ending a pod), [`load`] (HTTP
+//! stops; [`real_balancer`] puts the real `lameduck balance` there instead), [`cluster`] (the kubelet's order of ending a pod), [`load`] (HTTP
 //! clients and long sessions), [`ledger`] (every outcome on one clock),
 //! [`diagnose`] and [`report`].
 #![deny(rust_2018_idioms)]
