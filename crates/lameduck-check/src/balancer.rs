@@ -54,6 +54,9 @@ pub struct Route {
 pub struct Routes {
     map: Mutex<HashMap<SocketAddr, Arc<Route>>>,
     added: Notify,
+    /// The balancer is another process (`--balancer lameduck`): routes are
+    /// its own business, and a connection it accepted counts as connected.
+    unrouted: bool,
 }
 
 impl Routes {
@@ -61,9 +64,23 @@ impl Routes {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Routes of a balancer that is another process and keeps its routes
+    /// to itself: every claim is answered at once, with no pod.
+    pub fn unrouted() -> Routes {
+        Routes {
+            unrouted: true,
+            ..Routes::default()
+        }
+    }
+
     /// The route of the connection from `client`, once the balancer has
     /// accepted it.
     pub async fn claim(&self, client: SocketAddr, timeout: Duration) -> Arc<Route> {
+        if self.unrouted {
+            let route = Route::default();
+            let _ = route.upstream.set(Upstream::Connected);
+            return Arc::new(route);
+        }
         let wait = async {
             loop {
                 let added = self.added.notified();
@@ -136,6 +153,10 @@ pub struct StatsSnapshot {
     /// Relayed, then reset by one side (the pod, mostly: a listener closed
     /// with connections still queued, a process killed).
     pub reset: u64,
+    /// Connects that failed and were tried again on another pod (only
+    /// `--balancer lameduck` retries).
+    #[serde(default)]
+    pub retried: u64,
 }
 
 impl Stats {
@@ -149,6 +170,7 @@ impl Stats {
             no_endpoint: get(&self.no_endpoint),
             cut: get(&self.cut),
             reset: get(&self.reset),
+            retried: 0,
         }
     }
 }

@@ -134,6 +134,7 @@ impl Cluster {
             let pod = pod.ok_or_else(|| format!("no {} to delete", crate::pod_name(id)))?;
             terminate(pod, plan, ledger, endpoints.clone()).await?;
             endpoints.wait_routed(id, false).await;
+            endpoints.remove_exited(id).await;
             Ok(())
         }
     }

@@ -4,12 +4,13 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
 
 use crate::ledger::{Ledger, PodEventKind, PodId};
+use crate::real_balancer::{Listed, RealBalancer, Taken};
 
 #[derive(Debug)]
 struct Endpoint {
@@ -21,6 +22,12 @@ struct Endpoint {
     wanted: bool,
     /// Once terminating, a pod is never routed again.
     terminating: bool,
+    /// Routed at least once: a real balancer's file lists it as
+    /// terminating, once deleted, until it is gone.
+    announced: bool,
+    /// The pod exited and the lag since has passed: the EndpointSlice
+    /// controller has dropped it.
+    gone: bool,
     /// Set when the balancer drops the pod's established connections.
     cut: watch::Sender<bool>,
 }
@@ -45,6 +52,9 @@ pub struct Endpoints {
     lag: Duration,
     reset_on_removal: bool,
     ledger: Arc<Ledger>,
+    /// The real balancer the table is written out to (`--balancer
+    /// lameduck`), as the EndpointSlice controller writes slices.
+    mirror: OnceLock<Arc<RealBalancer>>,
 }
 
 impl Endpoints {
@@ -57,7 +67,41 @@ impl Endpoints {
             lag,
             reset_on_removal,
             ledger,
+            mirror: OnceLock::new(),
         })
+    }
+
+    /// From now on every change is also written to `balancer`'s file, and
+    /// a change counts as applied once the balancer has taken it.
+    pub fn mirror_to(&self, balancer: Arc<RealBalancer>) {
+        let _ = self.mirror.set(balancer);
+    }
+
+    /// Writes the table to the real balancer's file, if there is one, as
+    /// the EndpointSlice controller would have it: a routed pod as ready; a
+    /// deleted one as terminating from when the balancer heeds the deletion
+    /// (the lag) until the lag has passed since it exited; the others left
+    /// out.
+    fn publish(&self, table: &[Endpoint]) {
+        let Some(mirror) = self.mirror.get() else {
+            return;
+        };
+        let listed: Vec<_> = table
+            .iter()
+            .filter_map(|e| {
+                let listed = if e.routed {
+                    Listed::Ready
+                } else if e.terminating && e.announced && !e.gone {
+                    Listed::Terminating
+                } else {
+                    return None;
+                };
+                Some((e.pod, e.addr, listed))
+            })
+            .collect();
+        if let Err(e) = mirror.write(&listed) {
+            tracing::warn!("the endpoints could not be written: {e}");
+        }
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, Vec<Endpoint>> {
@@ -73,6 +117,8 @@ impl Endpoints {
             routed: false,
             wanted: false,
             terminating: false,
+            announced: false,
+            gone: false,
             cut,
         });
     }
@@ -103,32 +149,63 @@ impl Endpoints {
         let this = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(this.lag).await;
-            this.apply(pod);
+            if let Some(routed) = this.apply(pod) {
+                if let Some(mirror) = this.mirror.get() {
+                    let taken = match routed {
+                        true => Taken::Ready,
+                        false => Taken::NoNewConnections,
+                    };
+                    mirror.wait_taken(pod, taken).await;
+                }
+                this.changed.notify_waiters();
+            }
         });
     }
 
-    fn apply(&self, pod: PodId) {
+    /// Applies the wanted state; says whether the pod is now routed, or
+    /// `None` when nothing changed.
+    fn apply(&self, pod: PodId) -> Option<bool> {
         let change = {
             let mut table = self.table();
-            let Some(e) = table.iter_mut().find(|e| e.pod == pod) else {
-                return;
-            };
+            let e = table.iter_mut().find(|e| e.pod == pod)?;
             if e.routed == e.wanted {
                 None
             } else {
                 e.routed = e.wanted;
+                e.announced |= e.routed;
                 if !e.routed && self.reset_on_removal {
                     let _ = e.cut.send(true);
                 }
-                Some(e.routed)
+                let routed = e.routed;
+                self.publish(&table);
+                Some(routed)
             }
         };
         match change {
             Some(true) => self.ledger.event(pod, PodEventKind::EndpointAdded),
             Some(false) => self.ledger.event(pod, PodEventKind::EndpointRemoved),
-            None => return,
+            None => {}
         }
-        self.changed.notify_waiters();
+        change
+    }
+
+    /// The pod has exited: with a real balancer, once the lag has passed
+    /// its endpoint leaves the file, and this returns when the balancer has
+    /// taken that. Without one, nothing is left to do.
+    pub async fn remove_exited(&self, pod: PodId) {
+        let Some(mirror) = self.mirror.get() else {
+            return;
+        };
+        tokio::time::sleep(self.lag).await;
+        {
+            let mut table = self.table();
+            let Some(e) = table.iter_mut().find(|e| e.pod == pod) else {
+                return;
+            };
+            e.gone = true;
+            self.publish(&table);
+        }
+        mirror.wait_taken(pod, Taken::Gone).await;
     }
 
     /// The next routed pod, round robin; `None` when no pod is routed.

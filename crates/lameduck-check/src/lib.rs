@@ -4,7 +4,7 @@
 //!
 //! The parts: [`pod`] (the app as PID 1 of its own namespaces),
 //! [`endpoints`] and [`balancer`] (how traffic reaches pods, and how late it
-//! stops), [`cluster`] (the kubelet's order of ending a pod), [`load`] (HTTP
+//! stops; [`real_balancer`] puts the real `lameduck balance` there instead), [`cluster`] (the kubelet's order of ending a pod), [`load`] (HTTP
 //! clients and long sessions), [`ledger`] (every outcome on one clock),
 //! [`diagnose`] and [`report`].
 #![deny(rust_2018_idioms)]
@@ -21,6 +21,7 @@ pub mod plan;
 pub mod pod;
 pub mod progress;
 pub mod readiness;
+pub mod real_balancer;
 pub mod report;
 pub mod settings;
 pub mod timeline;
@@ -40,6 +41,7 @@ use ledger::Ledger;
 use load::Load;
 use plan::{BalancerMode, Scenario};
 use progress::Progress;
+use real_balancer::RealBalancer;
 
 /// `pod-N`.
 pub fn pod_name(id: ledger::PodId) -> String {
@@ -88,18 +90,19 @@ pub async fn rehearse(
     let listen = plan
         .balancer_listen
         .unwrap_or(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
-    let balancer = Balancer::start(listen, endpoints.clone())
+    let front = Front::start(plan.balancer, listen, &endpoints)
         .await
-        .map_err(|e| failed(format!("the balancer could not listen on {listen}: {e}")))?;
-    tracing::info!("balancer listening on {}", balancer.addr);
+        .map_err(failed)?;
+    tracing::info!("balancer listening on {}", front.addr);
     let mut cluster = Cluster::new(plan.clone(), ledger.clone(), endpoints.clone());
     let result = tokio::select! {
-        r = run(&plan, &mut cluster, &balancer, &ledger, &progress) => r.map_err(failed),
+        r = run(&plan, &mut cluster, &front, &ledger, &progress) => r.map_err(failed),
         signal = interrupt => Err(RehearsalError::Interrupted(signal)),
     };
     progress.stage("stopping the pods left");
     cluster.shutdown().await;
     drop(progress);
+    let stats = front.stats().await;
     result?;
     let duration = ledger.now();
     let records = ledger.take();
@@ -110,8 +113,8 @@ pub async fn rehearse(
         .collect();
     let report = Report::build(
         (*plan).clone(),
-        balancer.addr.to_string(),
-        balancer.stats.snapshot(),
+        front.addr.to_string(),
+        stats,
         duration,
         records,
         pods,
@@ -127,7 +130,7 @@ pub async fn rehearse(
 async fn run(
     plan: &Plan,
     cluster: &mut Cluster,
-    balancer: &Balancer,
+    front: &Front,
     ledger: &Arc<Ledger>,
     progress: &Progress,
 ) -> Result<(), String> {
@@ -142,7 +145,7 @@ async fn run(
     for &id in &old {
         cluster.ready(id, true).await?;
     }
-    let load = Load::start(plan, balancer.addr, balancer.routes.clone(), ledger.clone());
+    let load = Load::start(plan, front.addr, front.routes.clone(), ledger.clone());
     progress.stage("load running");
     tokio::time::sleep(plan.warmup).await;
     let mut endings = tokio::task::JoinSet::new();
@@ -175,6 +178,57 @@ async fn run(
     match failures.is_empty() {
         true => Ok(()),
         false => Err(failures.join("; ")),
+    }
+}
+
+/// What the load goes through: the rehearsal's own balancer, or the real
+/// `lameduck balance` (`--balancer lameduck`).
+struct Front {
+    addr: SocketAddr,
+    routes: Arc<balancer::Routes>,
+    kind: FrontKind,
+}
+
+enum FrontKind {
+    Emulated(Arc<balancer::Stats>),
+    Real(Arc<RealBalancer>),
+}
+
+impl Front {
+    async fn start(
+        mode: BalancerMode,
+        listen: SocketAddr,
+        endpoints: &Arc<Endpoints>,
+    ) -> Result<Front, String> {
+        if mode == BalancerMode::Lameduck {
+            let real = Arc::new(RealBalancer::start(listen).await?);
+            endpoints.mirror_to(real.clone());
+            return Ok(Front {
+                addr: real.listen,
+                routes: Arc::new(balancer::Routes::unrouted()),
+                kind: FrontKind::Real(real),
+            });
+        }
+        let emulated = Balancer::start(listen, endpoints.clone())
+            .await
+            .map_err(|e| format!("the balancer could not listen on {listen}: {e}"))?;
+        Ok(Front {
+            addr: emulated.addr,
+            routes: emulated.routes,
+            kind: FrontKind::Emulated(emulated.stats),
+        })
+    }
+
+    /// The connection counts; the real balancer is stopped after.
+    async fn stats(&self) -> balancer::StatsSnapshot {
+        match &self.kind {
+            FrontKind::Emulated(stats) => stats.snapshot(),
+            FrontKind::Real(real) => {
+                let stats = real.stats().await;
+                real.stop().await;
+                stats
+            }
+        }
     }
 }
 

@@ -34,8 +34,10 @@ pub struct CheckArgs {
 
     /// How the balancer treats a removed pod's established connections:
     /// `kube-proxy` (after the lag no new connections, established ones
-    /// keep flowing), `reset` (removal also resets them) or `graceful`
-    /// (kept until they end). Default: kube-proxy.
+    /// keep flowing), `reset` (removal also resets them), `graceful`
+    /// (kept until they end) or `lameduck` (the real `lameduck balance`,
+    /// fed EndpointSlice files: terminating pods get no new connections,
+    /// refused connects are retried). Default: kube-proxy.
     #[arg(long, env = "LAMEDUCK_CHECK_BALANCER", value_name = "KIND")]
     balancer: Option<BalancerMode>,
 

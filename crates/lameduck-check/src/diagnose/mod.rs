@@ -161,6 +161,9 @@ fn explain_requests(
     losses: &[&LostRequest],
 ) -> Finding {
     let count = losses.len() as u64;
+    if key.pod.is_none() && plan.balancer == BalancerMode::Lameduck {
+        return through_real_balancer(key.kind, count);
+    }
     let first = losses.first().map_or(Duration::ZERO, |l| l.at);
     let pod = key.pod.map(crate::pod_name);
     let pod_name = pod.clone().unwrap_or_else(|| "no pod".into());
@@ -282,6 +285,36 @@ fn explain_requests(
     }
 }
 
+/// Losses behind the real `lameduck balance`: which pod a connection went
+/// to is the balancer's own, so the finding says what the client saw and
+/// where to look.
+fn through_real_balancer(kind: Kind, count: u64) -> Finding {
+    let requests = plural(count, "request", "requests");
+    let (what, cause) = match kind {
+        Kind::TimedOut => (
+            format!("{requests} timed out through lameduck balance"),
+            "no whole answer came within the timeout: a pod stopped answering without closing the connection",
+        ),
+        Kind::ServerError => (
+            format!("{requests} answered 5xx through lameduck balance"),
+            "a pod answered 5xx",
+        ),
+        _ => (
+            format!("{requests} cut through lameduck balance"),
+            "the connection was reset or closed before the answer was whole: a pod exited with requests in flight, or the balancer reached no pod (its log and its connect_failures count say which)",
+        ),
+    };
+    Finding {
+        count,
+        what,
+        cause: cause.to_string(),
+        fix: "wait for requests in flight before exiting and keep accepting until the balancer has heeded the deletion: `lameduck run --listen` does both in front of the app".to_string(),
+        pod: None,
+        phase: None,
+        severity: Severity::Loss,
+    }
+}
+
 fn explain_sessions(
     plan: &Plan,
     kind: SessionKind,
@@ -298,7 +331,13 @@ fn explain_sessions(
         &format!("{kind} session"),
         &format!("{kind} sessions"),
     );
-    let (what, cause, fix) = if by_balancer {
+    let (what, cause, fix) = if pod.is_none() && plan.balancer == BalancerMode::Lameduck {
+        (
+            format!("{sessions} cut through lameduck balance"),
+            "the sessions ended without a goodbye: a pod closed them or exited, or the balancer reached no pod or closed them at --drain-timeout (its log says which)".to_string(),
+            "say goodbye before closing (WebSocket close 1001, HTTP/2 GOAWAY) so clients reconnect elsewhere: `lameduck run` does it at its deadline".to_string(),
+        )
+    } else if by_balancer {
         (
             format!("{sessions} reset by the balancer when it removed {on}"),
             "a balancer without graceful shutdown resets established connections at removal".to_string(),

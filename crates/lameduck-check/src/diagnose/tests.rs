@@ -218,3 +218,23 @@ fn sessions_cut_by_the_balancer_and_at_sigkill_are_told_apart() {
         "1 WebSocket session reset by the balancer when it removed pod-1"
     );
 }
+
+#[test]
+fn losses_behind_the_real_balancer_are_not_blamed_on_no_pod() {
+    let plan = Plan {
+        balancer: BalancerMode::Lameduck,
+        ..plan()
+    };
+    let lost = [LostRequest {
+        pod: None,
+        ..loss(1040, RequestOutcome::Reset)
+    }];
+    let found = diagnose(&plan, &lives("app", true), &lost, &[]);
+    let f = found
+        .iter()
+        .find(|f| f.severity == Severity::Loss)
+        .expect("a loss finding");
+    assert_eq!(f.what, "1 request cut through lameduck balance");
+    assert!(!f.fix.contains("not about the pod's end"), "{}", f.fix);
+    assert_eq!((f.pod.as_deref(), f.phase), (None, None));
+}

@@ -36,6 +36,10 @@ pub enum BalancerMode {
     /// A load balancer with graceful shutdown: established connections are
     /// kept until they end or the pod is gone.
     Graceful,
+    /// The real `lameduck balance` (this executable), fed EndpointSlice
+    /// files on the kubelet's timeline: terminating endpoints get no new
+    /// connections, refused connects are retried on another pod.
+    Lameduck,
 }
 
 impl fmt::Display for BalancerMode {
@@ -44,6 +48,7 @@ impl fmt::Display for BalancerMode {
             BalancerMode::KubeProxy => "kube-proxy",
             BalancerMode::Reset => "reset",
             BalancerMode::Graceful => "graceful",
+            BalancerMode::Lameduck => "lameduck",
         })
     }
 }

@@ -25,8 +25,9 @@ impl FromStr for BalancerMode {
             "kube-proxy" => Ok(BalancerMode::KubeProxy),
             "reset" => Ok(BalancerMode::Reset),
             "graceful" => Ok(BalancerMode::Graceful),
+            "lameduck" => Ok(BalancerMode::Lameduck),
             _ => Err(format!(
-                "`{s}`: the balancer is `kube-proxy`, `reset` or `graceful`"
+                "`{s}`: the balancer is `kube-proxy`, `reset`, `graceful` or `lameduck`"
             )),
         }
     }

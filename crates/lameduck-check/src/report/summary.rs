@@ -68,6 +68,16 @@ pub fn render(report: &Report) -> String {
             "", s.opened, s.still_open, s.goodbye, s.cut
         );
     }
+    if p.balancer == crate::plan::BalancerMode::Lameduck {
+        let c = &report.connections;
+        let _ = writeln!(
+            out,
+            "\n  balancer  lameduck balance: connections {}, connects retried on another pod {}, clients reset for want of a pod that accepted {}",
+            c.accepted,
+            c.retried,
+            c.refused + c.no_endpoint
+        );
+    }
     if let Some(load) = report.load.asked_rps {
         let _ = writeln!(
             out,
