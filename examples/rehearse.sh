@@ -5,7 +5,7 @@
 # 1s to notice a deleted pod. First bare, then behind `lameduck run`.
 # Each pod gets a PID and a network namespace of its own, which needs root.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 cargo build --release --quiet -p lameduck-cli || exit 1
 bin="$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)/lameduck"
 app="$(pwd)/examples/rehearsal/app.py"

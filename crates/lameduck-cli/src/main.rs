@@ -9,14 +9,24 @@ mod lint;
 mod logging;
 mod proxy;
 mod run;
+mod suggest;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use logging::LogFormat;
 
-/// Ends a Kubernetes pod without losing a request, a connection or a message.
+/// Makes a Kubernetes pod leave without losing a request, a connection or a
+/// message, also when the app inside never handles SIGTERM.
 #[derive(Debug, Parser)]
-#[command(name = "lameduck", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "lameduck",
+    version = env!("LAMEDUCK_LONG_VERSION"),
+    long_about = None,
+    propagate_version = true,
+    after_help = "Start with `lameduck lint Dockerfile k8s/` to find what loses requests today,\n\
+    `lameduck check -- ./myapp --port '{port}'` to rehearse a rolling update under load,\n\
+    and `ENTRYPOINT [\"lameduck\", \"run\", \"--\"]` to fix it. `lameduck help COMMAND` for each."
+)]
 struct Cli {
     /// Log format: `human` lines or `json` objects, one per event, on stderr.
     #[arg(
@@ -66,7 +76,11 @@ struct ProxyCmdArgs {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let mut command = Cli::command();
+    let cli = command
+        .try_get_matches_from_mut(std::env::args_os())
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+        .unwrap_or_else(|err| suggest::subcommand(err, &command).exit());
     logging::init(cli.log_format, cli.quiet);
     let code = match cli.command {
         Command::Run(args) => run::run(args),

@@ -1,5 +1,6 @@
-//! The seed's Go service, in Rust: an HTTP API, a metrics server, a debug
-//! server and a gRPC server with health, all ended under one deadline.
+//! A typical Go service, in Rust: an HTTP API, a metrics server, a debug
+//! server (pprof's place) and a gRPC server with health, all ended under
+//! one deadline.
 //!
 //! ```sh
 //! cargo run -p lameduck --example go_program
