@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Supervisor benchmark: lameduck against tini, tini-static and dumb-init.
+# Supervisor benchmark: lameduck (the normal release build and the static
+# release binary of scripts/release.sh) against tini, tini-static and dumb-init.
 #
 #   bench/supervisor.sh
 #
@@ -67,6 +68,18 @@ target_dir=$(cargo metadata --format-version 1 --no-deps --manifest-path "$repo/
 lameduck_bin="$target_dir/release/lameduck"
 [[ -x $lameduck_bin ]] || die "$lameduck_bin was not built"
 
+# The release binary as shipped: static (musl where the toolchain has it,
+# else glibc with crt-static), from scripts/release.sh.
+log "building the static release binary (scripts/release.sh)"
+mkdir -p "$out"
+"$repo/scripts/release.sh" 2>"$out/release.log" || die "scripts/release.sh failed: see $out/release.log"
+case $(uname -m) in
+    x86_64) static_bin="$repo/dist/lameduck-linux-amd64" ;;
+    aarch64) static_bin="$repo/dist/lameduck-linux-arm64" ;;
+    *) die "no release binary for $(uname -m)" ;;
+esac
+[[ -x $static_bin ]] || die "$static_bin was not built"
+
 # Nothing from the caller's environment may change what is measured: a
 # KUBERNETES_SERVICE_HOST turns lameduck's drain delay on, LAMEDUCK_* set its
 # flags, TINI_* and DUMB_INIT_* those of the peers.
@@ -84,6 +97,7 @@ hyperfine -N --warmup "$warmup" --runs "$runs" \
     --export-json "$out/startup.json" --export-markdown "$out/startup.md" \
     -n "/bin/true" "$true_bin" \
     -n "lameduck run -- /bin/true" "'$lameduck_bin' run -- $true_bin" \
+    -n "lameduck (static) run -- /bin/true" "'$static_bin' run -- $true_bin" \
     -n "tini -- /bin/true" "$tini_bin -- $true_bin" \
     -n "tini-static -- /bin/true" "$tini_static_bin -- $true_bin" \
     -n "dumb-init /bin/true" "$dumb_init_bin $true_bin" \
@@ -116,6 +130,7 @@ startup_table=$(awk -F'\t' -v base="$base" '
 
 ov() { awk -F'\t' -v n="$1" -v b="$base" '$1 == n { v = $2 } END { printf "%.3f", v - b }' "$out/startup.tsv"; }
 ov_lameduck=$(ov "lameduck run -- /bin/true")
+ov_static=$(ov "lameduck (static) run -- /bin/true")
 ov_tini=$(ov "tini -- /bin/true")
 ov_tini_static=$(ov "tini-static -- /bin/true")
 ov_dumb_init=$(ov "dumb-init /bin/true")
@@ -191,9 +206,10 @@ mem_once() {
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-labels=(lameduck tini tini-static dumb-init)
+labels=(lameduck lameduck-static tini tini-static dumb-init)
 declare -A cmd_of=(
     [lameduck]="$lameduck_bin run --"
+    [lameduck-static]="$static_bin run --"
     [tini]="$tini_bin --"
     [tini-static]="$tini_static_bin --"
     [dumb-init]="$dumb_init_bin"
@@ -248,8 +264,9 @@ verdict_memory=$(awk -v l="${med_rss[lameduck]}" -v d="${med_rss[dumb-init]}" 'B
     else printf "missed: lameduck holds %.2f MiB, dumb-init %.2f MiB (%.2f×, %d KiB more)", l / 1024, d / 1024, l / d, l - d }')
 split_lameduck=$(awk -v r="${med_rss[lameduck]}" -v a="${med_anon[lameduck]}" -v f="${med_file[lameduck]}" \
     'BEGIN { printf "%d KiB anonymous and %d KiB file-backed of %d KiB (medians)", a, f, r }')
-# Where lameduck's resident pages are, by mapping, from its first sample's smaps.
-by_mapping=$(awk -v bin="$(readlink -f "$lameduck_bin")" '
+# Where a lameduck's resident pages are, by mapping, from its first sample's
+# smaps: by_mapping LABEL BINARY.
+by_mapping() { awk -v bin="$(readlink -f "$2")" '
     /^[0-9a-f]+-[0-9a-f]+ / {
         path = $6
         if (path == bin) m = "the lameduck binary"
@@ -270,7 +287,13 @@ by_mapping=$(awk -v bin="$(readlink -f "$lameduck_bin")" '
         sep = ""
         for (i = 1; i <= n; i++) if (rss[order[i]] > 0) { out = out sep order[i] " " rss[order[i]] " KiB"; sep = ", " }
         print out
-    }' "$out/memory-lameduck.smaps")
+    }' "$out/memory-$1.smaps"; }
+mapping_lameduck=$(by_mapping lameduck "$lameduck_bin")
+mapping_static=$(by_mapping lameduck-static "$static_bin")
+verdict_static=$(awk -v l="$ov_static" -v t="$ov_tini" -v ts="$ov_tini_static" -v m="${med_rss[lameduck-static]}" \
+    -v d="${med_rss[dumb-init]}" -v tsm="${med_rss[tini-static]}" 'BEGIN {
+    printf "start-up %s: adds %.3f ms over /bin/true (%.2f× tini'"'"'s overhead, %.2f× tini-static'"'"'s); ", (l <= t) ? "met" : "missed", l, l / t, l / ts
+    printf "own memory %s: %.2f MiB (%.2f× dumb-init'"'"'s, %.2f× tini-static'"'"'s)", (m <= d) ? "met" : "missed", m / 1024, m / d, m / tsm }')
 
 section=$(
     cat <<EOF
@@ -278,10 +301,11 @@ section=$(
 ## Supervisor: start-up and memory
 
 Reproduce: \`bench/supervisor.sh\` (installs hyperfine, tini and dumb-init from
-Debian when missing, builds lameduck in release mode, raw data in \`bench/out/\`).
+Debian when missing, builds lameduck in release mode and the static release
+binary with \`scripts/release.sh\`, raw data in \`bench/out/\`).
 
 - Machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n1), kernel $(uname -r) ($(uname -m)); run on $(date -u '+%Y-%m-%d %H:%M UTC'), load average $load1 (1 min) / $load5 (5 min) at the start.
-- lameduck: $(first_line "$lameduck_bin" --version) (commit $git_rev), $(first_line rustc --version), release profile (LTO, 1 codegen unit, stripped).
+- lameduck: $(first_line "$lameduck_bin" --version) (commit $git_rev), $(first_line rustc --version), release profile (LTO, 1 codegen unit, stripped), dynamically linked; and the static release binary of \`scripts/release.sh\`, $(first_line "$static_bin" --version), same profile.
 - Peers: tini and tini-static $(first_line "$tini_bin" --version | sed 's/^tini version //') (Debian tini $(pkg_version tini)), dumb-init $(first_line "$dumb_init_bin" --version | sed 's/^dumb-init //') (Debian $(pkg_version dumb-init)); $(first_line hyperfine --version).
 
 ### Start-up
@@ -305,7 +329,8 @@ $memory_table
 
 - Start-up, aim "no slower than tini": $verdict_startup. tini-static adds $ov_tini_static ms, dumb-init $ov_dumb_init ms.
 - Own memory, aim "no more than dumb-init": $verdict_memory.
-- lameduck's VmRSS: $split_lameduck. By mapping (first sample): $by_mapping.
+- lameduck's VmRSS: $split_lameduck. By mapping (first sample): $mapping_lameduck.
+- The static release binary, aims as above: $verdict_static. By mapping (first sample): $mapping_static.
 <!-- END bench/supervisor.sh -->
 EOF
 )

@@ -7,7 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet -p lameduck-cli
 bin="${CARGO_TARGET_DIR:-target}/release/lameduck"
-port="${PORT:-18080}"
+
+# Ports nobody listens on now, picked by the kernel (PORT, FRONT_PORT and
+# ADMIN_PORT choose them instead).
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+port="${PORT:-$(free_port)}"
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -37,8 +43,10 @@ say "lameduck exited with $code: the code of the app it started (sh, ended by SI
 # The app now exits at once on SIGTERM, as most do. lameduck listens in front
 # of it, fails readiness at SIGTERM, keeps serving for the delay, tells clients
 # to close, and stops the app only once nothing is in flight.
-front="${FRONT_PORT:-18081}"
-admin="${ADMIN_PORT:-18082}"
+front="${FRONT_PORT:-$(free_port)}"
+admin="${ADMIN_PORT:-$(free_port)}"
+while [ "$front" = "$port" ]; do front=$(free_port); done
+while [ "$admin" = "$port" ] || [ "$admin" = "$front" ]; do admin=$(free_port); done
 say "lameduck run --listen 127.0.0.1:$front --upstream 127.0.0.1:$port --admin 127.0.0.1:$admin --drain-delay 2s -- python3 server.py"
 "$bin" run --listen "127.0.0.1:$front" --upstream "127.0.0.1:$port" --admin "127.0.0.1:$admin" \
   --drain-delay 2s --grace-period 10s \

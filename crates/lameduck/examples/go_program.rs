@@ -7,7 +7,7 @@
 //! # API :8080, metrics :9090, debug :6060, gRPC :9000 (all on 127.0.0.1)
 //! ```
 //!
-//! The Go original needs a signal channel, a list of shutdown functions,
+//! In Go the same service needs a signal channel, a list of shutdown functions,
 //! `Shutdown(ctx)` per HTTP server, `GracefulStop` after setting health to
 //! NOT_SERVING, and a wait group for the TCP loop. Here one `Drain` does all
 //! of it: every listener keeps accepting for the drain delay, readiness and
