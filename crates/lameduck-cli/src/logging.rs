@@ -1,6 +1,8 @@
 //! One line per event on stderr, for people or for log pipelines.
 
-use std::io::IsTerminal;
+mod line;
+
+use std::io::{IsTerminal, Write};
 
 use tracing::level_filters::LevelFilter;
 
@@ -15,63 +17,21 @@ pub enum LogFormat {
 
 /// Installs the global subscriber. Called once, before anything logs.
 pub fn init(format: LogFormat, quiet: bool) {
-    let level = if quiet {
-        LevelFilter::WARN
-    } else {
-        LevelFilter::INFO
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(level)
-        .with_target(false);
-    match format {
-        LogFormat::Human => builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .event_format(HumanFormat)
-            .init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(false)
-            .init(),
-    }
-}
-
-/// The default human format, with `lameduck:` in front of every message so
-/// its lines stand out among the app's own on the same stderr.
-struct HumanFormat;
-
-impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for HumanFormat
-where
-    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
-    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
-{
-    fn format_event(
-        &self,
-        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
-        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
-        event: &tracing::Event<'_>,
-    ) -> std::fmt::Result {
-        use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
-        use tracing_subscriber::fmt::FormatFields;
-        SystemTime.format_time(&mut writer)?;
-        let level = *event.metadata().level();
-        let padded = format!("{level:>5}");
-        if writer.has_ansi_escapes() {
-            let colour = match level {
-                tracing::Level::ERROR => "31",
-                tracing::Level::WARN => "33",
-                tracing::Level::INFO => "32",
-                _ => "34",
-            };
-            write!(writer, " \x1b[{colour}m{padded}\x1b[0m lameduck: ")?;
+    let subscriber = line::LineSubscriber {
+        max_level: if quiet {
+            LevelFilter::WARN
         } else {
-            write!(writer, " {padded} lameduck: ")?;
-        }
-        ctx.format_fields(writer.by_ref(), event)?;
-        writeln!(writer)
-    }
+            LevelFilter::INFO
+        },
+        json: matches!(format, LogFormat::Json),
+        ansi: matches!(format, LogFormat::Human) && std::io::stderr().is_terminal(),
+        sink: Box::new(|line| {
+            // Errors writing to stderr have nowhere to be reported.
+            let _ = std::io::stderr().lock().write_all(line);
+        }),
+    };
+    // Fails only if a subscriber is set already: the first one stays.
+    let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
 /// Reports a failure of lameduck itself (not of the app), the one way
