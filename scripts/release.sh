@@ -19,6 +19,13 @@
 # and its date are in `lameduck --version` (from git, or from the COMMIT file
 # that `git archive` fills in for a tarball without .git).
 #
+# Not position independent (`-C relocation-model=static`): a static PIE
+# relocates itself at start-up, which reads every relocation and writes every
+# page of pointers in the binary (about 440 KiB that grows with the binary),
+# and `lameduck run` is PID 1 in every container, held to tini's footprint
+# (bench/supervisor.sh). The binary's own code and data then load at a fixed
+# address; the stack, the heap and thread stacks keep their random ones.
+#
 # Static glibc and name lookups: a static glibc cannot load NSS modules. The
 # only lookup lameduck makes is the address of `--upstream` when it is a host
 # name (getaddrinfo); glibc 2.34 and later have the `files` and `dns` services
@@ -97,7 +104,7 @@ rm -rf dist
 mkdir -p dist
 for target in "${targets[@]}"; do
     arch=$(docker_arch "$target")
-    flags="$remap"
+    flags="$remap -C relocation-model=static"
     env_target=$(tr 'a-z-' 'A-Z_' <<<"$target")
     case $target in
         *-linux-gnu) flags="$flags -C target-feature=+crt-static" ;;
