@@ -26,6 +26,16 @@
 # (bench/supervisor.sh). The binary's own code and data then load at a fixed
 # address; the stack, the heap and thread stacks keep their random ones.
 #
+# PID-1 layout: the functions `lameduck run` executes as PID 1 are linked
+# first in the text, together (scripts/pid1-layout.sh finds them in a first
+# build, with valgrind; lld's --symbol-ordering-file places them), so that
+# page faults and the kernel's 64 KiB fault-around page in those, not the
+# proxy, the linter and whatever else the binary holds. Done where the
+# binary runs here and links with lld (x86_64-unknown-linux-gnu, Rust's
+# default lld); elsewhere, or without valgrind, the text keeps the
+# compiler's order. The binary is stripped after the link (strip), so that
+# both builds have the same flags and symbols to order by.
+#
 # Static glibc and name lookups: a static glibc cannot load NSS modules. The
 # only lookup lameduck makes is the address of `--upstream` when it is a host
 # name (getaddrinfo); glibc 2.34 and later have the `files` and `dns` services
@@ -119,12 +129,33 @@ for target in "${targets[@]}"; do
             export "$linker_var=aarch64-linux-gnu-gcc"
         fi
     fi
-    log "building lameduck $version for $target (commit $LAMEDUCK_COMMIT)"
+    order=""
+    if [[ $target == x86_64-unknown-linux-gnu && $host == "$target" ]]; then
+        mkdir -p "$target_dir/pid1-layout"
+        order="$target_dir/pid1-layout/$target.order"
+        : >"$order"
+        flags="$flags -C link-arg=-Wl,--symbol-ordering-file=$order -C link-arg=-Wl,--no-warn-symbol-ordering"
+    fi
+    built="$target_dir/$target/release/lameduck"
     # --target keeps these flags off build scripts and proc macros, which run
     # on the host and cannot be static.
-    env "CARGO_TARGET_${env_target}_RUSTFLAGS=$flags" \
-        cargo build --release --locked -p lameduck-cli --target "$target"
-    install -m 0755 "$target_dir/$target/release/lameduck" "dist/lameduck-linux-$arch"
+    build() {
+        env "CARGO_TARGET_${env_target}_RUSTFLAGS=$flags" CARGO_PROFILE_RELEASE_STRIP=false \
+            cargo build --release --locked -p lameduck-cli --target "$target"
+    }
+    log "building lameduck $version for $target (commit $LAMEDUCK_COMMIT)"
+    build
+    if [[ -n $order ]]; then
+        "$repo/scripts/pid1-layout.sh" "$built" "$order"
+        if [[ -s $order ]]; then
+            log "linking again with the PID-1 path first"
+            # Only the binary's crate: the order file is not a flag cargo sees.
+            cargo clean --release --target "$target" -p lameduck-cli 2>/dev/null
+            build
+        fi
+    fi
+    install -m 0755 "$built" "dist/lameduck-linux-$arch"
+    strip --strip-all "dist/lameduck-linux-$arch"
 done
 
 # --- check and sum ----------------------------------------------------------------
