@@ -147,14 +147,16 @@ for target in "${targets[@]}"; do
     log "building lameduck $version for $target (commit $LAMEDUCK_COMMIT)"
     build
     # Each link with the list shows what the path still touches elsewhere
-    # (perf's page faults); a few rounds settle it.
-    for ((round = 1; round <= 3; round++)); do
+    # (perf's page faults: the first page touched of each 64 KiB elsewhere);
+    # a few rounds settle it.
+    for ((round = 1; round <= 5; round++)); do
         [[ -n $order ]] || break
         new=$("$repo/scripts/pid1-layout.sh" "$built" "$order")
         ((new > 0)) || break
         log "linking again with the PID-1 path first (round $round, $new new functions)"
-        # Only the binary's crate: the order file is not a flag cargo sees.
-        cargo clean --release --target "$target" -p lameduck-cli 2>/dev/null
+        # The order file is not a flag cargo sees: forget the binary's crate
+        # (only it; `cargo clean -p` would take the lameduck library too).
+        rm -rf "$target_dir/$target/release/.fingerprint/lameduck-cli-"*
         build
     done
     install -m 0755 "$built" "dist/lameduck-linux-$arch"
