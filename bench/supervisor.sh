@@ -279,7 +279,7 @@ Debian when missing, builds the release binary with \`scripts/release.sh\`,
 raw data in \`bench/out/\`).
 
 - Machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n1), kernel $(uname -r) ($(uname -m)); run on $(date -u '+%Y-%m-%d %H:%M UTC'), load average $load1 (1 min) / $load5 (5 min) at the start.
-- lameduck: the release binary of \`scripts/release.sh\`, $(first_line "$lameduck_bin" --version) (commit $git_rev), $(first_line rustc --version), release profile (LTO, 1 codegen unit, stripped), $(file -b "$lameduck_bin" | cut -d, -f1,5 | sed 's/ELF 64-bit LSB //'), $(stat -c %s "$lameduck_bin" | awk '{ printf "%.1f MiB", $1 / 1048576 }').
+- lameduck: the release binary of \`scripts/release.sh\`, $(first_line "$lameduck_bin" --version) (commit $git_rev), $(first_line rustc --version), release profile (LTO, 1 codegen unit, stripped), $(file -b "$lameduck_bin" | cut -d, -f1,4 | sed 's/ELF 64-bit LSB //'), $(stat -c %s "$lameduck_bin" | awk '{ printf "%.1f MiB", $1 / 1048576 }').
 - Peers: tini and tini-static $(first_line "$tini_bin" --version | sed 's/^tini version //') (Debian tini $(pkg_version tini)), dumb-init $(first_line "$dumb_init_bin" --version | sed 's/^dumb-init //') (Debian $(pkg_version dumb-init)); $(first_line hyperfine --version).
 
 ### Start-up
