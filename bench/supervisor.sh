@@ -101,31 +101,39 @@ hyperfine -N --warmup "$warmup" --runs "$runs" \
     -n "/bin/true (again, last)" "$true_bin" >&2
 
 # name <TAB> mean ms <TAB> stddev ms <TAB> median ms <TAB> min ms
-jq -r '.results[] | [.command, .mean*1000, .stddev*1000, .median*1000, .min*1000] | @tsv' \
+# name <TAB> mean <TAB> stddev <TAB> median <TAB> min <TAB> CPU (user + system), ms
+jq -r '.results[] | [.command, .mean*1000, .stddev*1000, .median*1000, .min*1000, (.user + .system)*1000] | @tsv' \
     "$out/startup.json" >"$out/startup.tsv"
 
 # The baseline: the average of the plain /bin/true runs, first and last.
 base=$(awk -F'\t' '$1 ~ /^\/bin\/true/ { s += $2; n++ } END { printf "%.4f", s / n }' "$out/startup.tsv")
+# The same for medians and for CPU time (user + system of the command and its
+# child): on a busy machine, waits for a CPU inflate the means and spread
+# them, less so the medians, and CPU time not at all.
+base_median=$(awk -F'\t' '$1 ~ /^\/bin\/true/ { s += $4; n++ } END { printf "%.4f", s / n }' "$out/startup.tsv")
+base_cpu=$(awk -F'\t' '$1 ~ /^\/bin\/true/ { s += $6; n++ } END { printf "%.4f", s / n }' "$out/startup.tsv")
 drift=$(awk -F'\t' '$1 == "/bin/true" { a = $2 } $1 == "/bin/true (again, last)" { b = $2 } END { printf "%+.3f", b - a }' "$out/startup.tsv")
 
-startup_table=$(awk -F'\t' -v base="$base" '
-    { name[NR] = $1; mean[NR] = $2; sd[NR] = $3; med[NR] = $4 }
-    $1 == "tini -- /bin/true" { tini = $2 }
+startup_table=$(awk -F'\t' -v base="$base" -v bm="$base_median" -v bc="$base_cpu" '
+    { name[NR] = $1; mean[NR] = $2; sd[NR] = $3; med[NR] = $4; cpu[NR] = $6 }
+    $1 == "tini -- /bin/true" { tini = $2; tini_m = $4; tini_c = $6 }
     END {
-        tini_ov = tini - base
-        print "| command | mean ± σ (ms) | median (ms) | overhead over /bin/true (ms) | overhead ÷ tini'"'"'s |"
-        print "| --- | ---: | ---: | ---: | ---: |"
+        t = tini - base; tm = tini_m - bm; tc = tini_c - bc
+        print "| command | mean ± σ (ms) | median (ms) | CPU (ms) | overhead: mean (ms) | ÷ tini'"'"'s | overhead: median (ms) | ÷ tini'"'"'s | overhead: CPU (ms) | ÷ tini'"'"'s |"
+        print "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         for (i = 1; i <= NR; i++) {
             if (name[i] ~ /^\/bin\/true/) {
-                printf "| `%s` | %.3f ± %.3f | %.3f | — | — |\n", name[i], mean[i], sd[i], med[i]
+                printf "| `%s` | %.3f ± %.3f | %.3f | %.3f | — | — | — | — | — | — |\n", name[i], mean[i], sd[i], med[i], cpu[i]
             } else {
-                ov = mean[i] - base
-                printf "| `%s` | %.3f ± %.3f | %.3f | %+.3f | %.2f× |\n", name[i], mean[i], sd[i], med[i], ov, ov / tini_ov
+                o = mean[i] - base; om = med[i] - bm; oc = cpu[i] - bc
+                printf "| `%s` | %.3f ± %.3f | %.3f | %.3f | %+.3f | %.2f× | %+.3f | %.2f× | %+.3f | %.2f× |\n", name[i], mean[i], sd[i], med[i], cpu[i], o, o / t, om, om / tm, oc, oc / tc
             }
         }
     }' "$out/startup.tsv")
 
 ov() { awk -F'\t' -v n="$1" -v b="$base" '$1 == n { v = $2 } END { printf "%.3f", v - b }' "$out/startup.tsv"; }
+ov_median() { awk -F'\t' -v n="$1" -v b="$base_median" '$1 == n { v = $4 } END { printf "%.3f", v - b }' "$out/startup.tsv"; }
+ov_cpu() { awk -F'\t' -v n="$1" -v b="$base_cpu" '$1 == n { v = $6 } END { printf "%.3f", v - b }' "$out/startup.tsv"; }
 ov_lameduck=$(ov "lameduck run -- /bin/true")
 ov_tini=$(ov "tini -- /bin/true")
 ov_tini_static=$(ov "tini-static -- /bin/true")
@@ -252,9 +260,13 @@ if [[ -n $(git -C "$repo" status --porcelain -- crates Cargo.toml Cargo.lock 2>/
     git_rev="$git_rev, with uncommitted changes under crates/"
 fi
 
-verdict_startup=$(awk -v l="$ov_lameduck" -v t="$ov_tini" 'BEGIN {
-    if (l <= t) printf "met: lameduck adds %.3f ms over /bin/true, tini %.3f ms (%.2f× tini'"'"'s overhead)", l, t, l / t
-    else printf "missed: lameduck adds %.3f ms over /bin/true, tini %.3f ms, %.3f ms more (%.2f× tini'"'"'s overhead)", l, t, l - t, l / t }')
+# One verdict per measure: mean, median and CPU time.
+verdict() { awk -v what="$1" -v l="$2" -v t="$3" 'BEGIN {
+    if (l <= t) printf "%s met (lameduck %+.3f ms, tini %+.3f ms, %.2f×)", what, l, t, l / t
+    else printf "%s missed (lameduck %+.3f ms, tini %+.3f ms, %.3f ms more, %.2f×)", what, l, t, l - t, l / t }'; }
+verdict_startup="$(verdict "by the means" "$ov_lameduck" "$ov_tini"); $(verdict "by the medians" \
+    "$(ov_median "lameduck run -- /bin/true")" "$(ov_median "tini -- /bin/true")"); $(verdict "by CPU time" \
+    "$(ov_cpu "lameduck run -- /bin/true")" "$(ov_cpu "tini -- /bin/true")")"
 verdict_memory=$(awk -v l="${med_rss[lameduck]}" -v t="${med_rss[tini]}" -v s="${med_rss[tini-static]}" 'BEGIN {
     if (l <= t) printf "met: lameduck holds %.2f MiB, tini %.2f MiB (%.2f×)", l / 1024, t / 1024, l / t
     else printf "missed: lameduck holds %.2f MiB, tini %.2f MiB (%.2f×, %d KiB more)", l / 1024, t / 1024, l / t, l - t
@@ -268,6 +280,22 @@ pulls_in=$(awk -F'\t' '
     NF == 3 { printf "%s%s %d of %d KiB", sep, $1, $2, $3; sep = ", " }
     NF == 2 && $1 !~ /^#/ { printf "%s%s %d KiB", sep, $1, $2; sep = ", " }
     /^#/ { exit }' "$out/memory-lameduck.pages")
+
+# The code on the PID-1 path, by crate: the functions scripts/release.sh
+# linked first (its list and the unstripped binary, where it made them).
+target_dir=$(cargo metadata --format-version 1 --no-deps --manifest-path "$repo/Cargo.toml" | jq -r .target_directory)
+order="$target_dir/pid1-layout/$(uname -m)-unknown-linux-gnu.order"
+unstripped="$target_dir/$(uname -m)-unknown-linux-gnu/release/lameduck"
+if [[ -s $order && -x $unstripped ]]; then
+    "$here/supervisor/pages.py" --path "$order" "$unstripped" >"$out/path-by-crate.tsv"
+    path_by_crate=$(awk -F'\t' '
+        NR == 1 { printf "%s %.0f KiB: ", $1, $2 / 1024; next }
+        NR <= 9 { printf "%s%s %.1f KiB", sep, $1, $2 / 1024; sep = ", " }
+        NR > 9 { rest += $2 }
+        END { if (rest) printf ", the rest %.1f KiB", rest / 1024 }' "$out/path-by-crate.tsv")
+else
+    path_by_crate="not known (the release link was not ordered: see scripts/release.sh)"
+fi
 
 section=$(
     cat <<EOF
@@ -286,8 +314,10 @@ raw data in \`bench/out/\`).
 
 \`hyperfine -N --warmup $warmup --runs $runs\`: every command run directly (no shell), output to
 /dev/null, stdin /dev/null. lameduck at its default log level (info lines on stderr).
-Overhead is over the average of the two plain \`/bin/true\` means (run first and
-last; the last one differs from the first by $drift ms, a measure of drift during the run).
+Overhead is over the average of the two plain \`/bin/true\` runs (run first and
+last; the last one's mean differs from the first's by $drift ms, a measure of drift
+during the run), for the means, the medians and CPU time (user + system of the
+command and its child, which waiting for a CPU on a busy machine does not inflate).
 
 $startup_table
 
@@ -305,6 +335,7 @@ $memory_table
 - Own memory, aim "no more than tini, towards tini-static": $verdict_memory.
 - lameduck's VmRSS: $split_lameduck.
 - What the PID-1 path pulls in (resident KiB by mapping, first sample; the binary's segments against their size in the file): $pulls_in.
+- The code PID 1 runs (\`scripts/pid1-layout.sh\`'s list, linked first; bytes of those functions by crate, the C library with every CPU variant of the string functions it uses): $path_by_crate.
 <!-- END bench/supervisor.sh -->
 EOF
 )

@@ -3,6 +3,7 @@
 executable's text, by crate.
 
     bench/supervisor/pages.py PID [UNSTRIPPED-BINARY]
+    bench/supervisor/pages.py --path ORDER-FILE UNSTRIPPED-BINARY
 
 Prints one line per mapping kind (the executable's text, read-only data and
 writable data, heap, stack, other anonymous memory, shared libraries) with
@@ -14,6 +15,10 @@ resident and attributes the bytes of the symbols on those pages to their
 crate: the code the process pulled in (fault-around maps up to 64 KiB of
 cached pages around each fault, so this is what is resident, not only what
 ran).
+
+With --path, it sums the sizes of the functions scripts/pid1-layout.sh
+listed for the release link (the code PID 1 runs, linked first) by crate:
+`crate<TAB>bytes` lines, the total first.
 
 Output is tab-separated: `mapping<TAB>resident KiB[<TAB>segment KiB]`
 lines, then `crate<TAB>bytes` lines under a `# text by crate` header.
@@ -114,6 +119,23 @@ def crate_of(name):
     return head or "?"
 
 
+def path_by_crate(order_file, binary):
+    """Bytes of the listed functions by crate, the total first."""
+    listed = set(open(order_file).read().split())
+    run = lambda *a: subprocess.run(["nm", *a, "-S", "-n", "--defined-only", binary],
+                                    check=True, capture_output=True, text=True).stdout.splitlines()
+    by_crate, seen = defaultdict(int), set()
+    # The same listing mangled (to match the list) and demangled (for the crate).
+    for raw, demangled in zip(run(), run("-C")):
+        parts, names = raw.split(" ", 3), demangled.split(" ", 3)
+        if len(parts) == 4 and parts[2] in "tTwW" and parts[3] in listed and parts[0] not in seen:
+            seen.add(parts[0])
+            by_crate[crate_of(names[3])] += int(parts[1], 16)
+    print(f"total ({len(seen)} functions)\t{sum(by_crate.values())}")
+    for crate, n in sorted(by_crate.items(), key=lambda kv: -kv[1]):
+        print(f"{crate}\t{n}")
+
+
 def symbols(binary):
     """Sorted (address, size, crate) of the text symbols of `binary`."""
     nm = subprocess.run(
@@ -129,6 +151,8 @@ def symbols(binary):
 
 
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--path":
+        return path_by_crate(sys.argv[2], sys.argv[3])
     if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)
     pid = sys.argv[1]
