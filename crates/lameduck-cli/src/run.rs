@@ -37,32 +37,39 @@ impl DrainArgs {
     /// flags, with `KUBERNETES_SERVICE_HOST` read here, once; or a usage
     /// error in the flags' terms.
     pub fn plan(&self, proxy: &ProxyArgs) -> Result<Plan, String> {
-        self.plan_with(match self.drain_delay {
-            None => DelaySetting::Default,
-            Some(DelayArg::Fixed(d)) => DelaySetting::Fixed(d),
-            Some(DelayArg::Auto) => DelaySetting::Auto {
-                quiet: proxy.quiet_period,
-                min: proxy.drain_delay_min,
-                max: proxy.drain_delay_max,
-            },
-        })
+        self.plan_with_auto(
+            proxy.quiet_period,
+            proxy.drain_delay_min,
+            proxy.drain_delay_max,
+        )
     }
 
     /// The plan without the drain proxy: `--drain-delay auto` needs it.
     pub fn plan_alone(&self) -> Result<Plan, String> {
         match self.drain_delay {
-            None => self.plan_with(DelaySetting::Default),
-            Some(DelayArg::Fixed(d)) => self.plan_with(DelaySetting::Fixed(d)),
             Some(DelayArg::Auto) => Err(AUTO_NEEDS_LISTEN.to_owned()),
+            // No auto delay: its quiet period and bounds are not read.
+            _ => self.plan_with_auto(Duration::ZERO, None, None),
         }
     }
 
-    fn plan_with(&self, drain_delay: DelaySetting) -> Result<Plan, String> {
+    /// [`DrainArgs::plan`] for a command whose `--drain-delay auto` takes
+    /// its quiet period and bounds from elsewhere.
+    pub fn plan_with_auto(
+        &self,
+        quiet: Duration,
+        min: Option<Duration>,
+        max: Option<Duration>,
+    ) -> Result<Plan, String> {
         let host = std::env::var(env::KUBERNETES_SERVICE_HOST).ok();
         let settings = Settings {
             grace_period: self.grace_period,
             safety_margin: self.safety_margin,
-            drain_delay,
+            drain_delay: match self.drain_delay {
+                None => DelaySetting::Default,
+                Some(DelayArg::Fixed(d)) => DelaySetting::Fixed(d),
+                Some(DelayArg::Auto) => DelaySetting::Auto { quiet, min, max },
+            },
             close_grace: None,
             kubernetes: in_kubernetes(host.as_deref()),
         };
