@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Supervisor benchmark: lameduck (the normal release build and the static
-# release binary of scripts/release.sh) against tini, tini-static and dumb-init.
+# Supervisor benchmark: `lameduck run`, as the release binary users get
+# (static, from scripts/release.sh), against tini, tini-static and dumb-init.
 #
 #   bench/supervisor.sh
 #
@@ -11,6 +11,10 @@
 #    once its child has exec'd and the supervisor is parked in sigtimedwait,
 #    VmRSS, RssAnon and RssFile of the supervisor itself (not of the app) are
 #    read from /proc/<pid>/status; median of MEM_SAMPLES starts.
+# 3. What the PID-1 path pulls in: lameduck's resident KiB by mapping (its
+#    text, read-only data and data; heap, stack), from bench/supervisor/pages.py,
+#    against the sizes of those segments in the file: the next feature that
+#    makes `lameduck run` touch more shows here.
 #
 # Prints a markdown section and puts it in bench/RESULTS.md between the
 # BEGIN/END markers (anything outside them is kept). Raw data: bench/out/.
@@ -61,24 +65,18 @@ done
 
 # --- lameduck ----------------------------------------------------------------
 
-log "building lameduck (release)"
-cargo build --release -q -p lameduck-cli --manifest-path "$repo/Cargo.toml"
-# Honours CARGO_TARGET_DIR and any cargo config, like the build above.
-target_dir=$(cargo metadata --format-version 1 --no-deps --manifest-path "$repo/Cargo.toml" | jq -r .target_directory)
-lameduck_bin="$target_dir/release/lameduck"
-[[ -x $lameduck_bin ]] || die "$lameduck_bin was not built"
-
 # The release binary as shipped: static (musl where the toolchain has it,
-# else glibc with crt-static), from scripts/release.sh.
-log "building the static release binary (scripts/release.sh)"
+# else glibc with crt-static), not position independent, from
+# scripts/release.sh.
+log "building the release binary (scripts/release.sh)"
 mkdir -p "$out"
 "$repo/scripts/release.sh" 2>"$out/release.log" || die "scripts/release.sh failed: see $out/release.log"
 case $(uname -m) in
-    x86_64) static_bin="$repo/dist/lameduck-linux-amd64" ;;
-    aarch64) static_bin="$repo/dist/lameduck-linux-arm64" ;;
+    x86_64) lameduck_bin="$repo/dist/lameduck-linux-amd64" ;;
+    aarch64) lameduck_bin="$repo/dist/lameduck-linux-arm64" ;;
     *) die "no release binary for $(uname -m)" ;;
 esac
-[[ -x $static_bin ]] || die "$static_bin was not built"
+[[ -x $lameduck_bin ]] || die "$lameduck_bin was not built"
 
 # Nothing from the caller's environment may change what is measured: a
 # KUBERNETES_SERVICE_HOST turns lameduck's drain delay on, LAMEDUCK_* set its
@@ -97,40 +95,46 @@ hyperfine -N --warmup "$warmup" --runs "$runs" \
     --export-json "$out/startup.json" --export-markdown "$out/startup.md" \
     -n "/bin/true" "$true_bin" \
     -n "lameduck run -- /bin/true" "'$lameduck_bin' run -- $true_bin" \
-    -n "lameduck (static) run -- /bin/true" "'$static_bin' run -- $true_bin" \
     -n "tini -- /bin/true" "$tini_bin -- $true_bin" \
     -n "tini-static -- /bin/true" "$tini_static_bin -- $true_bin" \
     -n "dumb-init /bin/true" "$dumb_init_bin $true_bin" \
     -n "/bin/true (again, last)" "$true_bin" >&2
 
 # name <TAB> mean ms <TAB> stddev ms <TAB> median ms <TAB> min ms
-jq -r '.results[] | [.command, .mean*1000, .stddev*1000, .median*1000, .min*1000] | @tsv' \
+# name <TAB> mean <TAB> stddev <TAB> median <TAB> min <TAB> CPU (user + system), ms
+jq -r '.results[] | [.command, .mean*1000, .stddev*1000, .median*1000, .min*1000, (.user + .system)*1000] | @tsv' \
     "$out/startup.json" >"$out/startup.tsv"
 
 # The baseline: the average of the plain /bin/true runs, first and last.
 base=$(awk -F'\t' '$1 ~ /^\/bin\/true/ { s += $2; n++ } END { printf "%.4f", s / n }' "$out/startup.tsv")
+# The same for medians and for CPU time (user + system of the command and its
+# child): on a busy machine, waits for a CPU inflate the means and spread
+# them, less so the medians, and CPU time not at all.
+base_median=$(awk -F'\t' '$1 ~ /^\/bin\/true/ { s += $4; n++ } END { printf "%.4f", s / n }' "$out/startup.tsv")
+base_cpu=$(awk -F'\t' '$1 ~ /^\/bin\/true/ { s += $6; n++ } END { printf "%.4f", s / n }' "$out/startup.tsv")
 drift=$(awk -F'\t' '$1 == "/bin/true" { a = $2 } $1 == "/bin/true (again, last)" { b = $2 } END { printf "%+.3f", b - a }' "$out/startup.tsv")
 
-startup_table=$(awk -F'\t' -v base="$base" '
-    { name[NR] = $1; mean[NR] = $2; sd[NR] = $3; med[NR] = $4 }
-    $1 == "tini -- /bin/true" { tini = $2 }
+startup_table=$(awk -F'\t' -v base="$base" -v bm="$base_median" -v bc="$base_cpu" '
+    { name[NR] = $1; mean[NR] = $2; sd[NR] = $3; med[NR] = $4; cpu[NR] = $6 }
+    $1 == "tini -- /bin/true" { tini = $2; tini_m = $4; tini_c = $6 }
     END {
-        tini_ov = tini - base
-        print "| command | mean ± σ (ms) | median (ms) | overhead over /bin/true (ms) | overhead ÷ tini'"'"'s |"
-        print "| --- | ---: | ---: | ---: | ---: |"
+        t = tini - base; tm = tini_m - bm; tc = tini_c - bc
+        print "| command | mean ± σ (ms) | median (ms) | CPU (ms) | overhead: mean (ms) | ÷ tini'"'"'s | overhead: median (ms) | ÷ tini'"'"'s | overhead: CPU (ms) | ÷ tini'"'"'s |"
+        print "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         for (i = 1; i <= NR; i++) {
             if (name[i] ~ /^\/bin\/true/) {
-                printf "| `%s` | %.3f ± %.3f | %.3f | — | — |\n", name[i], mean[i], sd[i], med[i]
+                printf "| `%s` | %.3f ± %.3f | %.3f | %.3f | — | — | — | — | — | — |\n", name[i], mean[i], sd[i], med[i], cpu[i]
             } else {
-                ov = mean[i] - base
-                printf "| `%s` | %.3f ± %.3f | %.3f | %+.3f | %.2f× |\n", name[i], mean[i], sd[i], med[i], ov, ov / tini_ov
+                o = mean[i] - base; om = med[i] - bm; oc = cpu[i] - bc
+                printf "| `%s` | %.3f ± %.3f | %.3f | %.3f | %+.3f | %.2f× | %+.3f | %.2f× | %+.3f | %.2f× |\n", name[i], mean[i], sd[i], med[i], cpu[i], o, o / t, om, om / tm, oc, oc / tc
             }
         }
     }' "$out/startup.tsv")
 
 ov() { awk -F'\t' -v n="$1" -v b="$base" '$1 == n { v = $2 } END { printf "%.3f", v - b }' "$out/startup.tsv"; }
+ov_median() { awk -F'\t' -v n="$1" -v b="$base_median" '$1 == n { v = $4 } END { printf "%.3f", v - b }' "$out/startup.tsv"; }
+ov_cpu() { awk -F'\t' -v n="$1" -v b="$base_cpu" '$1 == n { v = $6 } END { printf "%.3f", v - b }' "$out/startup.tsv"; }
 ov_lameduck=$(ov "lameduck run -- /bin/true")
-ov_static=$(ov "lameduck (static) run -- /bin/true")
 ov_tini=$(ov "tini -- /bin/true")
 ov_tini_static=$(ov "tini-static -- /bin/true")
 ov_dumb_init=$(ov "dumb-init /bin/true")
@@ -188,6 +192,7 @@ mem_once() {
         cat "/proc/$pid/smaps_rollup" >"$out/memory-$label.smaps_rollup"
         cat "/proc/$pid/smaps" >"$out/memory-$label.smaps"
         cat "/proc/$pid/status" >"$out/memory-$label.status"
+        "$here/supervisor/pages.py" "$pid" >"$out/memory-$label.pages"
     fi
 
     # Each forwards SIGTERM to the sleep and exits when it is gone.
@@ -206,10 +211,9 @@ mem_once() {
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-labels=(lameduck lameduck-static tini tini-static dumb-init)
+labels=(lameduck tini tini-static dumb-init)
 declare -A cmd_of=(
     [lameduck]="$lameduck_bin run --"
-    [lameduck-static]="$static_bin run --"
     [tini]="$tini_bin --"
     [tini-static]="$tini_static_bin --"
     [dumb-init]="$dumb_init_bin"
@@ -260,44 +264,42 @@ if [[ -n $(git -C "$repo" status --porcelain -- crates Cargo.toml Cargo.lock 2>/
     git_rev="$git_rev, with uncommitted changes under crates/"
 fi
 
-verdict_startup=$(awk -v l="$ov_lameduck" -v t="$ov_tini" 'BEGIN {
-    if (l <= t) printf "met: lameduck adds %.3f ms over /bin/true, tini %.3f ms (%.2f× tini'"'"'s overhead)", l, t, l / t
-    else printf "missed: lameduck adds %.3f ms over /bin/true, tini %.3f ms, %.3f ms more (%.2f× tini'"'"'s overhead)", l, t, l - t, l / t }')
-verdict_memory=$(awk -v l="${med_rss[lameduck]}" -v d="${med_rss[dumb-init]}" 'BEGIN {
-    if (l <= d) printf "met: lameduck holds %.2f MiB, dumb-init %.2f MiB (%.2f×)", l / 1024, d / 1024, l / d
-    else printf "missed: lameduck holds %.2f MiB, dumb-init %.2f MiB (%.2f×, %d KiB more)", l / 1024, d / 1024, l / d, l - d }')
+# One verdict per measure: mean, median and CPU time.
+verdict() { awk -v what="$1" -v l="$2" -v t="$3" 'BEGIN {
+    if (l <= t) printf "%s met (lameduck %+.3f ms, tini %+.3f ms, %.2f×)", what, l, t, l / t
+    else printf "%s missed (lameduck %+.3f ms, tini %+.3f ms, %.3f ms more, %.2f×)", what, l, t, l - t, l / t }'; }
+verdict_startup="$(verdict "by the means" "$ov_lameduck" "$ov_tini"); $(verdict "by the medians" \
+    "$(ov_median "lameduck run -- /bin/true")" "$(ov_median "tini -- /bin/true")"); $(verdict "by CPU time" \
+    "$(ov_cpu "lameduck run -- /bin/true")" "$(ov_cpu "tini -- /bin/true")")"
+verdict_memory=$(awk -v l="${med_rss[lameduck]}" -v t="${med_rss[tini]}" -v s="${med_rss[tini-static]}" 'BEGIN {
+    if (l <= t) printf "met: lameduck holds %.2f MiB, tini %.2f MiB (%.2f×)", l / 1024, t / 1024, l / t
+    else printf "missed: lameduck holds %.2f MiB, tini %.2f MiB (%.2f×, %d KiB more)", l / 1024, t / 1024, l / t, l - t
+    if (l <= s) printf "; tini-static'"'"'s %.2f MiB reached too (%.2f×)", s / 1024, l / s
+    else printf "; tini-static holds %.2f MiB (lameduck %.2f×, %d KiB more)", s / 1024, l / s, l - s }')
 split_lameduck=$(awk -v r="${med_rss[lameduck]}" -v a="${med_anon[lameduck]}" -v f="${med_file[lameduck]}" \
     'BEGIN { printf "%d KiB anonymous and %d KiB file-backed of %d KiB (medians)", a, f, r }')
-# Where a lameduck's resident pages are, by mapping, from its first sample's
-# smaps: by_mapping LABEL BINARY.
-by_mapping() { awk -v bin="$(readlink -f "$2")" '
-    /^[0-9a-f]+-[0-9a-f]+ / {
-        path = $6
-        if (path == bin) m = "the lameduck binary"
-        else if (path ~ /\/libc\.so/) m = "libc"
-        else if (path ~ /\/ld-linux/) m = "ld.so"
-        else if (path ~ /\/libgcc_s/) m = "libgcc_s"
-        else if (path == "[heap]") m = "heap"
-        else if (path == "[stack]") m = "stack"
-        else if (path == "") m = "other anonymous"
-        else m = "other"
-        if (!(m in rss)) order[++n] = m
-        rss[m] += 0
-    }
-    /^Rss:/ { rss[m] += $2 }
-    END {
-        # Largest first.
-        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (rss[order[j]] > rss[order[i]]) { t = order[i]; order[i] = order[j]; order[j] = t }
-        sep = ""
-        for (i = 1; i <= n; i++) if (rss[order[i]] > 0) { out = out sep order[i] " " rss[order[i]] " KiB"; sep = ", " }
-        print out
-    }' "$out/memory-$1.smaps"; }
-mapping_lameduck=$(by_mapping lameduck "$lameduck_bin")
-mapping_static=$(by_mapping lameduck-static "$static_bin")
-verdict_static=$(awk -v l="$ov_static" -v t="$ov_tini" -v ts="$ov_tini_static" -v m="${med_rss[lameduck-static]}" \
-    -v d="${med_rss[dumb-init]}" -v tsm="${med_rss[tini-static]}" 'BEGIN {
-    printf "start-up %s: adds %.3f ms over /bin/true (%.2f× tini'"'"'s overhead, %.2f× tini-static'"'"'s); ", (l <= t) ? "met" : "missed", l, l / t, l / ts
-    printf "own memory %s: %.2f MiB (%.2f× dumb-init'"'"'s, %.2f× tini-static'"'"'s)", (m <= d) ? "met" : "missed", m / 1024, m / d, m / tsm }')
+# What the PID-1 path pulls in: resident KiB by mapping (first sample), the
+# binary's own segments against their size (pages.py).
+pulls_in=$(awk -F'\t' '
+    NF == 3 { printf "%s%s %d of %d KiB", sep, $1, $2, $3; sep = ", " }
+    NF == 2 && $1 !~ /^#/ { printf "%s%s %d KiB", sep, $1, $2; sep = ", " }
+    /^#/ { exit }' "$out/memory-lameduck.pages")
+
+# The code on the PID-1 path, by crate: the functions scripts/release.sh
+# linked first (its list and the unstripped binary, where it made them).
+target_dir=$(cargo metadata --format-version 1 --no-deps --manifest-path "$repo/Cargo.toml" | jq -r .target_directory)
+order="$target_dir/pid1-layout/$(uname -m)-unknown-linux-gnu.order"
+unstripped="$target_dir/$(uname -m)-unknown-linux-gnu/release/lameduck"
+if [[ -s $order && -x $unstripped ]]; then
+    "$here/supervisor/pages.py" --path "$order" "$unstripped" >"$out/path-by-crate.tsv"
+    path_by_crate=$(awk -F'\t' '
+        NR == 1 { printf "%s %.0f KiB: ", $1, $2 / 1024; next }
+        NR <= 9 { printf "%s%s %.1f KiB", sep, $1, $2 / 1024; sep = ", " }
+        NR > 9 { rest += $2 }
+        END { if (rest) printf ", the rest %.1f KiB", rest / 1024 }' "$out/path-by-crate.tsv")
+else
+    path_by_crate="not known (the release link was not ordered: see scripts/release.sh)"
+fi
 
 section=$(
     cat <<EOF
@@ -305,19 +307,21 @@ section=$(
 ## Supervisor: start-up and memory
 
 Reproduce: \`bench/supervisor.sh\` (installs hyperfine, tini and dumb-init from
-Debian when missing, builds lameduck in release mode and the static release
-binary with \`scripts/release.sh\`, raw data in \`bench/out/\`).
+Debian when missing, builds the release binary with \`scripts/release.sh\`,
+raw data in \`bench/out/\`).
 
 - Machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -n1), kernel $(uname -r) ($(uname -m)); run on $(date -u '+%Y-%m-%d %H:%M UTC'), load average $load1 (1 min) / $load5 (5 min) at the start.
-- lameduck: $(first_line "$lameduck_bin" --version) (commit $git_rev), $(first_line rustc --version), release profile (LTO, 1 codegen unit, stripped), dynamically linked; and the static release binary of \`scripts/release.sh\`, $(first_line "$static_bin" --version), same profile.
+- lameduck: the release binary of \`scripts/release.sh\`, $(first_line "$lameduck_bin" --version) (commit $git_rev), $(first_line rustc --version), release profile (LTO, 1 codegen unit, stripped), $(file -b "$lameduck_bin" | cut -d, -f1,4 | sed 's/ELF 64-bit LSB //'), $(stat -c %s "$lameduck_bin" | awk '{ printf "%.1f MiB", $1 / 1048576 }').
 - Peers: tini and tini-static $(first_line "$tini_bin" --version | sed 's/^tini version //') (Debian tini $(pkg_version tini)), dumb-init $(first_line "$dumb_init_bin" --version | sed 's/^dumb-init //') (Debian $(pkg_version dumb-init)); $(first_line hyperfine --version).
 
 ### Start-up
 
 \`hyperfine -N --warmup $warmup --runs $runs\`: every command run directly (no shell), output to
 /dev/null, stdin /dev/null. lameduck at its default log level (info lines on stderr).
-Overhead is over the average of the two plain \`/bin/true\` means (run first and
-last; the last one differs from the first by $drift ms, a measure of drift during the run).
+Overhead is over the average of the two plain \`/bin/true\` runs (run first and
+last; the last one's mean differs from the first's by $drift ms, a measure of drift
+during the run), for the means, the medians and CPU time (user + system of the
+command and its child, which waiting for a CPU on a busy machine does not inflate).
 
 $startup_table
 
@@ -332,9 +336,10 @@ $memory_table
 ### Reading
 
 - Start-up, aim "no slower than tini": $verdict_startup. tini-static adds $ov_tini_static ms, dumb-init $ov_dumb_init ms.
-- Own memory, aim "no more than dumb-init": $verdict_memory.
-- lameduck's VmRSS: $split_lameduck. By mapping (first sample): $mapping_lameduck.
-- The static release binary, aims as above: $verdict_static. By mapping (first sample): $mapping_static.
+- Own memory, aim "no more than tini, towards tini-static": $verdict_memory.
+- lameduck's VmRSS: $split_lameduck.
+- What the PID-1 path pulls in (resident KiB by mapping, first sample; the binary's segments against their size in the file): $pulls_in.
+- The code PID 1 runs (\`scripts/pid1-layout.sh\`'s list, linked first; bytes of those functions by crate, the C library with every CPU variant of the string functions it uses): $path_by_crate.
 <!-- END bench/supervisor.sh -->
 EOF
 )

@@ -10,6 +10,7 @@ mod lint;
 mod logging;
 mod proxy;
 mod run;
+mod run_fast;
 mod suggest;
 mod webhook;
 
@@ -85,6 +86,10 @@ struct ProxyCmdArgs {
 }
 
 fn main() {
+    // PID 1 in most containers: read without building clap's command tree.
+    if let Some(code) = run_fast::try_run() {
+        std::process::exit(code);
+    }
     let mut command = Cli::command();
     let cli = command
         .try_get_matches_from_mut(std::env::args_os())

@@ -23,7 +23,7 @@ pub struct DrainArgs {
 
     /// The pod's terminationGracePeriodSeconds, less any preStop you keep:
     /// whatever runs a safety margin before it ends is killed.
-    #[arg(long, env = env::GRACE_PERIOD, value_parser = parse_duration, default_value = "30s", value_name = "DURATION")]
+    #[arg(long, env = env::GRACE_PERIOD, value_parser = parse_duration, default_value = DEFAULT_GRACE_PERIOD, value_name = "DURATION")]
     pub grace_period: Duration,
 
     /// Time kept free before the kubelet's SIGKILL. Default: 2s, or a quarter
@@ -42,6 +42,15 @@ impl DrainArgs {
             proxy.drain_delay_min,
             proxy.drain_delay_max,
         )
+    }
+
+    /// The plan without the drain proxy: `--drain-delay auto` needs it.
+    pub fn plan_alone(&self) -> Result<Plan, String> {
+        match self.drain_delay {
+            Some(DelayArg::Auto) => Err(AUTO_NEEDS_LISTEN.to_owned()),
+            // No auto delay: its quiet period and bounds are not read.
+            _ => self.plan_with_auto(Duration::ZERO, None, None),
+        }
     }
 
     /// [`DrainArgs::plan`] for a command whose `--drain-delay auto` takes
@@ -68,6 +77,16 @@ impl DrainArgs {
     }
 }
 
+/// `--drain-delay auto` without the proxy it watches.
+const AUTO_NEEDS_LISTEN: &str =
+    "--drain-delay auto needs --listen: it watches the proxy's connections";
+
+/// `--grace-period`'s default: Kubernetes' terminationGracePeriodSeconds.
+pub const DEFAULT_GRACE_PERIOD: &str = "30s";
+
+/// `--signal-target`'s default.
+pub const DEFAULT_SIGNAL_TARGET: &str = "group";
+
 /// Flags of `lameduck run`; each also read from its `LAMEDUCK_*` variable.
 #[derive(Debug, Args)]
 #[command(after_help = "Examples, as a Dockerfile's entrypoint:\n  \
@@ -77,44 +96,44 @@ impl DrainArgs {
     lameduck run --listen 0.0.0.0:8080 --upstream 127.0.0.1:8081 --admin 0.0.0.0:9901 -- myapp --port 8081")]
 pub struct RunArgs {
     #[command(flatten)]
-    drain: DrainArgs,
+    pub(crate) drain: DrainArgs,
 
     /// The signal the app gets when the stop is passed on (QUIT for nginx,
     /// WINCH for Apache httpd). Default: the signal lameduck received.
     #[arg(long, env = "LAMEDUCK_STOP_SIGNAL", value_parser = Signal::parse_stop_signal, value_name = "SIGNAL")]
-    stop_signal: Option<Signal>,
+    pub(crate) stop_signal: Option<Signal>,
 
     /// Who forwarded signals go to: `group` (the app's process group, so
     /// `sh -c` wrappers and their children hear them) or `child`.
     #[arg(
         long,
         env = "LAMEDUCK_SIGNAL_TARGET",
-        default_value = "group",
+        default_value = DEFAULT_SIGNAL_TARGET,
         value_name = "TARGET"
     )]
-    signal_target: SignalTarget,
+    pub(crate) signal_target: SignalTarget,
 
     /// Shell command run before the app; if it fails, the app never starts
     /// and lameduck exits with its code.
     #[arg(long, env = "LAMEDUCK_PRE_START", value_name = "CMD")]
-    pre_start: Option<String>,
+    pub(crate) pre_start: Option<String>,
 
     /// Shell command run when the stop begins, alongside the drain delay
     /// (deregister, tell clients to move). The stop waits for it, for at most
     /// half the time the app has to stop.
     #[arg(long, env = "LAMEDUCK_ON_DRAIN", value_name = "CMD")]
-    on_drain: Option<String>,
+    pub(crate) on_drain: Option<String>,
 
     /// Shell command run after the app is gone.
     #[arg(long, env = "LAMEDUCK_POST_STOP", value_name = "CMD")]
-    post_stop: Option<String>,
+    pub(crate) post_stop: Option<String>,
 
     /// The app and its arguments, run as is (no shell added).
     #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
-    command: Vec<OsString>,
+    pub(crate) command: Vec<OsString>,
 
     #[command(flatten)]
-    proxy: ProxyArgs,
+    pub(crate) proxy: ProxyArgs,
 }
 
 /// Runs the supervisor; returns the status lameduck exits with.
@@ -123,12 +142,11 @@ pub fn run(args: RunArgs) -> i32 {
     if !proxy_wanted && (args.proxy.upstream.is_some() || args.proxy.admin.is_some()) {
         return usage_error("--upstream and --admin need --listen (the drain proxy)");
     }
-    if !proxy_wanted && args.drain.drain_delay == Some(DelayArg::Auto) {
-        return usage_error(
-            "--drain-delay auto needs --listen: it watches the proxy's connections",
-        );
-    }
-    let timing = match args.drain.plan(&args.proxy) {
+    let plan = match proxy_wanted {
+        true => args.drain.plan(&args.proxy),
+        false => args.drain.plan_alone(),
+    };
+    let timing = match plan {
         Ok(plan) => plan,
         Err(e) => return usage_error(e),
     };
@@ -150,14 +168,19 @@ pub fn run(args: RunArgs) -> i32 {
             post_stop: args.post_stop,
         },
     };
-    let result = match proxy {
-        None => lameduck_supervisor::run(config),
+    match proxy {
+        None => supervise(config),
         Some(proxy) => match lameduck_supervisor::run_with_drainer(config, |waker| {
             ProxyDrainer::start(proxy, waker)
         }) {
-            Ok(result) => result,
-            Err(e) => return fail(1, e),
+            Ok(result) => result.unwrap_or_else(|e| fail(e.exit_code(), e)),
+            Err(e) => fail(1, e),
         },
-    };
-    result.unwrap_or_else(|e| fail(e.exit_code(), e))
+    }
+}
+
+/// Runs the supervisor without the drain proxy: what PID 1 does in most
+/// containers, also reached from [`crate::run_fast`] without clap.
+pub fn supervise(config: Config) -> i32 {
+    lameduck_supervisor::run(config).unwrap_or_else(|e| fail(e.exit_code(), e))
 }
