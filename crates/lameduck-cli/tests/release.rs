@@ -25,7 +25,10 @@ fn repo() -> &'static Path {
 fn release_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        // Quick: the release flags without full LTO and the layout rounds
+        // (scripts/release.sh says why); bench/supervisor.sh builds it whole.
         let out = Command::new(repo().join("scripts/release.sh"))
+            .env("RELEASE_QUICK", "1")
             .current_dir(repo())
             .stdin(Stdio::null())
             .output()
