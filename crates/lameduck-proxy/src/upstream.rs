@@ -103,11 +103,23 @@ impl Connector {
         })
     }
 
+    /// The upstream's `host:port`, the key of pooled connections.
+    pub fn address(&self) -> &Arc<str> {
+        &self.upstream
+    }
+
     /// One TCP connection, outside the limit (for the readiness probe).
     async fn dial(&self) -> io::Result<TcpStream> {
         let stream = TcpStream::connect(&*self.upstream).await?;
         let _ = stream.set_nodelay(true);
         Ok(stream)
+    }
+}
+
+impl UpstreamConn {
+    /// The socket, for readiness-driven reads and writes.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
     }
 }
 
