@@ -24,7 +24,7 @@ fn decode(input: &[u8], step: usize) -> Result<Option<(Vec<u8>, usize)>, String>
             Piece::Framing(0) if fed == input.len() => return Ok(None),
             Piece::Framing(0) => fed = (fed + step).min(input.len()),
             Piece::Framing(n) => at += n,
-            Piece::Data(0) => fed = (fed + step).min(input.len()),
+            Piece::Data(0) => panic!("an empty piece of data"),
             Piece::Data(n) => {
                 body.extend_from_slice(&input[at..at + n]);
                 at += n;

@@ -29,7 +29,7 @@ impl std::fmt::Display for BadChunk {
 pub enum Piece {
     /// So many bytes of framing were consumed (0: more input is needed).
     Framing(usize),
-    /// The first so many bytes of the input are body data.
+    /// The first so many bytes of the input (never none) are body data.
     Data(usize),
     /// So many bytes of framing ended the body.
     End(usize),
@@ -91,6 +91,9 @@ impl Decoder {
     /// non-empty input until the body ends.
     pub fn next(&mut self, input: &[u8]) -> Result<Piece, BadChunk> {
         if self.state == State::Data {
+            if input.is_empty() {
+                return Ok(Piece::Framing(0));
+            }
             let n = usize::try_from(self.remaining)
                 .unwrap_or(usize::MAX)
                 .min(input.len());

@@ -20,7 +20,7 @@ mod conn;
 mod exchange;
 mod heads;
 pub mod parse;
-mod pool;
+pub(crate) mod pool;
 mod transfer;
 
 use std::sync::Arc;
