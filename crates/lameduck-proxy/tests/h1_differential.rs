@@ -58,7 +58,10 @@ const XF: &str = "x-forwarded-for: 127.0.0.1\r\nx-forwarded-proto: http\r\n";
 
 fn corpus() -> Vec<Case> {
     let many: String = (0..101).map(|i| format!("X-H{i}: v\r\n")).collect();
-    let big = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "v".repeat(61 * 1024));
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "v".repeat(61 * 1024)
+    );
     vec![
         case("plain GET", "GET /a?b=1 HTTP/1.1\r\nHost: x\r\n\r\n", 200,
             Some(&format!("GET /a?b=1 HTTP/1.1\r\nhost: x\r\n{XF}\r\n"))),
@@ -95,23 +98,22 @@ fn corpus() -> Vec<Case> {
         case("chunk size overflow", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n", 400, None),
         case("chunk data longer than its size", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n", 400, None),
         case("too many fields", &format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n"), 431, None),
-        case("a head too large", &big, 431, None),
+        stricter("a head too large, in one burst", &big, 431,
+            "hyper's max_buf_size bounds a head only when it arrives in several reads: in one burst it takes up to about twice the limit"),
         case("not HTTP", "NOT HTTP AT ALL\r\n\r\n", 400, None),
         stricter("Content-Length and Transfer-Encoding",
             "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400,
             "RFC 9112 §6.1 lets a server drop Content-Length, but an upstream that reads it instead is how requests are smuggled; HAProxy's and Envoy's strict modes refuse"),
         stricter("a coding under chunked", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501,
             "the body is re-framed on its way, so a coding under chunked would be lost; RFC 9112 §6.1 answers 501 to a coding not understood"),
-        stricter("Transfer-Encoding in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400,
-            "RFC 9112 §6.1: an HTTP/1.0 request with Transfer-Encoding is to be treated as faulty framing"),
+        case("Transfer-Encoding in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, None),
         stricter("two Host fields", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400,
             "RFC 9112 §3.2: a request with more than one Host gets 400 (HAProxy does); hyper passes both on"),
         stricter("HTTP/1.1 without Host", "GET / HTTP/1.1\r\n\r\n", 400,
             "RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400; hyper leaves it to the service"),
         stricter("whitespace after a chunk size", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n", 400,
             "RFC 9112 §7.1 has no whitespace after the size; hyper tolerates it, a stricter upstream would not"),
-        stricter("a bare LF after a chunk size", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n", 400,
-            "a chunk line must end in CRLF; readers that differ on a bare LF frame the body differently"),
+        case("a bare LF after a chunk size", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n", 400, None),
     ]
 }
 
@@ -208,7 +210,11 @@ async fn verdict(addr: SocketAddr, raw: &[u8]) -> Verdict {
         }
     })
     .await;
-    assert!(read.is_ok(), "no answer to {:?}", String::from_utf8_lossy(raw));
+    assert!(
+        read.is_ok(),
+        "no answer to {:?}",
+        String::from_utf8_lossy(raw)
+    );
     let line = String::from_utf8_lossy(&answer);
     line.split(' ')
         .nth(1)
@@ -241,7 +247,10 @@ async fn the_engine_is_as_strict_as_hyper_or_stricter_as_written_and_forwards_ex
         let theirs = verdict(hyper, case.raw.as_bytes()).await;
         let ours = verdict(engine, case.raw.as_bytes()).await;
         if ours != case.engine {
-            failures.push(format!("{}: the engine answered {ours}, not {}", case.name, case.engine));
+            failures.push(format!(
+                "{}: the engine answered {ours}, not {}",
+                case.name, case.engine
+            ));
         }
         match case.stricter {
             None if theirs / 100 != ours / 100 => failures.push(format!(
@@ -275,6 +284,9 @@ async fn the_engine_is_as_strict_as_hyper_or_stricter_as_written_and_forwards_ex
         }
     }
     // Nothing refused reached the upstream.
-    assert!(received.try_recv().is_err(), "a refused request reached the upstream");
+    assert!(
+        received.try_recv().is_err(),
+        "a refused request reached the upstream"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -236,7 +236,10 @@ mod tests {
         let cases: [(&[u8], &[u8]); 4] = [
             (b"0\r\n\r\n", b""),
             (b"5\r\nhello\r\n0\r\n\r\n", b"hello"),
-            (b"3;ext=1\r\nabc\r\nA\r\n0123456789\r\n0\r\n\r\n", b"abc0123456789"),
+            (
+                b"3;ext=1\r\nabc\r\nA\r\n0123456789\r\n0\r\n\r\n",
+                b"abc0123456789",
+            ),
             (b"2\r\nhi\r\n0\r\nx-t: 1\r\n\r\n", b"hi"),
         ];
         for (input, body) in cases {

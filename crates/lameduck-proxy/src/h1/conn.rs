@@ -51,7 +51,9 @@ pub async fn serve(
             Next::Head(head) => head,
             Next::Closed => return ConnEnd::Closed,
             Next::Refused(refusal) => {
-                if refusal.status == StatusCode::NOT_IMPLEMENTED && refusal.why.starts_with("CONNECT") {
+                if refusal.status == StatusCode::NOT_IMPLEMENTED
+                    && refusal.why.starts_with("CONNECT")
+                {
                     // A reverse proxy has no tunnel to open to an authority
                     // of the client's choosing (HAProxy and Envoy refuse it).
                     info!(%peer, "CONNECT refused: 501");
@@ -59,7 +61,10 @@ pub async fn serve(
                     debug!(%peer, status = %refusal.status, why = refusal.why.trim_end(), "request refused");
                 }
                 let answer = heads::short(refusal.status, refusal.why, false);
-                if write_all(&stream, &mut [IoSlice::new(&answer)]).await.is_ok() {
+                if write_all(&stream, &mut [IoSlice::new(&answer)])
+                    .await
+                    .is_ok()
+                {
                     linger(stream).await;
                 }
                 return ConnEnd::BadRequest(refusal.status);

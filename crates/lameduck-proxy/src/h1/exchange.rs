@@ -157,7 +157,9 @@ impl<C: Fn() -> bool> Trip<'_, C> {
         let mut body = pin!(async {
             let first = match head.body {
                 Framing::Length(n) => {
-                    let take = usize::try_from(n).unwrap_or(usize::MAX).min(buf.bytes().len());
+                    let take = usize::try_from(n)
+                        .unwrap_or(usize::MAX)
+                        .min(buf.bytes().len());
                     &buf.bytes()[..take]
                 }
                 _ => &[],
@@ -200,7 +202,10 @@ impl<C: Fn() -> bool> Trip<'_, C> {
         });
         if res.status == 101 {
             let Some(kind) = head.upgrade_kind else {
-                warn!(path = head.path.path(), "upstream switched protocols unasked: 502");
+                warn!(
+                    path = head.path.path(),
+                    "upstream switched protocols unasked: 502"
+                );
                 self.engine.metrics.outcome(Outcome::UpstreamError);
                 let answer = heads::short(StatusCode::BAD_GATEWAY, "upstream unavailable\n", false);
                 let _ = write_all(client, &mut [IoSlice::new(&answer)]).await;
@@ -208,15 +213,19 @@ impl<C: Fn() -> bool> Trip<'_, C> {
             };
             let answer = heads::switching_protocols(rbuf.bytes(), &res);
             rbuf.consume(res.len);
-            write_all(client, &mut [IoSlice::new(&answer), IoSlice::new(rbuf.bytes())])
-                .await
-                .map_err(|_| Failure::Answered)?;
+            write_all(
+                client,
+                &mut [IoSlice::new(&answer), IoSlice::new(rbuf.bytes())],
+            )
+            .await
+            .map_err(|_| Failure::Answered)?;
             let n = rbuf.bytes().len();
             rbuf.consume(n);
             return Ok(Done::Upgraded(kind));
         }
         let keep_alive = head.keep_alive && !(self.closing)();
-        let (answer, outgoing) = heads::client_response(rbuf.bytes(), &res, head.http11, keep_alive);
+        let (answer, outgoing) =
+            heads::client_response(rbuf.bytes(), &res, head.http11, keep_alive);
         rbuf.consume(res.len);
         let mut respond = pin!(async {
             write_all(client, &mut [IoSlice::new(&answer)])

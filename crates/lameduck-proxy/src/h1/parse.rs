@@ -398,9 +398,9 @@ pub fn parse_length(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    digits
-        .iter()
-        .try_fold(0u64, |n, d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    digits.iter().try_fold(0u64, |n, d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
 }
 
 /// The tokens of `Connection` fields.
@@ -487,8 +487,7 @@ pub fn parse_response(
         }
     }
     let reason = res.reason.map_or(0..0, |r| range_in(buf, r.as_bytes()));
-    let body = if head_request || (100..200).contains(&status) || status == 204 || status == 304
-    {
+    let body = if head_request || (100..200).contains(&status) || status == 204 || status == 304 {
         Framing::Length(0)
     } else if framing.any_coding() {
         if framing.chunked_last && framing.codings == 1 && framing.length.is_none() {

@@ -44,9 +44,10 @@ fn smuggling_shapes_are_refused() {
 
 #[test]
 fn identical_lengths_are_one() {
-    let head = verdict(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n")
-        .expect("valid")
-        .expect("complete");
+    let head =
+        verdict(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n")
+            .expect("valid")
+            .expect("complete");
     assert_eq!(head.body, Framing::Length(5));
 }
 
