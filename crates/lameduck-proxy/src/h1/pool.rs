@@ -22,9 +22,11 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 /// The most idle connections kept per thread and address.
 const KEEP: usize = 512;
 
+/// The idle connections to one address, each with when it became idle.
+type Kept = Vec<(UpstreamConn, Instant)>;
+
 thread_local! {
-    static IDLE: RefCell<HashMap<Arc<str>, Vec<(UpstreamConn, Instant)>>> =
-        RefCell::new(HashMap::new());
+    static IDLE: RefCell<HashMap<Arc<str>, Kept>> = RefCell::new(HashMap::new());
 }
 
 /// Takes the most recently used live idle connection to `address`.
