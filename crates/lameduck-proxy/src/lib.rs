@@ -259,7 +259,9 @@ async fn serve_http(
     };
     let _open = metrics.connection(label);
     let service = Forward::new(shared, peer);
-    match server.serve(stream, protocol, service, watch).await {
+    // Boxed: hyper's connection state would otherwise size the task of
+    // every connection, HTTP/1.1 ones waiting idle in the engine too.
+    match Box::pin(server.serve(stream, protocol, service, watch)).await {
         ConnEnd::Closed => {}
         ConnEnd::Cut => metrics.cut(label),
         ConnEnd::BadRequest(status) => {

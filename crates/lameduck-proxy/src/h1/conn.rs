@@ -65,7 +65,7 @@ pub async fn serve(
                     .await
                     .is_ok()
                 {
-                    linger(stream).await;
+                    Box::pin(linger(stream)).await;
                 }
                 return ConnEnd::BadRequest(refusal.status);
             }
@@ -73,13 +73,15 @@ pub async fn serve(
         first = false;
         if head.h2c {
             drop(open);
-            return hand_over(&engine, stream, buf, peer, watch).await;
+            return Box::pin(hand_over(&engine, stream, buf, peer, watch)).await;
         }
         let in_flight = engine.metrics.request(Protocol::Http1);
         let closing = || view.get().is_stopping();
         let after = tokio::select! {
             biased;
-            after = exchange(&engine, &stream, &mut buf, &head, &peer_ip, closing) => after,
+            // Boxed: the task of an idle connection holds only what waiting
+            // for the next head needs, not an exchange's state.
+            after = Box::pin(exchange(&engine, &stream, &mut buf, &head, &peer_ip, closing)) => after,
             () = watch.reached(Phase::Stopping) => {
                 engine.metrics.cut(Protocol::Http1);
                 return ConnEnd::Cut;
@@ -91,12 +93,12 @@ pub async fn serve(
             Ok(After::Close) => return ConnEnd::Closed,
             Ok(After::Linger) => {
                 drop(buf);
-                linger(stream).await;
+                Box::pin(linger(stream)).await;
                 return ConnEnd::Closed;
             }
             Ok(After::Upgrade(upstream, leftover, kind)) => {
                 drop(open);
-                return upgraded(&engine, stream, leftover, upstream, kind, watch).await;
+                return Box::pin(upgraded(&engine, stream, leftover, upstream, kind, watch)).await;
             }
             Err(e) => {
                 debug!(%peer, error = %e, "client connection failed");
