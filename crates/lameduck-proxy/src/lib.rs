@@ -15,6 +15,7 @@ mod body;
 mod config;
 mod entry;
 mod forward;
+pub mod h1;
 mod metrics;
 mod rewrite;
 mod upstream;
@@ -174,7 +175,7 @@ impl Proxy {
         match config.mode {
             Mode::Http => {
                 let shared = Arc::new(Shared {
-                    client: upstream::client(connector, config.upstream_protocol),
+                    client: upstream::client(connector.clone(), config.upstream_protocol),
                     protocol: config.upstream_protocol,
                     upstream: config.upstream.authority().clone(),
                     drain: drain.clone(),
@@ -182,11 +183,35 @@ impl Proxy {
                     upstream_timeout: config.upstream_timeout,
                 });
                 let server = Arc::new(config.http.clone());
+                // HTTP/1.1 to an HTTP/1.1 upstream goes through the engine;
+                // to an HTTP/2 upstream, through hyper's client.
+                let engine = (config.upstream_protocol == UpstreamProtocol::Http1).then(|| {
+                    Arc::new(h1::Engine {
+                        connector,
+                        metrics: metrics.clone(),
+                        drain: drain.clone(),
+                        upstream: config.upstream.authority().clone(),
+                        upstream_timeout: config.upstream_timeout,
+                        limits: h1::parse::Limits {
+                            max_head: config.http.max_header_bytes,
+                            max_headers: config.http.max_headers,
+                        },
+                        server: server.clone(),
+                        shared: shared.clone(),
+                    })
+                });
                 tokio::spawn(accept_until_closing(
                     listener,
                     watch,
                     move |stream, peer, watch| {
-                        serve_http(stream, peer, watch, server.clone(), shared.clone())
+                        serve_http(
+                            stream,
+                            peer,
+                            watch,
+                            server.clone(),
+                            shared.clone(),
+                            engine.clone(),
+                        )
                     },
                 ));
             }
@@ -213,6 +238,7 @@ async fn serve_http(
     watch: Watch,
     server: Arc<HttpServer>,
     shared: Arc<Shared>,
+    engine: Option<Arc<h1::Engine>>,
 ) {
     let protocol = match server.detect(&stream, &watch).await {
         Ok(Some(p)) => p,
@@ -220,13 +246,22 @@ async fn serve_http(
         Err(e) => return debug!(%peer, error = %e, "connection closed before a request"),
     };
     let metrics = shared.metrics.clone();
+    if let (lameduck::http::Protocol::Http1, Some(engine)) = (protocol, engine) {
+        if let ConnEnd::BadRequest(status) = h1::serve(stream, peer, watch, engine).await {
+            debug!(%peer, %status, "request refused before the upstream saw it");
+            metrics.outcome(metrics::Outcome::Rejected);
+        }
+        return;
+    }
     let label = match protocol {
         lameduck::http::Protocol::Http1 => metrics::Protocol::Http1,
         lameduck::http::Protocol::Http2 => metrics::Protocol::Http2,
     };
     let _open = metrics.connection(label);
     let service = Forward::new(shared, peer);
-    match server.serve(stream, protocol, service, watch).await {
+    // Boxed: hyper's connection state would otherwise size the task of
+    // every connection, HTTP/1.1 ones waiting idle in the engine too.
+    match Box::pin(server.serve(stream, protocol, service, watch)).await {
         ConnEnd::Closed => {}
         ConnEnd::Cut => metrics.cut(label),
         ConnEnd::BadRequest(status) => {

@@ -33,6 +33,9 @@ pub struct Connector {
     timeout: Duration,
     slots: Arc<Semaphore>,
     metrics: Arc<Metrics>,
+    /// Whether hyper's client gives its HTTP/1.1 connections back to the
+    /// engine's pool when done, rather than keeping them in its own.
+    recycle: bool,
 }
 
 /// The upstream connection limit was reached and no connection came free
@@ -80,13 +83,20 @@ impl Connector {
                 max_connections.clamp(1, Semaphore::MAX_PERMITS),
             )),
             metrics,
+            recycle: false,
         }
     }
 
-    /// Opens one TCP connection to the upstream, once a slot is free (the
+    /// An idle connection the engine kept, or else opens one TCP
+    /// connection to the upstream, once a slot is free (the
     /// longest waiter first); fails with [`ConnectionLimit`] when none came
     /// free within the connect timeout.
     pub async fn connect(&self) -> io::Result<UpstreamConn> {
+        // A connection the HTTP/1.1 engine keeps idle holds a slot: it is
+        // the first to use, whoever asks (hyper's client for HTTP/2).
+        if let Some(idle) = crate::h1::pool::take(&self.upstream) {
+            return Ok(idle);
+        }
         // No deadline when the timeout is beyond the clock's reach.
         let deadline = Instant::now().checked_add(self.timeout);
         let slot = before(deadline, self.slots.clone().acquire_owned())
@@ -103,11 +113,23 @@ impl Connector {
         })
     }
 
+    /// The upstream's `host:port`, the key of pooled connections.
+    pub fn address(&self) -> &Arc<str> {
+        &self.upstream
+    }
+
     /// One TCP connection, outside the limit (for the readiness probe).
     async fn dial(&self) -> io::Result<TcpStream> {
         let stream = TcpStream::connect(&*self.upstream).await?;
         let _ = stream.set_nodelay(true);
         Ok(stream)
+    }
+}
+
+impl UpstreamConn {
+    /// The socket, for readiness-driven reads and writes.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
     }
 }
 
@@ -173,8 +195,90 @@ impl Connection for UpstreamConn {
     }
 }
 
+/// A connection lent to hyper's client. With `recycle`, a graceful
+/// shutdown (hyper's at the end of a clean exchange) is not passed on: the
+/// connection goes back to the engine's pool, so one pool of idle
+/// connections serves HTTP/1.1 clients and HTTP/2 streams alike and no
+/// idle connection of one holds a slot the other needs.
+#[derive(Debug)]
+pub struct Lent {
+    /// Always `Some` until dropped.
+    conn: Option<UpstreamConn>,
+    recycle: Option<Arc<str>>,
+    clean: bool,
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        if let (true, Some(address), Some(conn)) =
+            (self.clean, self.recycle.take(), self.conn.take())
+        {
+            crate::h1::pool::put(&address, conn);
+        }
+    }
+}
+
+impl Lent {
+    fn io(&mut self) -> io::Result<Pin<&mut UpstreamConn>> {
+        self.conn
+            .as_mut()
+            .map(Pin::new)
+            .ok_or_else(|| io::ErrorKind::NotConnected.into())
+    }
+}
+
+impl AsyncRead for Lent {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.io()?.poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Lent {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.io()?.poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.io()?.poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.conn.as_ref().is_some_and(|c| c.is_write_vectored())
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.io()?.poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.recycle.is_some() {
+            self.clean = true;
+            return Poll::Ready(Ok(()));
+        }
+        self.io()?.poll_shutdown(cx)
+    }
+}
+
+impl Connection for Lent {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
 impl tower_service::Service<Uri> for Connector {
-    type Response = TokioIo<UpstreamConn>;
+    type Response = TokioIo<Lent>;
     type Error = io::Error;
     type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
 
@@ -184,7 +288,14 @@ impl tower_service::Service<Uri> for Connector {
 
     fn call(&mut self, _: Uri) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move { this.connect().await.map(TokioIo::new) })
+        Box::pin(async move {
+            let conn = this.connect().await?;
+            Ok(TokioIo::new(Lent {
+                conn: Some(conn),
+                recycle: this.recycle.then(|| this.upstream.clone()),
+                clean: false,
+            }))
+        })
     }
 }
 
@@ -192,8 +303,13 @@ impl tower_service::Service<Uri> for Connector {
 pub type UpstreamClient = Client<Connector, ClientBody>;
 
 /// A client that keeps connections to the upstream alive and reuses them.
-pub fn client(connector: Connector, protocol: UpstreamProtocol) -> UpstreamClient {
+pub fn client(mut connector: Connector, protocol: UpstreamProtocol) -> UpstreamClient {
     let mut builder = Client::builder(TokioExecutor::new());
+    if protocol == UpstreamProtocol::Http1 {
+        // Idle HTTP/1.1 connections wait in the engine's pool (see `Lent`).
+        connector.recycle = true;
+        builder.pool_max_idle_per_host(0);
+    }
     builder
         .timer(TokioTimer::new())
         .pool_timer(TokioTimer::new())

@@ -221,8 +221,33 @@ impl HttpServer {
         }
     }
 
-    async fn serve_http1<S, B>(&self, stream: TcpStream, service: S, watch: Watch) -> ConnEnd
+    /// Serves an HTTP/1.1 connection of which `read` was already read from
+    /// `stream` by another HTTP/1.1 reader (the drain proxy's engine hands
+    /// an `Upgrade: h2c` request over this way): hyper reads `read` first.
+    pub async fn serve_http1_after<S, B>(
+        &self,
+        stream: TcpStream,
+        read: bytes::Bytes,
+        service: S,
+        watch: Watch,
+    ) -> ConnEnd
     where
+        S: HttpService<B>,
+        B: Body + Send + Unpin + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        let _ = stream.set_nodelay(true);
+        let io = h2c::Prefixed {
+            prefix: read,
+            io: stream,
+        };
+        self.serve_http1(io, service, watch).await
+    }
+
+    async fn serve_http1<I, S, B>(&self, stream: I, service: S, watch: Watch) -> ConnEnd
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         S: HttpService<B>,
         B: Body + Send + Unpin + 'static,
         B::Data: Send,

@@ -1,0 +1,376 @@
+//! One request and its answer, driven from the client connection's own
+//! task: the upstream connection is taken from the thread's pool (or
+//! dialled), the head goes out in one vectored write with the body bytes
+//! already read, the body streams while the answer's head is awaited, and
+//! the connection goes back to the pool when both ends agree it may.
+
+use std::io::{self, IoSlice};
+use std::pin::pin;
+use std::time::Duration;
+
+use http::StatusCode;
+use lameduck::TunnelKind;
+use tokio::net::TcpStream;
+use tokio::time::{sleep_until, Instant};
+use tracing::{debug, warn};
+
+use super::buffers::{write_all, Buffer};
+use super::heads::{self, Outgoing};
+use super::parse::{parse_response, Framing, RequestHead, ResponseHead};
+use super::transfer::{copy_chunked, copy_length, copy_until_close, BodyError};
+use super::{pool, Engine};
+use crate::metrics::Outcome;
+use crate::upstream::{is_connection_limit, UpstreamConn};
+
+/// How an exchange left the client connection.
+pub enum After {
+    /// Ready for the next request.
+    KeepAlive,
+    /// To be closed.
+    Close,
+    /// To be closed once what the client still sends was read and dropped
+    /// for a moment (its body may be unread).
+    Linger,
+    /// Switched protocols: a tunnel from now on.
+    Upgrade(UpstreamConn, Buffer, TunnelKind),
+}
+
+/// What the upstream side of an exchange came to.
+enum Failure {
+    /// No answer in time once the request was sent.
+    Timeout(Duration),
+    /// The upstream could not be reached, or failed.
+    Upstream(io::Error),
+    /// The client's body was malformed: its fault (400).
+    BadBody,
+    /// The client went away mid-request: nobody to answer.
+    ClientGone,
+    /// An answer (or part of one) went out already: only closing is left.
+    Answered,
+}
+
+/// Forwards the request `head` (read into `buf`) and its answer.
+pub async fn exchange(
+    engine: &Engine,
+    client: &TcpStream,
+    buf: &mut Buffer,
+    head: &RequestHead,
+    peer_ip: &str,
+    closing: impl Fn() -> bool,
+) -> io::Result<After> {
+    let request = heads::upstream_request(buf.bytes(), head, peer_ip, &engine.upstream);
+    let method = String::from_utf8_lossy(&buf.bytes()[head.method.clone()]).into_owned();
+    buf.consume(head.len);
+    let has_body = head.body != Framing::Length(0);
+    let taken = pool::take(engine.connector.address());
+    let (mut upstream, mut reused) = match taken {
+        Some(conn) => (conn, true),
+        None => match connect(engine).await {
+            Ok(conn) => (conn, false),
+            Err(failure) => return failed(engine, client, head, failure, &method).await,
+        },
+    };
+    if head.expect_continue && has_body && buf.is_empty() {
+        write_all(client, &mut [IoSlice::new(heads::CONTINUE)]).await?;
+    }
+    let limit = engine.upstream_timeout.filter(|_| !head.grpc);
+    let trip = Trip {
+        engine,
+        client,
+        head,
+        request: &request,
+        limit,
+        closing: &closing,
+    };
+    loop {
+        let mut rbuf = Buffer::empty();
+        match trip.run(buf, &upstream, &mut rbuf).await {
+            Ok(Done::Finished { keep_client, reuse }) => {
+                if reuse && rbuf.is_empty() {
+                    pool::put(engine.connector.address(), upstream);
+                }
+                return Ok(if keep_client {
+                    After::KeepAlive
+                } else {
+                    After::Close
+                });
+            }
+            Ok(Done::Upgraded(kind)) => {
+                return Ok(After::Upgrade(upstream, std::mem::take(buf), kind));
+            }
+            // A kept connection the app closed just as it was taken: the
+            // request never reached the app, so it is sent again (as
+            // hyper-util does), once, on a new connection.
+            Err(Failure::Upstream(e)) if reused && !has_body && rbuf.is_empty() => {
+                debug!(error = %e, "a kept upstream connection was closed: retrying on a new one");
+                reused = false;
+                upstream = match connect(engine).await {
+                    Ok(conn) => conn,
+                    Err(failure) => return failed(engine, client, head, failure, &method).await,
+                };
+            }
+            Err(Failure::Answered) => return Ok(After::Close),
+            Err(failure) => return failed(engine, client, head, failure, &method).await,
+        }
+    }
+}
+
+async fn connect(engine: &Engine) -> Result<UpstreamConn, Failure> {
+    engine.connector.connect().await.map_err(Failure::Upstream)
+}
+
+/// How a round trip ended well.
+enum Done {
+    /// The answer went to the client.
+    Finished {
+        /// Whether the client connection takes another request.
+        keep_client: bool,
+        /// Whether the upstream connection may serve another.
+        reuse: bool,
+    },
+    /// A `101` went to the client: a tunnel follows.
+    Upgraded(TunnelKind),
+}
+
+/// What one round trip needs besides its buffers.
+struct Trip<'a, C> {
+    engine: &'a Engine,
+    client: &'a TcpStream,
+    head: &'a RequestHead,
+    request: &'a [u8],
+    limit: Option<Duration>,
+    closing: &'a C,
+}
+
+impl<C: Fn() -> bool> Trip<'_, C> {
+    /// The head and body out, the answer in and on to the client, both
+    /// ways at once (an app may answer while it reads, as an echo does).
+    async fn run(
+        &self,
+        buf: &mut Buffer,
+        upstream: &UpstreamConn,
+        rbuf: &mut Buffer,
+    ) -> Result<Done, Failure> {
+        let (client, head) = (self.client, self.head);
+        let up = upstream.stream();
+        let max_head = self.engine.limits.max_head.max(64 * 1024);
+        let mut body = pin!(async {
+            let first = match head.body {
+                Framing::Length(n) => {
+                    let take = usize::try_from(n)
+                        .unwrap_or(usize::MAX)
+                        .min(buf.bytes().len());
+                    &buf.bytes()[..take]
+                }
+                _ => &[],
+            };
+            let taken = first.len();
+            write_all(up, &mut [IoSlice::new(self.request), IoSlice::new(first)])
+                .await
+                .map_err(BodyError::Sink)?;
+            buf.consume(taken);
+            match head.body {
+                Framing::Length(n) => copy_length(client, buf, up, n - taken as u64).await,
+                Framing::Chunked => copy_chunked(client, buf, up).await,
+                Framing::UntilClose => Ok(()),
+            }
+        });
+        let mut body_done = false;
+        let mut body_whole = false;
+        let mut deadline = None;
+        let res = {
+            let mut answer = pin!(read_response(up, rbuf, max_head, head.is_head));
+            loop {
+                tokio::select! {
+                    biased;
+                    res = &mut answer => break res.map_err(Failure::Upstream)?,
+                    sent = &mut body, if !body_done => {
+                        body_done = true;
+                        body_whole = body_sent(sent)?;
+                        deadline = self.limit.and_then(|l| Instant::now().checked_add(l));
+                    }
+                    () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                        return Err(Failure::Timeout(self.limit.unwrap_or_default()));
+                    }
+                }
+            }
+        };
+        self.engine.metrics.outcome(match res.status {
+            ..=399 => Outcome::Success,
+            400..=499 => Outcome::ClientError,
+            _ => Outcome::ServerError,
+        });
+        if res.status == 101 {
+            let Some(kind) = head.upgrade_kind else {
+                warn!(
+                    path = head.path.path(),
+                    "upstream switched protocols unasked: 502"
+                );
+                self.engine.metrics.outcome(Outcome::UpstreamError);
+                let answer = heads::short(StatusCode::BAD_GATEWAY, "upstream unavailable\n", false);
+                let _ = write_all(client, &mut [IoSlice::new(&answer)]).await;
+                return Err(Failure::Answered);
+            };
+            let answer = heads::switching_protocols(rbuf.bytes(), &res);
+            rbuf.consume(res.len);
+            write_all(
+                client,
+                &mut [IoSlice::new(&answer), IoSlice::new(rbuf.bytes())],
+            )
+            .await
+            .map_err(|_| Failure::Answered)?;
+            let n = rbuf.bytes().len();
+            rbuf.consume(n);
+            return Ok(Done::Upgraded(kind));
+        }
+        let keep_alive = head.keep_alive && !(self.closing)();
+        let (answer, outgoing) =
+            heads::client_response(rbuf.bytes(), &res, head.http11, keep_alive);
+        rbuf.consume(res.len);
+        let mut respond = pin!(async {
+            write_all(client, &mut [IoSlice::new(&answer)])
+                .await
+                .map_err(BodyError::Sink)?;
+            match (res.body, outgoing) {
+                (_, Outgoing::Empty) => Ok(()),
+                (Framing::Length(n), _) => copy_length(up, rbuf, client, n).await,
+                (Framing::Chunked, _) => copy_chunked(up, rbuf, client).await,
+                (Framing::UntilClose, out) => {
+                    copy_until_close(up, rbuf, client, out == Outgoing::Chunked).await
+                }
+            }
+        });
+        let mut responded = None;
+        while responded.is_none() {
+            tokio::select! {
+                biased;
+                sent = &mut body, if !body_done => {
+                    body_done = true;
+                    // Once the answer began, a broken body only ends the
+                    // connection.
+                    body_whole = body_sent(sent).unwrap_or(false);
+                }
+                r = &mut respond => responded = Some(r),
+            }
+        }
+        if let Some(Err(e)) = responded {
+            // The head went out: all that is left is to cut the client
+            // short, so it sees the answer incomplete.
+            debug!(path = head.path.path(), error = ?e, "the answer broke off");
+            return Err(Failure::Answered);
+        }
+        Ok(Done::Finished {
+            keep_client: keep_alive && body_whole && outgoing != Outgoing::UntilClose,
+            reuse: res.keep_alive && body_whole,
+        })
+    }
+}
+
+/// Whether the request's body went whole to the upstream; the client's
+/// failures end the exchange.
+fn body_sent(sent: Result<(), BodyError>) -> Result<bool, Failure> {
+    match sent {
+        Ok(()) => Ok(true),
+        Err(BodyError::Malformed(e)) => {
+            debug!(error = %e, "the client's request body failed: 400");
+            Err(Failure::BadBody)
+        }
+        Err(BodyError::Source(e)) => {
+            debug!(error = %e, "the client went away during its request");
+            Err(Failure::ClientGone)
+        }
+        // The upstream stopped reading: its answer may tell why.
+        Err(BodyError::Sink(e)) => {
+            debug!(error = %e, "upstream stopped reading the request");
+            Ok(false)
+        }
+    }
+}
+
+/// Reads the answer's head, skipping interim (1xx) answers but `101`.
+async fn read_response(
+    up: &TcpStream,
+    rbuf: &mut Buffer,
+    max_head: usize,
+    head_request: bool,
+) -> io::Result<ResponseHead> {
+    loop {
+        if !rbuf.is_empty() {
+            let parsed = parse_response(rbuf.bytes(), max_head, head_request)
+                .map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))?;
+            if let Some(res) = parsed {
+                if (100..200).contains(&res.status) && res.status != 101 {
+                    rbuf.consume(res.len);
+                    continue;
+                }
+                return Ok(res);
+            }
+        }
+        if rbuf.read(up, max_head + 1).await? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "upstream closed the connection before answering",
+            ));
+        }
+    }
+}
+
+/// The answer to a request that got none from the upstream, by whose
+/// fault: the client's (400), the limit's (503), the app's (502, 504).
+async fn failed(
+    engine: &Engine,
+    client: &TcpStream,
+    head: &RequestHead,
+    failure: Failure,
+    method: &str,
+) -> io::Result<After> {
+    let phase = engine.drain.phase();
+    let path = head.path.path();
+    let (status, body, outcome) = match failure {
+        Failure::ClientGone | Failure::Answered => return Ok(After::Close),
+        Failure::BadBody => (
+            StatusCode::BAD_REQUEST,
+            "malformed request body\n",
+            Outcome::Rejected,
+        ),
+        Failure::Timeout(limit) => {
+            warn!(method, path, %phase, timeout = ?limit, "upstream did not answer in time: 504");
+            (
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream timed out\n",
+                Outcome::UpstreamTimeout,
+            )
+        }
+        Failure::Upstream(e) if is_connection_limit(&e) => {
+            warn!(method, path, %phase, "every upstream connection stayed busy: 503");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "every upstream connection is busy\n",
+                Outcome::Overloaded,
+            )
+        }
+        Failure::Upstream(e) => {
+            if phase.is_stopping() {
+                warn!(method, path, %phase, error = %e, "upstream failed while draining: 502");
+            } else {
+                warn!(method, path, error = %e, "upstream failed: 502");
+            }
+            (
+                StatusCode::BAD_GATEWAY,
+                "upstream unavailable\n",
+                Outcome::UpstreamError,
+            )
+        }
+    };
+    engine.metrics.outcome(outcome);
+    // The body may be unread: the connection cannot be trusted further
+    // unless the request had none.
+    let keep_alive = head.keep_alive && head.body == Framing::Length(0) && !phase.is_stopping();
+    let answer = heads::short(status, body, keep_alive);
+    write_all(client, &mut [IoSlice::new(&answer)]).await?;
+    Ok(if keep_alive {
+        After::KeepAlive
+    } else {
+        After::Linger
+    })
+}

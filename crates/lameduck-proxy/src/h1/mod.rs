@@ -1,0 +1,58 @@
+//! The proxy's own HTTP/1.1 engine, on `httparse`.
+//!
+//! hyper serves a connection with two state machines (its server, and the
+//! pooled client it hands each request over to through a channel) and
+//! keeps 16 KiB of buffers per connection for the connection's life, idle
+//! or not (hyperium/hyper#2303). Measured against HAProxy on the same
+//! machine that cost a quarter of the requests per second and eleven times
+//! the memory per idle connection (bench/RESULTS.md). Here one task drives
+//! both sides of a client connection: it waits for readiness holding no
+//! buffer, borrows one from its thread while bytes move, forwards to an
+//! upstream connection taken from its thread's pool, and gives both back.
+//!
+//! HTTP/2 (prior knowledge, and `Upgrade: h2c`) stays on hyper: the
+//! preface is told apart before this engine sees a byte, and an h2c
+//! upgrade request is replayed to hyper's server with the bytes read.
+
+mod buffers;
+pub mod chunked;
+mod conn;
+mod exchange;
+mod heads;
+pub mod parse;
+pub(crate) mod pool;
+mod transfer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::uri::Authority;
+use lameduck::http::HttpServer;
+use lameduck::Drain;
+
+pub use conn::serve;
+
+use crate::forward::Shared;
+use crate::metrics::Metrics;
+use crate::upstream::Connector;
+
+/// What every HTTP/1.1 connection of a listener shares.
+#[derive(Debug)]
+pub struct Engine {
+    /// Dials the upstream, within the connection limit.
+    pub connector: Connector,
+    /// Where requests are counted.
+    pub metrics: Arc<Metrics>,
+    /// The drain, for the phase in logs.
+    pub drain: Drain,
+    /// `host:port` of the upstream, the `Host` of requests that bring none.
+    pub upstream: Authority,
+    /// How long the upstream may take to answer a request sent whole.
+    pub upstream_timeout: Option<Duration>,
+    /// The limits on request heads.
+    pub limits: parse::Limits,
+    /// Timeouts towards clients, and hyper's server for h2c upgrades.
+    pub server: Arc<HttpServer>,
+    /// hyper's forwarding service, for h2c upgrades.
+    pub shared: Arc<Shared>,
+}
