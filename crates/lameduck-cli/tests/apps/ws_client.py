@@ -11,7 +11,9 @@ Sends "msg i" every M ms and checks each echo, until the connection closes
   {"sent": n, "echoed": n, "close_code": int|null, "close_reason": str, "error": str|null}
 close_code/close_reason come from the close frame the server sent (e.g. 1001);
 close_code is null when the TCP connection ended without one, and then `error`
-says why. `error` is also set for a failed handshake or a wrong echo. Exits 0.
+says why. A message that crossed the server's close frame (sent, and the close
+came back instead of its echo) is not counted as sent: after its close frame a
+server takes no more messages (RFC 6455, section 5.5.1). `error` is also set for a failed handshake or a wrong echo. Exits 0.
 """
 
 import argparse
@@ -39,6 +41,7 @@ KW = {"proxy": None} if "proxy" in inspect.signature(connect).parameters else {}
 
 
 async def run(res):
+    pending = False  # a message sent whose echo has not come yet
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -54,7 +57,9 @@ async def run(res):
                 msg = f"msg {i}"
                 await ws.send(msg)
                 res["sent"] += 1
+                pending = True
                 reply = await ws.recv()
+                pending = False
                 if reply == msg:
                     res["echoed"] += 1
                 elif res["error"] is None:
@@ -68,6 +73,8 @@ async def run(res):
         rcvd = getattr(e, "rcvd", None)
         if rcvd is not None:
             res["close_code"], res["close_reason"] = int(rcvd.code), rcvd.reason
+            if pending:  # crossed the server's goodbye: never taken
+                res["sent"] -= 1
         elif not hasattr(e, "rcvd") and e.code != 1006:  # very old websockets
             res["close_code"], res["close_reason"] = e.code, e.reason
         else:
