@@ -5,9 +5,10 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{header, Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
+use lameduck::admin::{self, text};
 use lameduck::Drain;
 
 use crate::metrics::Metrics;
@@ -24,35 +25,13 @@ pub async fn handle(
             let status = ready.status();
             text(status, ready.into_body())
         }
-        (&Method::GET | &Method::HEAD, "/live") => text(StatusCode::OK, "live\n".into()),
-        (&Method::GET, "/metrics") => {
-            let mut res = text(StatusCode::OK, metrics.render());
-            res.headers_mut().insert(
-                header::CONTENT_TYPE,
-                header::HeaderValue::from_static(
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                ),
-            );
-            res
-        }
-        (_, "/ready" | "/live" | "/metrics") => text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method not allowed: use GET\n".into(),
-        ),
+        (&Method::GET | &Method::HEAD, "/live") => text(StatusCode::OK, "live\n"),
+        (&Method::GET | &Method::HEAD, "/metrics") => admin::metrics(metrics.render()),
+        (_, "/ready" | "/live" | "/metrics") => admin::method_not_allowed("GET, HEAD"),
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found: try /ready, /live or /metrics\n".into(),
+            "not found: try /ready, /live or /metrics\n",
         ),
     };
     Ok(res)
-}
-
-fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
-    let mut res = Response::new(Full::new(Bytes::from(body)));
-    *res.status_mut() = status;
-    res.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    res
 }

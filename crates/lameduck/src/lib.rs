@@ -36,6 +36,7 @@
 #![deny(rust_2018_idioms)]
 
 mod accept;
+pub mod admin;
 mod drain;
 #[cfg(feature = "tonic")]
 pub mod grpc;
