@@ -9,7 +9,8 @@ mod support;
 use std::process::Command;
 
 use check_support::{
-    app_path, check, count, finding_about, finding_of, findings, pod_app, REHEARSAL_LIMIT,
+    app_path, behind_lameduck_run, check, count, finding_about, finding_of, findings, pod_app,
+    REHEARSAL_LIMIT,
 };
 use serde_json::Value;
 use support::{lameduck_bin, python, tempdir, Lameduck};
@@ -226,7 +227,7 @@ fn a_resetting_balancer_cuts_long_sessions_that_a_graceful_one_keeps() {
     assert_eq!(count(&graceful, "connections", "cut"), 0);
 }
 
-/// Deleting one of two pods whose command is [`behind_lameduck_run`]:
+/// Deleting one of two pods whose command is [`check_support::behind_lameduck_run`]:
 /// readiness is the proxy's.
 const DELETE_ONE_BEHIND_LAMEDUCK_RUN: &[&str] = &[
     "--scenario",
@@ -243,28 +244,6 @@ const DELETE_ONE_BEHIND_LAMEDUCK_RUN: &[&str] = &[
     "300ms",
 ];
 
-/// `lameduck run` in front of `app ARGS --port 9000`, as a pod's command.
-fn behind_lameduck_run<'a>(app: &'a [&'a str]) -> Vec<&'a str> {
-    let mut command = vec![
-        lameduck_bin(),
-        "run",
-        "--listen",
-        "0.0.0.0:{port}",
-        "--upstream",
-        "127.0.0.1:9000",
-        "--admin",
-        "0.0.0.0:9901",
-        "--drain-delay",
-        "1s",
-        "--grace-period",
-        "4s",
-        "--",
-    ];
-    command.extend_from_slice(app);
-    command.extend_from_slice(&["--port", "9000"]);
-    command
-}
-
 #[test]
 fn http2_clients_ride_through_lameduck_run() {
     let app = pod_app();
@@ -274,7 +253,7 @@ fn http2_clients_ride_through_lameduck_run() {
             &["--clients", "3", "--rps", "100", "--http2"],
         ]
         .concat(),
-        &behind_lameduck_run(&[python(), &app, "--on-term", "close-wait"]),
+        &behind_lameduck_run(&["1s", "4s"], &[python(), &app, "--on-term", "close-wait"]),
     );
     assert_eq!(code, 0, "{report:#}");
     assert!(count(&report, "requests", "ok") > 50, "{report:#}");
@@ -289,7 +268,7 @@ fn websocket_sessions_get_a_goodbye_through_lameduck_run_and_reconnect() {
             &["--clients", "0", "--long", "websocket:4"],
         ]
         .concat(),
-        &behind_lameduck_run(&[python(), &ws]),
+        &behind_lameduck_run(&["1s", "4s"], &[python(), &ws]),
     );
     assert_eq!(code, 0, "{report:#}");
     // Sessions on the deleted pod got a close frame 1001 and reconnected.

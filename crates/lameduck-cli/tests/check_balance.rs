@@ -7,9 +7,9 @@
 mod check_support;
 mod support;
 
-use check_support::{app_path, check, check_logged, count, findings, pod_app};
+use check_support::{app_path, behind_lameduck_run, check, check_logged, count, findings, pod_app};
 use serde_json::Value;
-use support::{lameduck_bin, python};
+use support::python;
 
 /// Two replicas, a 1s lag, steady HTTP load.
 const LOAD: &[&str] = &[
@@ -78,28 +78,6 @@ fn refusals_lost_behind_kube_proxy_are_retried_by_lameduck_balance() {
     assert!(connections(&report, "connected") > 0, "{report:#}");
 }
 
-/// `lameduck run` in front of `app ARGS --port 9000`, as a pod's command.
-fn behind_lameduck_run<'a>(app: &'a [&'a str]) -> Vec<&'a str> {
-    let mut command = vec![
-        lameduck_bin(),
-        "run",
-        "--listen",
-        "0.0.0.0:{port}",
-        "--upstream",
-        "127.0.0.1:9000",
-        "--admin",
-        "0.0.0.0:9901",
-        "--drain-delay",
-        "2s",
-        "--grace-period",
-        "8s",
-        "--",
-    ];
-    command.extend_from_slice(app);
-    command.extend_from_slice(&["--port", "9000"]);
-    command
-}
-
 #[test]
 fn behind_lameduck_balance_and_lameduck_run_a_rolling_update_loses_nothing() {
     let app = pod_app();
@@ -116,7 +94,7 @@ fn behind_lameduck_balance_and_lameduck_run_a_rolling_update_loses_nothing() {
             ],
         ]
         .concat(),
-        &behind_lameduck_run(&[python(), &app, "--on-term", "close-wait"]),
+        &behind_lameduck_run(&["2s", "8s"], &[python(), &app, "--on-term", "close-wait"]),
     );
     assert_eq!(code, 0, "nothing lost: {report:#}\n{log}");
     assert_eq!(
@@ -155,7 +133,7 @@ fn websocket_sessions_ride_a_rolling_update_behind_lameduck_balance_and_lameduck
             "--balancer",
             "lameduck",
         ],
-        &behind_lameduck_run(&[python(), &ws]),
+        &behind_lameduck_run(&["2s", "8s"], &[python(), &ws]),
     );
     assert_eq!(code, 0, "nothing lost: {report:#}\n{log}");
     assert_eq!(count(&report, "sessions", "cut"), 0, "{report:#}");

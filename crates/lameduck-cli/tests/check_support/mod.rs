@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{tempdir, Lameduck};
+use crate::support::{lameduck_bin, tempdir, Lameduck};
 
 /// A rehearsal takes a few seconds; this bounds a stuck one.
 pub const REHEARSAL_LIMIT: Duration = Duration::from_secs(120);
@@ -97,4 +97,27 @@ pub fn finding_of(report: &Value, severity: &str) -> Value {
         .find(|f| f["severity"] == severity)
         .cloned()
         .unwrap_or_else(|| panic!("a {severity} finding: {report:#}"))
+}
+
+/// `lameduck run` with its drain proxy in front of `app ARGS --port 9000`,
+/// as a pod's command: `[drain delay, grace period]` as given.
+pub fn behind_lameduck_run<'a>(timing: &[&'a str; 2], app: &[&'a str]) -> Vec<&'a str> {
+    let mut command = vec![
+        lameduck_bin(),
+        "run",
+        "--listen",
+        "0.0.0.0:{port}",
+        "--upstream",
+        "127.0.0.1:9000",
+        "--admin",
+        "0.0.0.0:9901",
+        "--drain-delay",
+        timing[0],
+        "--grace-period",
+        timing[1],
+        "--",
+    ];
+    command.extend_from_slice(app);
+    command.extend_from_slice(&["--port", "9000"]);
+    command
 }
