@@ -59,7 +59,10 @@ pub async fn exchange(
     closing: impl Fn() -> bool,
 ) -> io::Result<After> {
     let request = heads::upstream_request(buf.bytes(), head, peer_ip, &engine.upstream);
-    let method = String::from_utf8_lossy(&buf.bytes()[head.method.clone()]).into_owned();
+    // Kept for the failure's log line only: the parser took the method as a
+    // token already, and a standard one is no allocation per request.
+    let method = http::Method::from_bytes(&buf.bytes()[head.method.clone()]);
+    let method = method.as_ref().map_or("?", http::Method::as_str);
     buf.consume(head.len);
     let has_body = head.body != Framing::Length(0);
     let taken = pool::take(engine.connector.address());
@@ -67,7 +70,7 @@ pub async fn exchange(
         Some(conn) => (conn, true),
         None => match connect(engine).await {
             Ok(conn) => (conn, false),
-            Err(failure) => return failed(engine, client, head, failure, &method).await,
+            Err(failure) => return failed(engine, client, head, failure, method).await,
         },
     };
     if head.expect_continue && has_body && buf.is_empty() {
@@ -106,11 +109,11 @@ pub async fn exchange(
                 reused = false;
                 upstream = match connect(engine).await {
                     Ok(conn) => conn,
-                    Err(failure) => return failed(engine, client, head, failure, &method).await,
+                    Err(failure) => return failed(engine, client, head, failure, method).await,
                 };
             }
             Err(Failure::Answered) => return Ok(After::Close),
-            Err(failure) => return failed(engine, client, head, failure, &method).await,
+            Err(failure) => return failed(engine, client, head, failure, method).await,
         }
     }
 }
