@@ -113,6 +113,47 @@ pub struct ProxyArgs {
     /// request (then 504); `0s` waits as long as the client does.
     #[arg(long, env = "LAMEDUCK_UPSTREAM_TIMEOUT", value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
     pub upstream_timeout: Duration,
+
+    /// Renew each client connection after this long, give or take 10% per
+    /// connection (gRPC's MaxConnectionAge): HTTP/1.1 answers then say
+    /// `Connection: close`, HTTP/2 gets GOAWAY, so clients that hold their
+    /// connections spread over new pods after a scale-up. At least 1s.
+    /// Default: kept for their life.
+    #[arg(long, env = "LAMEDUCK_MAX_CONNECTION_AGE", value_parser = parse_age, value_name = "DURATION")]
+    pub max_connection_age: Option<Duration>,
+
+    /// With --max-connection-age: how long requests in flight may still take
+    /// once a connection is past its age before it is closed anyway (gRPC's
+    /// MaxConnectionAgeGrace). Default: they finish.
+    #[arg(long, env = "LAMEDUCK_MAX_CONNECTION_AGE_GRACE", value_parser = parse_age_grace, value_name = "DURATION")]
+    pub max_connection_age_grace: Option<Duration>,
+}
+
+/// The shortest `--max-connection-age` taken, grpc-java's floor: shorter
+/// ages renew connections faster than they are worth opening.
+const SHORTEST_AGE: Duration = Duration::from_secs(1);
+
+/// Parses `--max-connection-age`: a duration of at least [`SHORTEST_AGE`].
+pub fn parse_age(s: &str) -> Result<Duration, String> {
+    let age = parse_duration(s).map_err(|e| e.to_string())?;
+    if age < SHORTEST_AGE {
+        return Err(format!(
+            "a connection age of {s} would renew connections all the time: give 1s or more \
+             (leave the flag out to keep connections for their life)"
+        ));
+    }
+    Ok(age)
+}
+
+/// Parses `--max-connection-age-grace`: a duration above zero.
+pub fn parse_age_grace(s: &str) -> Result<Duration, String> {
+    let grace = parse_duration(s).map_err(|e| e.to_string())?;
+    if grace.is_zero() {
+        return Err("a grace of 0 would cut every request in flight at the age: give a \
+                    duration above 0 (leave the flag out to let them finish)"
+            .to_owned());
+    }
+    Ok(grace)
 }
 
 impl ProxyArgs {
@@ -123,6 +164,14 @@ impl ProxyArgs {
             .upstream
             .clone()
             .ok_or("--upstream is required with --listen")?;
+        if self.max_connection_age_grace.is_some() && self.max_connection_age.is_none() {
+            return Err("--max-connection-age-grace needs --max-connection-age".into());
+        }
+        if self.max_connection_age.is_some() && self.mode == Mode::Tcp {
+            return Err("--max-connection-age needs --mode http: a TCP session cannot be \
+                        told to move without losing what is in flight"
+                .into());
+        }
         Ok(Config {
             listen,
             mode: self.mode,
@@ -135,6 +184,8 @@ impl ProxyArgs {
                 header_read_timeout: self.client_timeout,
                 idle_timeout: self.idle_timeout,
                 max_concurrent_streams: self.max_concurrent_streams,
+                max_connection_age: self.max_connection_age,
+                max_connection_age_grace: self.max_connection_age_grace,
                 ..HttpServer::default()
             },
             connect_timeout: self.connect_timeout,

@@ -142,6 +142,9 @@ pub fn run(args: RunArgs) -> i32 {
     if !proxy_wanted && (args.proxy.upstream.is_some() || args.proxy.admin.is_some()) {
         return usage_error("--upstream and --admin need --listen (the drain proxy)");
     }
+    if !proxy_wanted && args.proxy.max_connection_age.is_some() {
+        return usage_error("--max-connection-age needs --listen (the drain proxy)");
+    }
     let plan = match proxy_wanted {
         true => args.drain.plan(&args.proxy),
         false => args.drain.plan_alone(),

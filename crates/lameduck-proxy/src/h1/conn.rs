@@ -2,9 +2,13 @@
 //! from this task, following the drain: `Connection: close` on answers
 //! from Draining on, idle connections (and those that have not sent a
 //! whole head) closed at Closing, what is still busy cut at the deadline.
+//! Past its age (`--max-connection-age`) a connection is told to move the
+//! same way: its next answer says `Connection: close`, and it is closed
+//! if idle.
 
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use http::StatusCode;
@@ -13,7 +17,8 @@ use lameduck::{tunnel, TunnelEnd, TunnelKind, Watch};
 use lameduck_core::Phase;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::time::{sleep_until, Instant};
+use lameduck_core::duration::deadline_after;
+use tokio::time::{sleep_until, Instant, Sleep};
 use tracing::{debug, info};
 
 use super::buffers::{write_all, Buffer};
@@ -44,10 +49,18 @@ pub async fn serve(
     let open = engine.metrics.connection(Protocol::Http1);
     let peer_ip = peer.ip().to_string();
     let view = watch.phase_view();
+    // The connection's age is a deadline read when an answer's head is
+    // written, and when an idle wait begins: no timer per request, and
+    // nothing at all without an age. Only a grace keeps one timer, for
+    // the connection's life.
+    let age = engine.server.age_deadline();
+    let mut grace = age
+        .zip(engine.server.max_connection_age_grace)
+        .map(|(at, grace)| Box::pin(sleep_until(deadline_after(at.into_std(), grace).into())));
     let mut buf = Buffer::empty();
     let mut first = true;
     loop {
-        let head = match next_head(&engine, &stream, &mut buf, &mut watch, first).await {
+        let head = match next_head(&engine, &stream, &mut buf, &mut watch, first, age).await {
             Next::Head(head) => head,
             Next::Closed => return ConnEnd::Closed,
             Next::Refused(refusal) => {
@@ -76,7 +89,8 @@ pub async fn serve(
             return Box::pin(hand_over(&engine, stream, buf, peer, watch)).await;
         }
         let in_flight = engine.metrics.request(Protocol::Http1);
-        let closing = || view.get().is_stopping();
+        // Past the age, the answer closes the connection as from Draining on.
+        let closing = || view.get().is_stopping() || age.is_some_and(|at| Instant::now() >= at);
         let after = tokio::select! {
             biased;
             // Boxed: the task of an idle connection holds only what waiting
@@ -85,6 +99,10 @@ pub async fn serve(
             () = watch.reached(Phase::Stopping) => {
                 engine.metrics.cut(Protocol::Http1);
                 return ConnEnd::Cut;
+            }
+            () = grace_over(&mut grace) => {
+                debug!(%peer, "connection past its max age and grace: closed with a request in flight");
+                return ConnEnd::Closed;
             }
         };
         drop(in_flight);
@@ -109,13 +127,15 @@ pub async fn serve(
 }
 
 /// Waits for the next request head: with no buffer while the connection
-/// is idle, within the idle timeout, then the header read timeout.
+/// is idle, within the idle timeout (or until the connection's `age`), then
+/// the header read timeout.
 async fn next_head(
     engine: &Engine,
     stream: &TcpStream,
     buf: &mut Buffer,
     watch: &mut Watch,
     first: bool,
+    age: Option<Instant>,
 ) -> Next {
     let server = &engine.server;
     let in_time = |d| Instant::now().checked_add(d);
@@ -123,7 +143,11 @@ async fn next_head(
     let mut deadline = if first || !buf.is_empty() {
         in_time(server.header_read_timeout)
     } else {
-        in_time(server.idle_timeout)
+        // An idle connection past its age goes, as idle ones at Closing.
+        match (in_time(server.idle_timeout), age) {
+            (Some(idle), Some(at)) => Some(idle.min(at)),
+            (idle, at) => idle.or(at),
+        }
     };
     let mut begun = first || !buf.is_empty();
     let mut searched = 0;
@@ -146,7 +170,8 @@ async fn next_head(
                 return Next::Closed;
             }
             () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                debug!(begun, "closing a connection: no request in time");
+                let aged = !begun && age.is_some_and(|at| Instant::now() >= at);
+                debug!(begun, aged, "closing a connection: no request in time, or past its max age");
                 return Next::Closed;
             }
         }
@@ -160,6 +185,15 @@ async fn next_head(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => return Next::Closed,
         }
+    }
+}
+
+/// Resolves when the grace after the connection's age is over; never
+/// without one.
+async fn grace_over(grace: &mut Option<Pin<Box<Sleep>>>) {
+    match grace {
+        Some(end) => end.await,
+        None => std::future::pending().await,
     }
 }
 

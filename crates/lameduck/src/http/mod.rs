@@ -8,7 +8,11 @@
 //! round trip, as h2 does it), so clients move to other pods without losing
 //! a stream. At the drain's deadline what is still open is cut. Cleartext
 //! HTTP/2 is taken both with prior knowledge and by `Upgrade: h2c`.
+//! Optionally, each connection is told to move the same way once it reached
+//! an age ([`HttpServer::max_connection_age`]), so long-lived clients spread
+//! over new pods after a scale-up.
 
+mod age;
 mod h2c;
 mod listener;
 mod tracked;
@@ -34,6 +38,7 @@ use tokio::time::{sleep, Instant};
 use tracing::debug;
 
 use crate::drain::{PhaseView, Watch};
+use age::{next_event, AgeEvent, AgeTimer};
 pub use listener::{readiness, serve};
 pub use tracked::TrackedBody;
 use tracked::{ConnState, Tracked, WriteWatched};
@@ -95,6 +100,21 @@ pub struct HttpServer {
     /// connection, advertised in SETTINGS: each may hold an upstream
     /// connection.
     pub max_concurrent_streams: u32,
+    /// Renew each connection after this long, as gRPC's MaxConnectionAge
+    /// does (gRFC A9): an HTTP/1.1 connection's next answer carries
+    /// `Connection: close` (an idle one is closed), an HTTP/2 connection
+    /// gets the graceful GOAWAY and its streams finish. Each connection's
+    /// age is drawn within ±10% of this, so connections opened together do
+    /// not all renew at once. Clients holding connections for long (gRPC,
+    /// HTTP/2, keep-alive pools) otherwise stay on the pods they first
+    /// reached after a scale-up. `None` (the default): kept for their life.
+    pub max_connection_age: Option<Duration>,
+    /// After [`HttpServer::max_connection_age`], how long requests still in
+    /// flight may take before the connection is closed anyway (gRPC's
+    /// MaxConnectionAgeGrace): a stream that never ends would otherwise
+    /// hold its client on this pod. `None` (the default): they finish,
+    /// however long they take (within the drain's deadline).
+    pub max_connection_age_grace: Option<Duration>,
 }
 
 impl Default for HttpServer {
@@ -108,6 +128,8 @@ impl Default for HttpServer {
             max_headers: 100,
             max_header_bytes: 60 * 1024,
             max_concurrent_streams: 100,
+            max_connection_age: None,
+            max_connection_age_grace: None,
         }
     }
 }
@@ -254,12 +276,14 @@ impl HttpServer {
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
         let state = Arc::new(ConnState::new());
+        let age = self.age_deadline();
         let service = Tracked {
             inner: service,
             state: state.clone(),
             view: watch.phase_view(),
             h2c: Some(Arc::new(self.clone())),
             max_head: Some(self.max_header_bytes),
+            age,
         };
         let stream = WriteWatched {
             io: stream,
@@ -287,6 +311,7 @@ impl HttpServer {
         // request in flight and nothing left to write, even with part of a
         // request head read (a slowloris would otherwise hold the drain).
         let mut close_when_idle = false;
+        let mut age_timer = age.map(|at| AgeTimer::new(at, self.max_connection_age_grace));
         loop {
             tokio::select! {
                 biased;
@@ -328,6 +353,20 @@ impl HttpServer {
                     }
                     Err(next) => idle.as_mut().reset(next),
                 },
+                // Past its age, the connection's next answer says
+                // `Connection: close` (`Tracked` reads the age when the
+                // answer is ready) and an idle connection goes, between
+                // requests, as at `Closing`.
+                event = next_event(&mut age_timer) => match event {
+                    AgeEvent::Reached => {
+                        debug!("connection reached its max age: closing after its answer");
+                        close_when_idle = true;
+                    }
+                    AgeEvent::GraceOver => {
+                        debug!("connection past its max age and grace: closed with a request in flight");
+                        return ConnEnd::Closed;
+                    }
+                },
             }
         }
     }
@@ -347,6 +386,7 @@ impl HttpServer {
             view: watch.phase_view(),
             h2c: None,
             max_head: None,
+            age: None,
         };
         let io = WriteWatched {
             io,
@@ -367,6 +407,9 @@ impl HttpServer {
         // at once: it holds nothing, and one that answers no PING would keep
         // the graceful GOAWAY waiting to the deadline.
         let mut close_if_unused = false;
+        let mut age_timer = self
+            .age_deadline()
+            .map(|at| AgeTimer::new(at, self.max_connection_age_grace));
         loop {
             // `conn` is polled first on every turn, so by the time a phase
             // change is handled the handshake is done (the preface was
@@ -401,6 +444,19 @@ impl HttpServer {
                         conn.as_mut().graceful_shutdown();
                     }
                     Err(next) => idle.as_mut().reset(next),
+                },
+                // Past its age: the two-phase GOAWAY, as at `Draining`;
+                // streams in flight finish (within the grace, if any).
+                event = next_event(&mut age_timer) => match event {
+                    AgeEvent::Reached => if !shutting_down {
+                        debug!("HTTP/2 connection reached its max age: GOAWAY");
+                        shutting_down = true;
+                        conn.as_mut().graceful_shutdown();
+                    },
+                    AgeEvent::GraceOver => {
+                        debug!("HTTP/2 connection past its max age and grace: closed with streams in flight");
+                        return ConnEnd::Closed;
+                    }
                 },
             }
         }

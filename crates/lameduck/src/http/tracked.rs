@@ -175,6 +175,9 @@ pub(crate) struct Tracked<S> {
     /// On HTTP/1.1 connections: the largest request head taken. hyper's
     /// read buffer bounds a head only when it comes in several reads.
     pub(crate) max_head: Option<usize>,
+    /// On HTTP/1.1 connections with a max age: when the connection reaches
+    /// it; answers ready from then on carry `Connection: close`.
+    pub(crate) age: Option<Instant>,
 }
 
 impl<S, B> Service<Request<Incoming>> for Tracked<S>
@@ -229,6 +232,7 @@ where
             // long request that began before the drain still tells its
             // client to move.
             close_when_draining: http1.then(|| self.view.clone()),
+            age: self.age.filter(|_| http1),
         }
     }
 }
@@ -242,6 +246,7 @@ pin_project! {
             fut: F,
             guard: Option<InFlight>,
             close_when_draining: Option<PhaseView>,
+            age: Option<Instant>,
         },
         Ready {
             res: Option<Response<()>>,
@@ -261,11 +266,17 @@ where
                 fut,
                 guard,
                 close_when_draining,
+                age,
             } => {
                 let mut res = std::task::ready!(fut.poll(cx))?;
+                // Past the connection's age, the answer closes it as one
+                // from `Draining` on does. The clock is read only when
+                // the server has an age.
+                let aged = || age.is_some_and(|at| Instant::now() >= at);
                 if close_when_draining
                     .as_ref()
                     .is_some_and(|p| p.get().is_stopping())
+                    || aged()
                 {
                     res.headers_mut()
                         .insert(CONNECTION, HeaderValue::from_static("close"));
