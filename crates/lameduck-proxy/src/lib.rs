@@ -246,6 +246,11 @@ async fn serve_http(
         Err(e) => return debug!(%peer, error = %e, "connection closed before a request"),
     };
     let metrics = shared.metrics.clone();
+    let label = match protocol {
+        lameduck::http::Protocol::Http1 => metrics::Protocol::Http1,
+        lameduck::http::Protocol::Http2 => metrics::Protocol::Http2,
+    };
+    metrics.accepted(label);
     if let (lameduck::http::Protocol::Http1, Some(engine)) = (protocol, engine) {
         if let ConnEnd::BadRequest(status) = h1::serve(stream, peer, watch, engine).await {
             debug!(%peer, %status, "request refused before the upstream saw it");
@@ -253,10 +258,6 @@ async fn serve_http(
         }
         return;
     }
-    let label = match protocol {
-        lameduck::http::Protocol::Http1 => metrics::Protocol::Http1,
-        lameduck::http::Protocol::Http2 => metrics::Protocol::Http2,
-    };
     let _open = metrics.connection(label);
     let service = Forward::new(shared, peer);
     // Boxed: hyper's connection state would otherwise size the task of
@@ -278,6 +279,7 @@ async fn serve_tcp(
     connector: Connector,
     metrics: Arc<Metrics>,
 ) {
+    metrics.accepted(metrics::Protocol::Tcp);
     let _open = metrics.connection(metrics::Protocol::Tcp);
     let upstream = match connector.connect().await {
         Ok(upstream) => upstream,

@@ -19,6 +19,7 @@ pub struct Metrics {
     registry: Registry,
     phase: Family<PhaseLabels, Gauge>,
     connections: [Gauge; Protocol::ALL.len()],
+    accepted: [Counter; Protocol::ALL.len()],
     in_flight: [Gauge; Protocol::ALL.len()],
     requests: [Counter; Outcome::ALL.len()],
     cut: [Counter; Protocol::ALL.len()],
@@ -154,6 +155,14 @@ impl Metrics {
             "Client connections open, by protocol",
             connections.clone(),
         );
+        // Envoy's downstream_cx_total, HAProxy's conn_tot: with
+        // --max-connection-age it shows how often clients renew.
+        let accepted = Family::<ProtocolLabels, Counter>::default();
+        registry.register(
+            "connections_accepted",
+            "Client connections accepted, by the protocol they began with",
+            accepted.clone(),
+        );
         let in_flight = Family::<ProtocolLabels, Gauge>::default();
         registry.register(
             "in_flight_requests",
@@ -199,6 +208,13 @@ impl Metrics {
                     })
                     .clone()
             }),
+            accepted: Protocol::ALL.map(|p| {
+                accepted
+                    .get_or_create(&ProtocolLabels {
+                        protocol: p.as_str(),
+                    })
+                    .clone()
+            }),
             cut: Protocol::ALL.map(|p| {
                 cut.get_or_create(&ProtocolLabels {
                     protocol: p.as_str(),
@@ -217,6 +233,12 @@ impl Metrics {
         let g = self.connections[protocol as usize].clone();
         g.inc();
         GaugeGuard(g)
+    }
+
+    /// Counts a client connection accepted, once it is known to speak
+    /// `protocol`.
+    pub fn accepted(&self, protocol: Protocol) {
+        self.accepted[protocol as usize].inc();
     }
 
     /// Counts a request in flight until the guard drops.

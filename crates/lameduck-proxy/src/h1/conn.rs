@@ -12,7 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use http::StatusCode;
-use lameduck::http::ConnEnd;
+use lameduck::http::{ConnEnd, IDLE_AFTER_AGE};
 use lameduck::{tunnel, TunnelEnd, TunnelKind, Watch};
 use lameduck_core::Phase;
 use tokio::io::AsyncWriteExt;
@@ -143,8 +143,10 @@ async fn next_head(
     let mut deadline = if first || !buf.is_empty() {
         in_time(server.header_read_timeout)
     } else {
-        // An idle connection past its age goes, as idle ones at Closing.
-        match (in_time(server.idle_timeout), age) {
+        // Past its age, a connection idle for IDLE_AFTER_AGE goes: one
+        // busy with requests gets its `Connection: close` on an answer.
+        let aged = age.map(|at| at.max(Instant::now() + IDLE_AFTER_AGE));
+        match (in_time(server.idle_timeout), aged) {
             (Some(idle), Some(at)) => Some(idle.min(at)),
             (idle, at) => idle.or(at),
         }

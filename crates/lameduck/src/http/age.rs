@@ -13,7 +13,6 @@
 //! not all renew at once.
 
 use std::collections::hash_map::RandomState;
-use std::future::Future;
 use std::hash::BuildHasher;
 use std::pin::Pin;
 use std::time::Duration;
@@ -97,14 +96,10 @@ impl AgeTimer {
 
 /// Polls `timer` if there is one: a connection without an age polls a
 /// ready-made pending future, never a clock.
-pub(crate) fn next_event(
-    timer: &mut Option<AgeTimer>,
-) -> impl Future<Output = AgeEvent> + Send + '_ {
-    async move {
-        match timer {
-            Some(timer) => timer.next().await,
-            None => std::future::pending().await,
-        }
+pub(crate) async fn next_event(timer: &mut Option<AgeTimer>) -> AgeEvent {
+    match timer {
+        Some(timer) => timer.next().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -48,6 +48,16 @@ use tracked::{ConnState, Tracked, WriteWatched};
 /// on every connection; a century is as good as forever for a process.
 const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
+/// How long an HTTP/1.1 connection past its
+/// [`HttpServer::max_connection_age`] may stay idle before it is closed.
+/// Closing an idle connection races with a request its client may be
+/// sending at that moment, which would meet a closed socket (RFC 9112
+/// §9.6). A client sending requests one after another never leaves its
+/// connection idle this long, so it gets `Connection: close` on an answer
+/// instead (HAProxy's `idle-close-on-response` waits for the same reason);
+/// a connection that is really idle still goes soon.
+pub const IDLE_AFTER_AGE: Duration = Duration::from_secs(1);
+
 /// The HTTP/2 connection preface a client with prior knowledge starts with.
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -232,8 +242,11 @@ impl HttpServer {
     /// `Ok` when the connection has been idle for the idle timeout, else
     /// when to look again. Idle time is read lazily: requests never wake
     /// the connection's task for it.
-    fn idle_check(&self, state: &ConnState) -> Result<(), Instant> {
-        let idle_timeout = self.idle_timeout.min(LONGEST);
+    fn idle_check(&self, state: &ConnState, aged: bool) -> Result<(), Instant> {
+        let idle_timeout = match aged {
+            true => self.idle_timeout.min(IDLE_AFTER_AGE),
+            false => self.idle_timeout.min(LONGEST),
+        };
         let idle_until = state.idle_since() + idle_timeout;
         let now = Instant::now();
         if state.in_flight() == 0 && now >= idle_until {
@@ -312,6 +325,7 @@ impl HttpServer {
         // request head read (a slowloris would otherwise hold the drain).
         let mut close_when_idle = false;
         let mut age_timer = age.map(|at| AgeTimer::new(at, self.max_connection_age_grace));
+        let mut aged = false;
         loop {
             tokio::select! {
                 biased;
@@ -345,9 +359,9 @@ impl HttpServer {
                     shutting_down = true;
                     conn.as_mut().graceful_shutdown();
                 }
-                () = &mut idle, if !shutting_down => match self.idle_check(&state) {
+                () = &mut idle, if !shutting_down => match self.idle_check(&state, aged) {
                     Ok(()) => {
-                        debug!("closing an idle connection");
+                        debug!(aged, "closing an idle connection");
                         shutting_down = true;
                         conn.as_mut().graceful_shutdown();
                     }
@@ -355,12 +369,13 @@ impl HttpServer {
                 },
                 // Past its age, the connection's next answer says
                 // `Connection: close` (`Tracked` reads the age when the
-                // answer is ready) and an idle connection goes, between
-                // requests, as at `Closing`.
+                // answer is ready), and a connection idle for
+                // `IDLE_AFTER_AGE` is closed between requests.
                 event = next_event(&mut age_timer) => match event {
                     AgeEvent::Reached => {
                         debug!("connection reached its max age: closing after its answer");
-                        close_when_idle = true;
+                        aged = true;
+                        idle.as_mut().reset(Instant::now());
                     }
                     AgeEvent::GraceOver => {
                         debug!("connection past its max age and grace: closed with a request in flight");
@@ -437,7 +452,7 @@ impl HttpServer {
                         Phase::Stopping | Phase::Exited => return ConnEnd::Cut,
                     }
                 }
-                () = &mut idle, if !shutting_down => match self.idle_check(&state) {
+                () = &mut idle, if !shutting_down => match self.idle_check(&state, false) {
                     Ok(()) => {
                         debug!("closing an idle connection");
                         shutting_down = true;
