@@ -149,9 +149,11 @@ pub fn parse_age(s: &str) -> Result<Duration, String> {
 pub fn parse_age_grace(s: &str) -> Result<Duration, String> {
     let grace = parse_duration(s).map_err(|e| e.to_string())?;
     if grace.is_zero() {
-        return Err("a grace of 0 would cut every request in flight at the age: give a \
+        return Err(
+            "a grace of 0 would cut every request in flight at the age: give a \
                     duration above 0 (leave the flag out to let them finish)"
-            .to_owned());
+                .to_owned(),
+        );
     }
     Ok(grace)
 }
@@ -168,9 +170,11 @@ impl ProxyArgs {
             return Err("--max-connection-age-grace needs --max-connection-age".into());
         }
         if self.max_connection_age.is_some() && self.mode == Mode::Tcp {
-            return Err("--max-connection-age needs --mode http: a TCP session cannot be \
+            return Err(
+                "--max-connection-age needs --mode http: a TCP session cannot be \
                         told to move without losing what is in flight"
-                .into());
+                    .into(),
+            );
         }
         Ok(Config {
             listen,

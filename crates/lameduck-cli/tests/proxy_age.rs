@@ -114,7 +114,10 @@ fn h2load_loses_no_request_and_renews_its_http1_connections() {
     assert!(n[3] > 20, "{text}");
     assert_eq!((n[4], n[5]), (0, 0), "no request failed: {text}");
     let opened = accepted(app.admin, "http1");
-    assert!(opened >= 6.0, "2 at once, renewed about every second: {opened}");
+    assert!(
+        opened >= 6.0,
+        "2 at once, renewed about every second: {opened}"
+    );
 
     // HTTP/2: h2load stops a client at GOAWAY rather than reconnecting (it
     // only reconnects on HTTP/1.1's `Connection: close`), so what shows here
@@ -135,12 +138,7 @@ fn a_grpc_channel_follows_goaway_to_new_connections_and_loses_no_call() {
     let app = ProxiedApp::start(
         "grpc_server.py",
         &[],
-        &[
-            "--upstream-protocol",
-            "h2",
-            "--max-connection-age",
-            "1s",
-        ],
+        &["--upstream-protocol", "h2", "--max-connection-age", "1s"],
     );
     let out = app.path("calls.json");
     let status = Command::new(python())
@@ -155,7 +153,10 @@ fn a_grpc_channel_follows_goaway_to_new_connections_and_loses_no_call() {
     assert!(!result.contains(r#""ok": 0"#), "{result}");
     // One channel, one connection at a time: 4s at an age of about 1s.
     let opened = accepted(app.admin, "http2");
-    assert!(opened >= 3.0, "the channel renewed its connection: {opened}");
+    assert!(
+        opened >= 3.0,
+        "the channel renewed its connection: {opened}"
+    );
 }
 
 #[test]
@@ -198,7 +199,10 @@ fn read_answer(stream: &mut TcpStream) -> String {
     while !got.ends_with(b"\r\n\r\n") {
         match stream.read(&mut byte) {
             Ok(1) => got.push(byte[0]),
-            other => panic!("answer cut short ({other:?}): {:?}", String::from_utf8_lossy(&got)),
+            other => panic!(
+                "answer cut short ({other:?}): {:?}",
+                String::from_utf8_lossy(&got)
+            ),
         }
     }
     let head = String::from_utf8_lossy(&got).to_ascii_lowercase();
@@ -237,7 +241,10 @@ fn an_answer_past_the_age_says_close_and_an_idle_connection_is_closed() {
     let mut idle = keep_alive_get(app.listen, "/");
     let head = read_answer(&mut idle);
     assert!(!head.contains("connection: close"), "{head}");
-    assert!(closed_by_server(&mut idle), "an idle connection past its age");
+    assert!(
+        closed_by_server(&mut idle),
+        "an idle connection past its age"
+    );
     assert!(
         opened.elapsed().as_millis() >= 900,
         "not before its age: {:?}",
@@ -267,17 +274,31 @@ fn with_a_grace_a_request_still_in_flight_after_it_is_cut() {
 
 #[test]
 fn bad_ages_are_usage_errors() {
-    let proxy = ["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1"];
+    let proxy = [
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        "127.0.0.1:1",
+    ];
     let with = |extra: &[&'static str]| -> Vec<&'static str> {
         proxy.iter().chain(extra).copied().collect()
     };
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (with(&["--max-connection-age", "0"]), "give 1s or more"),
         (with(&["--max-connection-age", "10ms"]), "give 1s or more"),
-        (with(&["--max-connection-age", "8761h"]), "longer than 8760h"),
+        (
+            with(&["--max-connection-age", "8761h"]),
+            "longer than 8760h",
+        ),
         (with(&["--max-connection-age", "soon"]), "invalid duration"),
         (
-            with(&["--max-connection-age", "1m", "--max-connection-age-grace", "0"]),
+            with(&[
+                "--max-connection-age",
+                "1m",
+                "--max-connection-age-grace",
+                "0",
+            ]),
             "above 0",
         ),
         (

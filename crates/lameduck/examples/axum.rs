@@ -10,6 +10,11 @@
 //! HTTP/1.1 answers then carry `Connection: close` and HTTP/2 clients get
 //! GOAWAY; the listener closes after the delay; a request in flight (try
 //! `/slow` and Ctrl-C) finishes; the process exits as soon as nothing is open.
+//!
+//! Connections are renewed after 5 minutes (±10% each), as gRPC servers do
+//! with MaxConnectionAge, so clients that keep their connections spread over
+//! the new pods of a scale-up; `MAX_CONNECTION_AGE_SECS=2` shows it: a
+//! keep-alive client's answers say `Connection: close` after 2s.
 
 use std::time::Duration;
 
@@ -17,7 +22,8 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
 use hyper_util::service::TowerToHyperService;
-use lameduck::{http::readiness, Drain, Phase};
+use lameduck::http::{readiness, HttpServer};
+use lameduck::{Drain, Phase};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -46,11 +52,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::var("ADDR").unwrap_or_else(|_| "127.0.0.1:3000".into());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     eprintln!("axum: listening on {addr}");
-    tokio::spawn(lameduck::http::serve(
-        listener,
-        drain.clone(),
-        TowerToHyperService::new(app),
-    ));
+    let age_secs = match std::env::var("MAX_CONNECTION_AGE_SECS") {
+        Ok(secs) => secs.parse()?,
+        Err(_) => 300,
+    };
+    let server = HttpServer {
+        max_connection_age: Some(Duration::from_secs(age_secs)),
+        ..HttpServer::default()
+    };
+    let service = TowerToHyperService::new(app);
+    let serving = drain.clone();
+    tokio::spawn(async move { server.serve_listener(listener, serving, service).await });
     let report = drain.run().await;
     eprintln!("axum: drained in {:?}", report.duration);
     Ok(())

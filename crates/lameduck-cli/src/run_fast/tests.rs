@@ -193,6 +193,15 @@ fn anything_unusual_is_left_to_clap() {
         &["run", "--drain-delay", "auto", "app"],
         &["run", "--listen", "127.0.0.1:8080", "app"],
         &["run", "--upstream", "127.0.0.1:8081", "app"],
+        &["run", "--max-connection-age", "5m", "app"],
+        &[
+            "run",
+            "--listen",
+            "127.0.0.1:8080",
+            "--max-connection-age",
+            "5m",
+            "app",
+        ],
         &["run", "--pre-start=", "app"],
         &["run", "--log-format", "JSON", "app"],
         &["run", "--quiet=true", "app"],
@@ -208,6 +217,7 @@ fn anything_unusual_is_left_to_clap() {
     for vars in [
         &[("LAMEDUCK_LISTEN", "127.0.0.1:8080")][..],
         &[("LAMEDUCK_CLIENT_TIMEOUT", "forever")],
+        &[("LAMEDUCK_MAX_CONNECTION_AGE", "5m")],
         &[("LAMEDUCK_SOMETHING_NEW", "1")],
         &[("LAMEDUCK_GRACE_PERIOD", "")],
         &[("LAMEDUCK_GRACE_PERIOD", "forever")],

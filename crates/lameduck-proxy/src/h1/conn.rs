@@ -14,10 +14,10 @@ use std::sync::Arc;
 use http::StatusCode;
 use lameduck::http::{ConnEnd, IDLE_AFTER_AGE};
 use lameduck::{tunnel, TunnelEnd, TunnelKind, Watch};
+use lameduck_core::duration::deadline_after;
 use lameduck_core::Phase;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use lameduck_core::duration::deadline_after;
 use tokio::time::{sleep_until, Instant, Sleep};
 use tracing::{debug, info};
 

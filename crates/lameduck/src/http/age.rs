@@ -113,7 +113,10 @@ mod tests {
         let mut seen = Vec::new();
         for _ in 0..1000 {
             let d = jittered(age, Instant::now());
-            assert!(d >= Duration::from_secs(90) && d <= Duration::from_secs(110), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(90) && d <= Duration::from_secs(110),
+                "{d:?}"
+            );
             seen.push(d);
         }
         seen.sort();

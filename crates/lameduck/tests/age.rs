@@ -1,0 +1,193 @@
+//! `HttpServer::max_connection_age` with real hyper clients on loopback:
+//! an HTTP/1.1 client is told `Connection: close` after the age and loses
+//! nothing, and keeps one connection without the option; an HTTP/2 stream
+//! past the age finishes and the connection ends after it (GOAWAY); with a
+//! grace, a stream still open after it is cut.
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use lameduck::http::HttpServer;
+use lameduck::Drain;
+use tokio::net::{TcpListener, TcpStream};
+
+/// How long any one expected event may take before the test fails.
+const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Serves `/` (hello) and `/slow?ms=N` with `server` until the test ends.
+async fn start(server: HttpServer) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let service = service_fn(|req: Request<Incoming>| async move {
+        let ms: u64 = req
+            .uri()
+            .query()
+            .and_then(|q| q.strip_prefix("ms="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello\n"))))
+    });
+    tokio::spawn(async move { server.serve_listener(listener, Drain::new(), service).await });
+    addr
+}
+
+fn aged(age: Duration, grace: Option<Duration>) -> HttpServer {
+    HttpServer {
+        max_connection_age: Some(age),
+        max_connection_age_grace: grace,
+        ..HttpServer::default()
+    }
+}
+
+fn get(path: &str) -> Request<Empty<Bytes>> {
+    Request::get(path)
+        .header("host", "age")
+        .body(Empty::new())
+        .expect("request")
+}
+
+/// What a keep-alive HTTP/1.1 client saw in `seconds` of requests.
+#[derive(Debug, Default)]
+struct Seen {
+    ok: u32,
+    failed: u32,
+    connections: u32,
+    told_to_close: u32,
+}
+
+/// Requests `/` one after another for `run`, 10ms apart, on one connection
+/// until an answer says `Connection: close`, then on a new one. No retry:
+/// a request the server dropped shows as failed.
+async fn keep_alive_client(addr: &str, run: Duration) -> Seen {
+    let mut seen = Seen::default();
+    let mut sender = None;
+    let end = Instant::now() + run;
+    while Instant::now() < end {
+        let current = match sender.as_mut() {
+            Some(s) => s,
+            None => {
+                let stream = TcpStream::connect(addr).await.expect("connect");
+                let (s, conn) = http1::handshake(TokioIo::new(stream))
+                    .await
+                    .expect("handshake");
+                tokio::spawn(conn);
+                seen.connections += 1;
+                sender.insert(s)
+            }
+        };
+        match current.send_request(get("/")).await {
+            Ok(res) => {
+                let close = res
+                    .headers()
+                    .get("connection")
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+                let status = res.status();
+                let body = res.into_body().collect().await.map(|b| b.to_bytes());
+                match body {
+                    Ok(body) if status == 200 && body == "hello\n" => seen.ok += 1,
+                    _ => seen.failed += 1,
+                }
+                if close {
+                    seen.told_to_close += 1;
+                    sender = None;
+                }
+            }
+            Err(_) => {
+                seen.failed += 1;
+                sender = None;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    seen
+}
+
+#[tokio::test]
+async fn an_http1_client_is_told_to_close_after_the_age_and_loses_nothing() {
+    let addr = start(aged(Duration::from_secs(1), None)).await;
+    let seen = keep_alive_client(&addr, Duration::from_secs(3)).await;
+    assert_eq!(seen.failed, 0, "{seen:?}");
+    assert!(seen.ok > 50, "{seen:?}");
+    // 3s at an age of 0.9s to 1.1s.
+    assert!(seen.told_to_close >= 2, "{seen:?}");
+    assert_eq!(seen.connections, seen.told_to_close + 1, "{seen:?}");
+}
+
+#[tokio::test]
+async fn without_an_age_an_http1_client_keeps_its_connection() {
+    let addr = start(HttpServer::default()).await;
+    let seen = keep_alive_client(&addr, Duration::from_millis(2500)).await;
+    assert_eq!(seen.failed, 0, "{seen:?}");
+    assert_eq!((seen.connections, seen.told_to_close), (1, 0), "{seen:?}");
+}
+
+/// An HTTP/2 connection to `addr`: its sender and the task driving it.
+async fn h2_connection(
+    addr: &str,
+) -> (
+    http2::SendRequest<Empty<Bytes>>,
+    tokio::task::JoinHandle<Result<(), hyper::Error>>,
+) {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    let (sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+        .await
+        .expect("h2 handshake");
+    (sender, tokio::spawn(conn))
+}
+
+#[tokio::test]
+async fn an_http2_stream_past_the_age_finishes_and_the_connection_ends_after_it() {
+    let addr = start(aged(Duration::from_secs(1), None)).await;
+    let (mut sender, conn) = h2_connection(&addr).await;
+    let started = Instant::now();
+    let res = sender
+        .send_request(get("/slow?ms=1600"))
+        .await
+        .expect("the stream begun before the age is answered");
+    let body = res.into_body().collect().await.expect("whole body");
+    assert_eq!(body.to_bytes(), "hello\n");
+    // The server said GOAWAY at the age and closes once its last stream
+    // is done: the client's connection ends cleanly.
+    let ended = tokio::time::timeout(EVENT_TIMEOUT, conn)
+        .await
+        .expect("the connection ends after its last stream")
+        .expect("task");
+    assert!(ended.is_ok(), "{ended:?}");
+    assert!(started.elapsed() >= Duration::from_millis(1600));
+    assert!(
+        sender.send_request(get("/")).await.is_err(),
+        "no new stream on a connection that went away"
+    );
+}
+
+#[tokio::test]
+async fn with_a_grace_an_http2_stream_still_open_after_it_is_cut() {
+    let addr = start(aged(
+        Duration::from_secs(1),
+        Some(Duration::from_millis(300)),
+    ))
+    .await;
+    let (mut sender, _conn) = h2_connection(&addr).await;
+    let started = Instant::now();
+    let answer = async {
+        let res = sender.send_request(get("/slow?ms=5000")).await?;
+        res.into_body().collect().await.map(|_| ())
+    };
+    let result = tokio::time::timeout(EVENT_TIMEOUT, answer)
+        .await
+        .expect("an end");
+    assert!(result.is_err(), "cut, not answered");
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1200) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+}
