@@ -13,6 +13,7 @@
 //! over new pods after a scale-up.
 
 mod age;
+mod h2;
 mod h2c;
 mod listener;
 mod tracked;
@@ -28,9 +29,9 @@ use std::time::Duration;
 use http::{Request, Response, StatusCode};
 use http_body::Body;
 use hyper::body::Incoming;
-use hyper::server::conn::{http1, http2};
+use hyper::server::conn::http1;
 use hyper::service::Service;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use lameduck_core::Phase;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -112,12 +113,15 @@ pub struct HttpServer {
     pub max_concurrent_streams: u32,
     /// Renew each connection after this long, as gRPC's MaxConnectionAge
     /// does (gRFC A9): an HTTP/1.1 connection's next answer carries
-    /// `Connection: close` (an idle one is closed), an HTTP/2 connection
-    /// gets the graceful GOAWAY and its streams finish. Each connection's
-    /// age is drawn within ±10% of this, so connections opened together do
-    /// not all renew at once. Clients holding connections for long (gRPC,
-    /// HTTP/2, keep-alive pools) otherwise stay on the pods they first
-    /// reached after a scale-up. `None` (the default): kept for their life.
+    /// `Connection: close` (one idle for [`IDLE_AFTER_AGE`] is closed), an
+    /// HTTP/2 connection gets the graceful GOAWAY and its streams finish.
+    /// Each connection's age is drawn within ±10% of this, so connections
+    /// opened together do not all renew at once. Clients holding
+    /// connections for long (gRPC, HTTP/2, keep-alive pools) otherwise stay
+    /// on the pods they first reached after a scale-up. `None` (the
+    /// default): kept for their life, with no timer. A zero age renews
+    /// after every answer; the CLI asks for at least a second, as
+    /// grpc-java does.
     pub max_connection_age: Option<Duration>,
     /// After [`HttpServer::max_connection_age`], how long requests still in
     /// flight may take before the connection is closed anyway (gRPC's
@@ -379,97 +383,6 @@ impl HttpServer {
                     }
                     AgeEvent::GraceOver => {
                         debug!("connection past its max age and grace: closed with a request in flight");
-                        return ConnEnd::Closed;
-                    }
-                },
-            }
-        }
-    }
-
-    pub(crate) async fn serve_http2<I, S, B>(&self, io: I, service: S, watch: Watch) -> ConnEnd
-    where
-        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-        S: HttpService<B>,
-        B: Body + Send + Unpin + 'static,
-        B::Data: Send,
-        B::Error: Into<Box<dyn StdError + Send + Sync>>,
-    {
-        let state = Arc::new(ConnState::new());
-        let service = Tracked {
-            inner: service,
-            state: state.clone(),
-            view: watch.phase_view(),
-            h2c: None,
-            max_head: None,
-            age: None,
-        };
-        let io = WriteWatched {
-            io,
-            state: state.clone(),
-        };
-        let mut builder = http2::Builder::new(TokioExecutor::new());
-        builder
-            .timer(TokioTimer::new())
-            .keep_alive_interval(Some(Duration::from_secs(20)))
-            .max_concurrent_streams(self.max_concurrent_streams)
-            .max_header_list_size(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX));
-        let mut conn = pin!(builder.serve_connection(TokioIo::new(io), service));
-        let view = watch.phase_view();
-        let mut phase_change = Box::pin(next_phase(view.clone(), Phase::Serving));
-        let mut idle = pin!(sleep(self.idle_timeout));
-        let mut shutting_down = false;
-        // From `Closing` on, a connection that never carried a request ends
-        // at once: it holds nothing, and one that answers no PING would keep
-        // the graceful GOAWAY waiting to the deadline.
-        let mut close_if_unused = false;
-        let mut age_timer = self
-            .age_deadline()
-            .map(|at| AgeTimer::new(at, self.max_connection_age_grace));
-        loop {
-            // `conn` is polled first on every turn, so by the time a phase
-            // change is handled the handshake is done (the preface was
-            // already there when detected) and GOAWAY is graceful.
-            tokio::select! {
-                biased;
-                r = until(conn.as_mut(), || close_if_unused && state.is_unused()) => return match r {
-                    Some(r) => ended(r, &state),
-                    None => {
-                        debug!("closing an HTTP/2 connection that carried no request");
-                        ConnEnd::Closed
-                    }
-                },
-                seen = &mut phase_change => {
-                    phase_change = Box::pin(next_phase(view.clone(), seen));
-                    match seen {
-                        Phase::Serving => {}
-                        Phase::Draining | Phase::Closing => {
-                            close_if_unused = seen == Phase::Closing;
-                            if !shutting_down {
-                                shutting_down = true;
-                                conn.as_mut().graceful_shutdown();
-                            }
-                        }
-                        Phase::Stopping | Phase::Exited => return ConnEnd::Cut,
-                    }
-                }
-                () = &mut idle, if !shutting_down => match self.idle_check(&state, false) {
-                    Ok(()) => {
-                        debug!("closing an idle connection");
-                        shutting_down = true;
-                        conn.as_mut().graceful_shutdown();
-                    }
-                    Err(next) => idle.as_mut().reset(next),
-                },
-                // Past its age: the two-phase GOAWAY, as at `Draining`;
-                // streams in flight finish (within the grace, if any).
-                event = next_event(&mut age_timer) => match event {
-                    AgeEvent::Reached => if !shutting_down {
-                        debug!("HTTP/2 connection reached its max age: GOAWAY");
-                        shutting_down = true;
-                        conn.as_mut().graceful_shutdown();
-                    },
-                    AgeEvent::GraceOver => {
-                        debug!("HTTP/2 connection past its max age and grace: closed with streams in flight");
                         return ConnEnd::Closed;
                     }
                 },
