@@ -38,6 +38,8 @@ mod admin;
 mod connect;
 mod endpoint;
 pub mod health;
+mod http_mode;
+mod http_pool;
 mod metrics;
 mod policy;
 mod relay;
@@ -50,13 +52,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use lameduck::http::HttpServer;
 use lameduck::{accept_until_closing, Drain, Report, Timing};
 use tokio::net::TcpListener;
 use tracing::info;
 
 pub use admin::Admin;
 pub use connect::{Attempts, ConnectError, Connector};
-pub use endpoint::{Backend, Endpoint, EndpointView, Lease, Leave};
+pub use endpoint::{Backend, Endpoint, EndpointView, InFlight, Lease, Leave};
+pub use http_mode::Balanced;
 pub use health::HealthCheck;
 pub use metrics::Metrics;
 pub use policy::{Algorithm, OnLeave, Policy};
@@ -68,11 +72,35 @@ pub use state::{Conditions, State};
 use source::file::FileSource;
 use source::kubernetes::KubernetesSource;
 
+/// What the balancer relays.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Any protocol over TCP: one endpoint per client connection.
+    #[default]
+    Tcp,
+    /// HTTP/1.1 and h2c: one endpoint per request, over kept HTTP/1.1
+    /// connections.
+    Http,
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Tcp => "tcp",
+            Mode::Http => "http",
+        })
+    }
+}
+
 /// How a balancer runs.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Where clients connect.
     pub listen: SocketAddr,
+    /// What it relays.
+    pub mode: Mode,
+    /// HTTP mode: limits and timeouts towards clients.
+    pub http: HttpServer,
     /// Where endpoints come from.
     pub source: SourceSpec,
     /// Which port of the slices (`--port`); a `kubernetes:` source may name
@@ -234,6 +262,7 @@ impl Balancer {
         } = self;
         info!(
             listen = %config.listen,
+            mode = %config.mode,
             endpoints = %config.source,
             algorithm = %config.policy.algorithm,
             admin = ?config.admin,
@@ -261,24 +290,35 @@ impl Balancer {
         if let Some(check) = config.health.clone() {
             tokio::spawn(health::run(check, set.clone()));
         }
+        let connector = Arc::new(Connector {
+            set: set.clone(),
+            metrics: metrics.clone(),
+            timeout: config.connect_timeout,
+            retries: config.connect_retries,
+        });
+        let (listener, requests) = match config.mode {
+            Mode::Tcp => (Some(listener), None),
+            Mode::Http => {
+                let requests = http_mode::start(listener, &drain, connector.clone(), config.http.clone());
+                (None, Some(requests))
+            }
+        };
         if let Some(admin) = admin {
             tokio::spawn(
                 Admin {
                     drain: drain.clone(),
                     set: set.clone(),
                     metrics: metrics.clone(),
+                    requests,
                     source: config.source.to_string(),
                     allow_remote: config.admin_allow_remote,
                 }
                 .serve(admin),
             );
         }
-        let connector = Arc::new(Connector {
-            set,
-            metrics,
-            timeout: config.connect_timeout,
-            retries: config.connect_retries,
-        });
+        let Some(listener) = listener else {
+            return drain.run().await;
+        };
         tokio::spawn(accept_until_closing(
             listener,
             drain.watch(),
