@@ -60,8 +60,8 @@ use tracing::info;
 pub use admin::Admin;
 pub use connect::{Attempts, ConnectError, Connector};
 pub use endpoint::{Backend, Endpoint, EndpointView, InFlight, Lease, Leave};
-pub use http_mode::Balanced;
 pub use health::HealthCheck;
+pub use http_mode::Balanced;
 pub use metrics::Metrics;
 pub use policy::{Algorithm, OnLeave, Policy};
 pub use relay::{relay_tcp, RelayEnd, Relayed};
@@ -299,7 +299,8 @@ impl Balancer {
         let (listener, requests) = match config.mode {
             Mode::Tcp => (Some(listener), None),
             Mode::Http => {
-                let requests = http_mode::start(listener, &drain, connector.clone(), config.http.clone());
+                let requests =
+                    http_mode::start(listener, &drain, connector.clone(), config.http.clone());
                 (None, Some(requests))
             }
         };

@@ -628,18 +628,6 @@ fn bad_input_gets_a_clear_message_and_status_2() {
                 listen,
                 "--endpoints",
                 &src,
-                "--mode",
-                "http",
-            ],
-            "--mode http is not available yet",
-        ),
-        (
-            vec![
-                "balance",
-                "--listen",
-                listen,
-                "--endpoints",
-                &src,
                 "--drain-timeout",
                 "forever",
             ],

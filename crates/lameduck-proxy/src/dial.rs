@@ -28,8 +28,7 @@ pub use crate::h1::pool::IDLE_TIMEOUT;
 
 /// A connection for one request, and whether it was kept from an earlier
 /// one (`true`: it may have been closed by the app meanwhile).
-pub type Checkout<'a> =
-    Pin<Box<dyn Future<Output = io::Result<(UpstreamConn, bool)>> + Send + 'a>>;
+pub type Checkout<'a> = Pin<Box<dyn Future<Output = io::Result<(UpstreamConn, bool)>> + Send + 'a>>;
 
 /// Chooses the upstream connection of each request.
 ///

@@ -99,8 +99,7 @@ impl HttpFront {
     /// HTTP/1.1 and h2c from clients, HTTP/1.1 to the connections `dial`
     /// hands out, request by request (a balancer's HTTP mode).
     pub fn dialing(dial: Arc<dyn Dial>, config: FrontConfig) -> Self {
-        let connector =
-            Connector::dialing(config.authority.as_str(), dial, config.metrics.clone());
+        let connector = Connector::dialing(config.authority.as_str(), dial, config.metrics.clone());
         HttpFront::new(connector, UpstreamProtocol::Http1, config)
     }
 

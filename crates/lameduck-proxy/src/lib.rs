@@ -34,8 +34,8 @@ pub use admin::Admin;
 pub use config::{Config, Mode, Upstream, UpstreamProtocol};
 pub use entry::{run_sidecar, ProxyDrainer};
 pub use front::{FrontConfig, HttpFront};
-pub use upstream::UpstreamConn;
 pub use metrics::Metrics;
+pub use upstream::UpstreamConn;
 
 use upstream::{Connector, Readiness};
 

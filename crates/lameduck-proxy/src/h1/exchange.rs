@@ -107,7 +107,11 @@ pub async fn exchange(
             Err(Failure::Upstream(e))
                 if reused
                     && rbuf.is_empty()
-                    && may_resend(method.as_bytes(), has_body, !trip.write_failed.load(Ordering::Relaxed)) =>
+                    && may_resend(
+                        method.as_bytes(),
+                        has_body,
+                        !trip.write_failed.load(Ordering::Relaxed),
+                    ) =>
             {
                 debug!(error = %e, method, "a kept upstream connection was closed: sending again on a new one");
                 (upstream, reused) = match checkout(engine, true).await {
