@@ -105,12 +105,14 @@ fn spread(
 }
 
 /// `http_client.py sequence`: the requests one after the other on one
-/// keep-alive connection; `[status, body]` of each.
-fn sequence(dir: &Path, listen: SocketAddr, requests: &[&str]) -> Value {
+/// keep-alive connection (`--h2`: HTTP/2 streams on one connection);
+/// `[status, body]` of each.
+fn sequence(dir: &Path, listen: SocketAddr, flags: &[&str], requests: &[&str]) -> Value {
     let out = dir.join(format!("sequence-{}.json", free_port()));
     let status = Command::new(python())
         .arg(fixture("http_client.py"))
         .args(["sequence", "--addr", &listen.to_string()])
+        .args(flags)
         .arg("--out")
         .arg(&out)
         .args(requests)
@@ -318,52 +320,54 @@ fn a_kept_connection_the_pod_closed_is_sent_again_for_idempotent_requests_only()
         &slice_yaml("web-1", ports, &[("web-a", "127.84.0.2", READY)]),
     );
     let balance = http_balance(&file, &[]);
-    let answers = sequence(
-        dir.path(),
-        balance.listen,
-        &[
-            "GET /1",
-            // On the kept connection: dropped, sent again on a new one.
-            "GET /2",
-            // Written on the kept connection and dropped: never sent twice.
-            "POST /3 order=1",
-            // On a new connection.
-            "DELETE /4",
-            // Idempotent: sent again.
-            "DELETE /5",
-            // A POST without a body is no more idempotent: never sent twice.
-            "POST /6",
-            // On a new connection.
-            "POST /7",
-        ],
-    );
-    assert_eq!(
-        answers,
-        json!([
-            [200, "web-a"],
-            [200, "web-a"],
-            [502, "upstream unavailable"],
-            [200, "web-a"],
-            [200, "web-a"],
-            [502, "upstream unavailable"],
-            [200, "web-a"],
-        ])
-    );
-    let seen = |path: &str| {
-        pod.events()
-            .iter()
-            .filter(|e| e.starts_with("request") && e.ends_with(&format!(" {path}")))
-            .count()
+    let requests = [
+        "GET /1",
+        // On the kept connection: dropped, sent again on a new one.
+        "GET /2",
+        // Written on the kept connection and dropped: never sent twice.
+        "POST /3 order=1",
+        // On a new connection.
+        "DELETE /4",
+        // Idempotent: sent again.
+        "DELETE /5",
+        // A POST without a body is no more idempotent: never sent twice.
+        "POST /6",
+        // On a new connection.
+        "POST /7",
+    ];
+    let expected = json!([
+        [200, "web-a"],
+        [200, "web-a"],
+        [502, "upstream unavailable"],
+        [200, "web-a"],
+        [200, "web-a"],
+        [502, "upstream unavailable"],
+        [200, "web-a"],
+    ]);
+    let seen = || {
+        [1, 2, 3, 4, 5, 6, 7].map(|n| {
+            pod.events()
+                .iter()
+                .filter(|e| e.starts_with("request") && e.ends_with(&format!(" /{n}")))
+                .count()
+        })
     };
+    // HTTP/1.1 from the client (the engine's path)...
     assert_eq!(
-        [1, 2, 3, 4, 5, 6, 7].map(|n| seen(&format!("/{n}"))),
-        [1, 2, 1, 1, 2, 1, 1],
-        "{:?}",
-        pod.events()
+        sequence(dir.path(), balance.listen, &[], &requests),
+        expected
     );
+    assert_eq!(seen(), [1, 2, 1, 1, 2, 1, 1], "{:?}", pod.events());
+    // ... and h2c (hyper's path): the same rule.
+    assert_eq!(
+        sequence(dir.path(), balance.listen, &["--h2"], &requests),
+        expected
+    );
+    // Its first GET took the connection the HTTP/1.1 run kept: sent again.
+    assert_eq!(seen(), [3, 4, 2, 2, 4, 2, 2], "{:?}", pod.events());
     assert_eq!(
         balance.metric("lameduck_requests_total{outcome=\"upstream_error\"}"),
-        2.0
+        4.0
     );
 }
 
