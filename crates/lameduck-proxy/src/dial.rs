@@ -1,9 +1,8 @@
 //! The seam between the proxy's HTTP side and whoever chooses where each
 //! request goes.
 //!
-//! The drain proxy sends everything to one fixed upstream: its
-//! [`Connector`](crate::upstream::Connector) keeps idle connections per
-//! thread and dials the one address. A balancer (`lameduck balance --mode
+//! The drain proxy sends everything to one fixed upstream: its connector
+//! keeps idle connections per thread and dials the one address. A balancer (`lameduck balance --mode
 //! http`) chooses an endpoint for every request instead, and keeps idle
 //! connections per endpoint so that those to an endpoint that began
 //! terminating can be closed at once. It plugs in here: a [`Dial`] hands
@@ -38,8 +37,7 @@ pub type Checkout<'a> = Pin<Box<dyn Future<Output = io::Result<(UpstreamConn, bo
 /// may serve another request.
 pub trait Dial: std::fmt::Debug + Send + Sync + 'static {
     /// A connection for the next request: a kept one, unless `fresh`, or a
-    /// new one. An error is answered 502 (503 for
-    /// [`ConnectionLimit`](crate::upstream::ConnectionLimit)).
+    /// new one. An error is answered 502.
     fn checkout(&self, fresh: bool) -> Checkout<'_>;
 
     /// Takes back `conn` after an exchange that left it reusable; dropping
