@@ -16,7 +16,7 @@ use std::sync::Arc;
 use lameduck::{accept_until_closing, Drain};
 use lameduck_proxy::dial::{Checkout, Dial};
 use lameduck_proxy::{FrontConfig, HttpFront, UpstreamConn};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use crate::connect::{Attempts, Connector};
 use crate::endpoint::{InFlight, Lease};
@@ -62,14 +62,8 @@ impl Balanced {
             endpoint.count_connection();
             let lease = Lease::new(endpoint.clone());
             let addr = endpoint.addr();
-            let dialed = tokio::time::timeout(self.connector.timeout, TcpStream::connect(addr))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
-                });
-            match dialed {
+            match self.connector.dial(addr).await {
                 Ok(stream) => {
-                    let _ = stream.set_nodelay(true);
                     let hold = Hold {
                         lease,
                         request: Some(InFlight::new(endpoint)),

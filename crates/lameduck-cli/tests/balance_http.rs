@@ -155,6 +155,13 @@ fn in_flight(balance: &Balance) -> u64 {
         .unwrap_or(0)
 }
 
+fn one_pod(dir: &Path, ip: &str, ports: Ports, extra: &[&str]) -> (HttpPod, PathBuf) {
+    let pod = HttpPod::start(dir, "web-a", ip, ports, extra);
+    let file = dir.join("endpoints.yaml");
+    write_atomic(&file, &slice_yaml("web-1", ports, &[("web-a", ip, READY)]));
+    (pod, file)
+}
+
 fn two_pods(dir: &Path, net: &str, ports: Ports, extra: &[&str]) -> (HttpPod, HttpPod, PathBuf) {
     let a = HttpPod::start(dir, "web-a", &format!("{net}.2"), ports, extra);
     let b = HttpPod::start(dir, "web-b", &format!("{net}.3"), ports, extra);
@@ -313,12 +320,7 @@ fn a_kept_connection_the_pod_closed_is_sent_again_for_idempotent_requests_only()
     // The pod answers the first request of each connection and closes the
     // connection on the second, once it read it whole: a keep-alive
     // timeout that hits a request already on its way.
-    let pod = HttpPod::start(dir.path(), "web-a", "127.84.0.2", ports, &["--drop-second"]);
-    let file = dir.path().join("endpoints.yaml");
-    write_atomic(
-        &file,
-        &slice_yaml("web-1", ports, &[("web-a", "127.84.0.2", READY)]),
-    );
+    let (pod, file) = one_pod(dir.path(), "127.84.0.2", ports, &["--drop-second"]);
     let balance = http_balance(&file, &[]);
     let requests = [
         "GET /1",
@@ -413,12 +415,7 @@ fn h2c_clients_are_spread_per_request_over_http11_connections() {
 fn sigterm_drains_the_balancer_as_the_proxy_drains() {
     let dir = tempdir();
     let ports = Ports::free();
-    let pod = HttpPod::start(dir.path(), "web-a", "127.86.0.2", ports, &[]);
-    let file = dir.path().join("endpoints.yaml");
-    write_atomic(
-        &file,
-        &slice_yaml("web-1", ports, &[("web-a", "127.86.0.2", READY)]),
-    );
+    let (pod, file) = one_pod(dir.path(), "127.86.0.2", ports, &[]);
     let balance = http_balance(&file, &["--drain-delay", "2s", "--grace-period", "30s"]);
     let slow = Slow::start(balance.listen, 4000);
     wait_until("the slow request in flight", || in_flight(&balance) == 1);
@@ -453,12 +450,7 @@ fn sigterm_drains_the_balancer_as_the_proxy_drains() {
 fn bad_input_gets_a_clear_answer() {
     let dir = tempdir();
     let ports = Ports::free();
-    let _pod = HttpPod::start(dir.path(), "web-a", "127.87.0.2", ports, &[]);
-    let file = dir.path().join("endpoints.yaml");
-    write_atomic(
-        &file,
-        &slice_yaml("web-1", ports, &[("web-a", "127.87.0.2", READY)]),
-    );
+    let (_pod, file) = one_pod(dir.path(), "127.87.0.2", ports, &[]);
     let src = source(&file);
     let listen = "127.0.0.1:0";
     for (args, expected) in [
