@@ -162,3 +162,122 @@ pub(crate) async fn sweep(kept: Arc<Kept>, set: Arc<EndpointSet>) {
         kept.sweep();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::Backend;
+    use crate::policy::Policy;
+    use crate::state::Conditions;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A pod on loopback, and the balancer's connections to it.
+    struct Pod {
+        listener: TcpListener,
+        set: Arc<EndpointSet>,
+        metrics: lameduck_proxy::Metrics,
+    }
+
+    impl Pod {
+        async fn start() -> Pod {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let set = EndpointSet::new(Policy::default());
+            let pod = Pod {
+                listener,
+                set,
+                metrics: lameduck_proxy::Metrics::new(),
+            };
+            pod.conditions(Conditions::default());
+            pod
+        }
+
+        fn conditions(&self, conditions: Conditions) {
+            let addr = self.listener.local_addr().expect("addr");
+            self.set.update(&[Backend {
+                addr,
+                name: None,
+                conditions,
+            }]);
+        }
+
+        fn endpoint(&self) -> Arc<Endpoint> {
+            self.set.endpoints().pop().expect("the endpoint")
+        }
+
+        /// A connection as HTTP mode opens it, and the pod's end of it.
+        async fn connect(&self) -> (UpstreamConn, TcpStream) {
+            let addr = self.listener.local_addr().expect("addr");
+            let stream = TcpStream::connect(addr).await.expect("connect");
+            let (pod_end, _) = self.listener.accept().await.expect("accept");
+            let hold = Hold {
+                lease: Lease::new(self.endpoint()),
+                request: None,
+            };
+            let conn = UpstreamConn::dialed(stream, &self.metrics, Box::new(hold));
+            (conn, pod_end)
+        }
+    }
+
+    async fn sees_close(mut pod_end: TcpStream) -> bool {
+        let mut byte = [0u8; 1];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), pod_end.read(&mut byte)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    }
+
+    #[tokio::test]
+    async fn a_ready_endpoint_reuses_its_kept_connections() {
+        let pod = Pod::start().await;
+        let kept = Kept::default();
+        let (conn, _pod_end) = pod.connect().await;
+        kept.put(conn);
+        assert_eq!(pod.endpoint().open(), 1, "kept, still open");
+        let again = kept.take(&pod.endpoint()).expect("reused");
+        assert!(kept.take(&pod.endpoint()).is_none(), "taken once");
+        kept.put(again);
+        kept.sweep();
+        assert!(kept.take(&pod.endpoint()).is_some(), "a live one stays");
+    }
+
+    #[tokio::test]
+    async fn kept_connections_close_as_soon_as_the_endpoint_terminates() {
+        let pod = Pod::start().await;
+        let kept = Kept::default();
+        let (idle, idle_pod_end) = pod.connect().await;
+        let (busy, busy_pod_end) = pod.connect().await;
+        kept.put(idle);
+        pod.conditions(Conditions::new(false, true, true));
+        assert!(kept.take(&pod.endpoint()).is_none(), "never reused");
+        kept.sweep();
+        assert!(sees_close(idle_pod_end).await, "the idle one is closed");
+        // One that finishes its request afterwards is closed, not kept.
+        kept.put(busy);
+        assert!(sees_close(busy_pod_end).await);
+        assert_eq!(pod.endpoint().open(), 0);
+        // Ready again: kept again.
+        pod.conditions(Conditions::default());
+        let (conn, _pod_end) = pod.connect().await;
+        kept.put(conn);
+        assert!(kept.take(&pod.endpoint()).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_connection_the_pod_closed_while_idle_is_never_taken() {
+        let pod = Pod::start().await;
+        let kept = Kept::default();
+        let (conn, pod_end) = pod.connect().await;
+        kept.put(conn);
+        drop(pod_end);
+        // Taken (and put back) only until the runtime saw the FIN come in.
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(conn) = kept.take(&pod.endpoint()) {
+                kept.put(conn);
+                tokio::task::yield_now().await;
+            }
+        });
+        assert!(closed.await.is_ok(), "a closed connection was kept");
+        assert_eq!(pod.endpoint().open(), 0);
+    }
+}
