@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 
 use crate::connect::{Attempts, Connector};
 use crate::endpoint::{InFlight, Lease};
+use crate::http_leave::LeaveWatch;
 use crate::http_pool::{self, Hold, Kept};
 use crate::metrics::Metrics;
 
@@ -64,9 +65,15 @@ impl Balanced {
             let addr = endpoint.addr();
             match self.connector.dial(addr).await {
                 Ok(stream) => {
+                    let leave = LeaveWatch::start(
+                        &stream,
+                        endpoint.clone(),
+                        self.connector.metrics.clone(),
+                    );
                     let hold = Hold {
                         lease,
                         request: Some(InFlight::new(endpoint)),
+                        _leave: leave,
                     };
                     let conn = UpstreamConn::dialed(stream, &self.proxy_metrics, Box::new(hold));
                     return Ok((conn, false));

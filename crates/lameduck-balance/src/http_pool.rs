@@ -22,12 +22,14 @@ use crate::state::State;
 const KEEP: usize = 512;
 
 /// What HTTP mode ties to each upstream connection: the endpoint's count
-/// of open connections for the connection's life, and of requests in
-/// flight while it carries one.
+/// of open connections for the connection's life, of requests in flight
+/// while it carries one, and the watch that closes it when its endpoint
+/// left and `--drain-timeout` passed.
 #[derive(Debug)]
 pub(crate) struct Hold {
     pub(crate) lease: Lease,
     pub(crate) request: Option<InFlight>,
+    pub(crate) _leave: Option<crate::http_leave::LeaveWatch>,
 }
 
 /// The idle connections to one address, each with when it became idle.
@@ -213,6 +215,7 @@ mod tests {
             let hold = Hold {
                 lease: Lease::new(self.endpoint()),
                 request: None,
+                _leave: None,
             };
             let conn = UpstreamConn::dialed(stream, &self.metrics, Box::new(hold));
             (conn, pod_end)

@@ -38,6 +38,7 @@ mod admin;
 mod connect;
 mod endpoint;
 pub mod health;
+mod http_leave;
 mod http_mode;
 mod http_pool;
 mod metrics;

@@ -314,6 +314,41 @@ fn a_pod_that_refuses_before_the_file_says_so_costs_the_clients_nothing() {
 }
 
 #[test]
+fn a_request_still_in_flight_to_a_gone_endpoint_is_cut_at_the_drain_timeout() {
+    let dir = tempdir();
+    let ports = Ports::free();
+    let (a, _b, file) = two_pods(dir.path(), "127.88.0", ports, &[]);
+    let only = |ip: &str, name: &str| slice_yaml("web-1", ports, &[(name, ip, READY)]);
+    write_atomic(&file, &only("127.88.0.3", "web-b"));
+    let balance = http_balance(&file, &["--drain-timeout", "1s"]);
+    let slow = Slow::start(balance.listen, 15000);
+    wait_until("the slow request in flight", || in_flight(&balance) == 1);
+    // web-b is gone from the file; web-a takes over.
+    write_atomic(&file, &only("127.88.0.2", "web-a"));
+    balance.wait_state("web-b", Some("gone"));
+    assert_eq!(
+        spread(dir.path(), balance.listen, 10, 2),
+        BTreeMap::from([("web-a".to_owned(), 10)])
+    );
+    // Its request ran on for the drain timeout, then its connection was
+    // closed: the client gets 502 long before the pod would have answered
+    // (15s).
+    assert_eq!(slow.answer(), "upstream unavailable\n 502");
+    assert_eq!(
+        balance.metric("lameduck_balance_closed_at_drain_timeout_total"),
+        1.0
+    );
+    // Its last connection closed: forgotten.
+    balance.wait_state("web-b", None);
+    assert_eq!(
+        a.count("closed"),
+        0,
+        "web-a's connections are kept: {:?}",
+        a.events()
+    );
+}
+
+#[test]
 fn a_kept_connection_the_pod_closed_is_sent_again_for_idempotent_requests_only() {
     let dir = tempdir();
     let ports = Ports::free();
