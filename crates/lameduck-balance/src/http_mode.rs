@@ -27,7 +27,7 @@ use crate::metrics::Metrics;
 /// Hands out the upstream connection of each request: the seam's
 /// implementation over the balancer's engine.
 #[derive(Debug)]
-pub struct Balanced {
+pub(crate) struct Balanced {
     connector: Arc<Connector>,
     kept: Arc<Kept>,
     proxy_metrics: Arc<lameduck_proxy::Metrics>,

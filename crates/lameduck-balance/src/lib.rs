@@ -17,6 +17,10 @@
 //! [`Connector`] (connects with retries) and [`relay_tcp`] (one client
 //! connection). [`Balancer`] wires them to a listener, a source, health
 //! checks, an admin port and the drain sequence of the `lameduck` crate.
+//! In [`Mode::Http`] the drain proxy's HTTP side serves the clients and the
+//! engine chooses an endpoint for every request, through the proxy's
+//! `Dial` seam; idle kept connections to an endpoint that is no longer
+//! ready are closed at once.
 //!
 //! ```
 //! use std::net::SocketAddr;
@@ -62,7 +66,6 @@ pub use admin::Admin;
 pub use connect::{Attempts, ConnectError, Connector};
 pub use endpoint::{Backend, Endpoint, EndpointView, InFlight, Lease, Leave};
 pub use health::HealthCheck;
-pub use http_mode::Balanced;
 pub use metrics::Metrics;
 pub use policy::{Algorithm, OnLeave, Policy};
 pub use relay::{relay_tcp, RelayEnd, Relayed};
