@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use balance_support::{
-    fixture, run_balance, slice_yaml, write_atomic, Balance, Ports, READY, TERMINATING,
+    fixture, run_balance, slice_yaml, write_atomic, Balance, Pod, Ports, READY, TERMINATING,
 };
 use serde_json::{json, Value};
-use support::net::{exchange, free_port, refused, status};
+use support::net::{app, exchange, free_port, refused, status};
 use support::{python, tempdir, wait_file, wait_until};
 
 fn source(path: &Path) -> String {
@@ -444,6 +444,62 @@ fn h2c_clients_are_spread_per_request_over_http11_connections() {
         .expect("curl");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text == "web-a\n 2" || text == "web-b\n 2", "{text}");
+}
+
+#[test]
+fn a_websocket_keeps_its_upstream_connection_when_its_pod_terminates() {
+    let dir = tempdir();
+    let ports = Ports::free();
+    let _a = Pod::start(dir.path(), "web-a", "127.89.0.2", ports);
+    let file = dir.path().join("endpoints.yaml");
+    let slice = |c| slice_yaml("web-1", ports, &[("web-a", "127.89.0.2", c)]);
+    write_atomic(&file, &slice(READY));
+    let balance = Balance::start(
+        &source(&file),
+        &["--mode", "http", "--port", "ws"],
+        &[],
+        true,
+    );
+    let [out, ready] = ["out", "ready"].map(|k| dir.path().join(format!("ws.{k}")));
+    let mut ws = Command::new(python())
+        .arg(app("ws_client.py"))
+        .args([
+            "--url",
+            &format!("ws://{}/", balance.listen),
+            "--interval-ms",
+            "20",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .arg("--ready")
+        .arg(&ready)
+        .spawn()
+        .expect("ws_client.py");
+    wait_file(&ready);
+    // The upgraded connection counts as a request in flight on its pod.
+    wait_until("the WebSocket in flight", || in_flight(&balance) == 1);
+    write_atomic(&file, &slice(TERMINATING));
+    balance.wait_state("web-a", Some("terminating"));
+    let open = |b: &Balance| b.endpoint("web-a").expect("web-a")["open_connections"].clone();
+    assert_eq!(open(&balance), 1, "the tunnel's connection is not closed");
+    assert_eq!(
+        balance.metric("lameduck_open_connections{protocol=\"websocket\"}"),
+        1.0
+    );
+    // The client ends it, with every message echoed: the session outlived
+    // the change.
+    // SAFETY: kill has no memory arguments.
+    unsafe { libc::kill(ws.id() as i32, libc::SIGTERM) };
+    let result: Value = serde_json::from_str(&wait_file(&out)).expect("ws_client output");
+    let _ = ws.wait();
+    assert_eq!(
+        (result["close_code"].clone(), result["error"].clone()),
+        (json!(1000), Value::Null),
+        "{result}"
+    );
+    assert!(result["sent"].as_u64() > Some(0), "{result}");
+    assert_eq!(result["sent"], result["echoed"], "{result}");
+    wait_until("the tunnel's connection to close", || open(&balance) == 0);
 }
 
 #[test]
