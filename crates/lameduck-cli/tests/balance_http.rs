@@ -122,14 +122,27 @@ fn sequence(dir: &Path, listen: SocketAddr, flags: &[&str], requests: &[&str]) -
     serde_json::from_str(&wait_file(&out)).expect("client output")
 }
 
-/// A slow request in flight with curl: `GET /slow?ms=MS`.
+/// A slow request in flight with curl: `GET /slow?ms=MS` (or another
+/// method).
 struct Slow(Child);
 
 impl Slow {
     fn start(listen: SocketAddr, ms: u32) -> Slow {
+        Slow::start_with(listen, ms, "GET")
+    }
+
+    fn start_with(listen: SocketAddr, ms: u32, method: &str) -> Slow {
         Slow(
             Command::new("curl")
-                .args(["-sS", "--max-time", "30", "-w", " %{http_code}"])
+                .args([
+                    "-sS",
+                    "--max-time",
+                    "30",
+                    "-w",
+                    " %{http_code}",
+                    "-X",
+                    method,
+                ])
                 .arg(format!("http://{listen}/slow?ms={ms}"))
                 .stdout(Stdio::piped())
                 .spawn()
@@ -321,7 +334,8 @@ fn a_request_still_in_flight_to_a_gone_endpoint_is_cut_at_the_drain_timeout() {
     let only = |ip: &str, name: &str| slice_yaml("web-1", ports, &[(name, ip, READY)]);
     write_atomic(&file, &only("127.88.0.3", "web-b"));
     let balance = http_balance(&file, &["--drain-timeout", "1s"]);
-    let slow = Slow::start(balance.listen, 15000);
+    // A POST: once cut, it cannot go to another pod (a GET would).
+    let slow = Slow::start_with(balance.listen, 15000, "POST");
     wait_until("the slow request in flight", || in_flight(&balance) == 1);
     // web-b is gone from the file; web-a takes over.
     write_atomic(&file, &only("127.88.0.2", "web-a"));

@@ -72,8 +72,9 @@ impl UpstreamConn {
     }
 }
 
-/// Whether a request whose kept upstream connection closed before any
-/// byte of the answer came back may be sent again on a new connection:
+/// Whether a request whose upstream connection (a kept one, mostly)
+/// closed before any byte of the answer came back may be sent again on a
+/// new connection:
 /// when it never reached the app (its first write failed: the app had
 /// closed its end, and a closed socket processes nothing), or when its
 /// method is idempotent (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, TRACE, PUT,

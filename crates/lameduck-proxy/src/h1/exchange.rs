@@ -67,10 +67,11 @@ pub async fn exchange(
     let method = method.as_ref().map_or("?", http::Method::as_str);
     buf.consume(head.len);
     let has_body = head.body != Framing::Length(0);
-    let (mut upstream, mut reused) = match checkout(engine, false).await {
-        Ok(taken) => taken,
+    let mut upstream = match checkout(engine, false).await {
+        Ok((conn, _)) => conn,
         Err(failure) => return failed(engine, client, head, failure, method).await,
     };
+    let mut resent = false;
     if head.expect_continue && has_body && buf.is_empty() {
         write_all(client, &mut [IoSlice::new(heads::CONTINUE)]).await?;
     }
@@ -101,11 +102,12 @@ pub async fn exchange(
             Ok(Done::Upgraded(kind)) => {
                 return Ok(After::Upgrade(upstream, std::mem::take(buf), kind));
             }
-            // A kept connection the app closed just as it was taken, before
-            // any byte of the answer: sent again, once, on a new connection
-            // when that is safe (`may_resend`), else answered 502.
+            // The connection closed before any byte of the answer (a kept
+            // one the app closed just as it was taken, a new one a closing
+            // listener reset): sent again, once, on a new connection when
+            // that is safe (`may_resend`), else answered 502.
             Err(Failure::Upstream(e))
-                if reused
+                if !resent
                     && rbuf.is_empty()
                     && may_resend(
                         method.as_bytes(),
@@ -113,9 +115,10 @@ pub async fn exchange(
                         !trip.write_failed.load(Ordering::Relaxed),
                     ) =>
             {
-                debug!(error = %e, method, "a kept upstream connection was closed: sending again on a new one");
-                (upstream, reused) = match checkout(engine, true).await {
-                    Ok(taken) => taken,
+                debug!(error = %e, method, "the upstream connection closed before answering: sending again on a new one");
+                resent = true;
+                upstream = match checkout(engine, true).await {
+                    Ok((conn, _)) => conn,
                     Err(failure) => return failed(engine, client, head, failure, method).await,
                 };
             }
