@@ -32,7 +32,7 @@ pub enum BalanceMode {
     lameduck balance --listen 0.0.0.0:8080 --endpoints kubernetes:shop/web:http --admin 0.0.0.0:9901\n  \
     lameduck balance --listen 127.0.0.1:8080 --endpoints file:endpoints.yaml --port http\n  \
     lameduck balance --mode http --listen 0.0.0.0:8080 --endpoints kubernetes:shop/web:http\n\n\
-  A terminating endpoint gets no new connections; its established ones carry on.\n  \
+  A terminating endpoint gets no new connections (in HTTP mode, no new requests);\n  its established ones carry on.\n  \
   Reload a file source with SIGHUP (it is also read again when it changes).")]
 pub struct BalanceArgs {
     #[command(flatten)]
