@@ -14,10 +14,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use balance_support::{
-    fixture, run_balance, slice_yaml, write_atomic, Balance, Pod, Ports, READY, TERMINATING,
+    fixture, run_balance, slice_yaml, write_atomic, Balance, Pod, Ports, WsSession, READY,
+    TERMINATING,
 };
 use serde_json::{json, Value};
-use support::net::{app, exchange, free_port, refused, status};
+use support::net::{exchange, free_port, refused, status};
 use support::{python, tempdir, wait_file, wait_until};
 
 fn source(path: &Path) -> String {
@@ -474,22 +475,7 @@ fn a_websocket_keeps_its_upstream_connection_when_its_pod_terminates() {
         &[],
         true,
     );
-    let [out, ready] = ["out", "ready"].map(|k| dir.path().join(format!("ws.{k}")));
-    let mut ws = Command::new(python())
-        .arg(app("ws_client.py"))
-        .args([
-            "--url",
-            &format!("ws://{}/", balance.listen),
-            "--interval-ms",
-            "20",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .arg("--ready")
-        .arg(&ready)
-        .spawn()
-        .expect("ws_client.py");
-    wait_file(&ready);
+    let ws = WsSession::open(dir.path(), balance.listen, "1");
     // The upgraded connection counts as a request in flight on its pod.
     wait_until("the WebSocket in flight", || in_flight(&balance) == 1);
     write_atomic(&file, &slice(TERMINATING));
@@ -502,10 +488,7 @@ fn a_websocket_keeps_its_upstream_connection_when_its_pod_terminates() {
     );
     // The client ends it, with every message echoed: the session outlived
     // the change.
-    // SAFETY: kill has no memory arguments.
-    unsafe { libc::kill(ws.id() as i32, libc::SIGTERM) };
-    let result: Value = serde_json::from_str(&wait_file(&out)).expect("ws_client output");
-    let _ = ws.wait();
+    let result = ws.stop();
     assert_eq!(
         (result["close_code"].clone(), result["error"].clone()),
         (json!(1000), Value::Null),
