@@ -300,40 +300,44 @@ impl Balancer {
             timeout: config.connect_timeout,
             retries: config.connect_retries,
         });
-        let (listener, requests) = match config.mode {
-            Mode::Tcp => (Some(listener), None),
-            Mode::Http => {
-                let requests =
-                    http_mode::start(listener, &drain, connector.clone(), config.http.clone());
-                (None, Some(requests))
+        let requests = match config.mode {
+            Mode::Http => Some(http_mode::start(
+                listener,
+                &drain,
+                connector,
+                config.http.clone(),
+            )),
+            Mode::Tcp => {
+                tokio::spawn(accept_until_closing(
+                    listener,
+                    drain.watch(),
+                    move |stream, peer, watch| {
+                        let connector = connector.clone();
+                        async move {
+                            relay_tcp(stream, peer, watch, connector).await;
+                        }
+                    },
+                ));
+                None
             }
         };
         if let Some(admin) = admin {
             tokio::spawn(
                 Admin {
                     drain: drain.clone(),
-                    set: set.clone(),
-                    metrics: metrics.clone(),
-                    requests,
+                    set,
+                    metrics,
+                    requests: requests.clone(),
                     source: config.source.to_string(),
                     allow_remote: config.admin_allow_remote,
                 }
                 .serve(admin),
             );
         }
-        let Some(listener) = listener else {
-            return drain.run().await;
-        };
-        tokio::spawn(accept_until_closing(
-            listener,
-            drain.watch(),
-            move |stream, peer, watch| {
-                let connector = connector.clone();
-                async move {
-                    relay_tcp(stream, peer, watch, connector).await;
-                }
-            },
-        ));
-        drain.run().await
+        let report = drain.run().await;
+        if let Some(requests) = requests {
+            requests.drained(report.duration.as_secs_f64());
+        }
+        report
     }
 }
