@@ -25,6 +25,9 @@ pub struct Admin {
     pub set: Arc<EndpointSet>,
     /// The counters.
     pub metrics: Arc<Metrics>,
+    /// HTTP mode: the proxy's request counters (outcomes, requests in
+    /// flight, upstream connections), served after the balancer's own.
+    pub requests: Option<Arc<lameduck_proxy::Metrics>>,
     /// The source, as `--endpoints` gave it.
     pub source: String,
     /// Whether `POST /drain` is taken from other than loopback.
@@ -76,7 +79,16 @@ impl Admin {
             }
             (&Method::GET | &Method::HEAD, "/live") => admin::text(StatusCode::OK, "live\n"),
             (&Method::GET | &Method::HEAD, "/metrics") => {
-                admin::metrics(self.metrics.render(&self.set, phase))
+                let mut text = self.metrics.render(&self.set, phase);
+                if let Some(requests) = &self.requests {
+                    // One exposition: the balancer's `# EOF` goes, the
+                    // proxy's ends it.
+                    if let Some(body) = text.strip_suffix("# EOF\n") {
+                        text.truncate(body.len());
+                    }
+                    text.push_str(&requests.render(phase));
+                }
+                admin::metrics(text)
             }
             (&Method::GET | &Method::HEAD, "/endpoints") => {
                 let page = EndpointsPage {

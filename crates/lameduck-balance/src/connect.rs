@@ -85,15 +85,8 @@ impl Connector {
                     }
                 });
             };
-            let addr = lease.endpoint().addr();
-            let result = tokio::time::timeout(self.timeout, TcpStream::connect(addr))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
-                });
-            match result {
+            match self.dial(lease.endpoint().addr()).await {
                 Ok(stream) => {
-                    let _ = stream.set_nodelay(true);
                     return Ok((lease, stream));
                 }
                 Err(e) => {
@@ -108,6 +101,18 @@ impl Connector {
                 }
             }
         }
+    }
+
+    /// One connect to `addr` within the connect timeout, without delay on
+    /// small writes (TCP and HTTP mode both relay requests as they come).
+    pub(crate) async fn dial(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        let stream = tokio::time::timeout(self.timeout, TcpStream::connect(addr))
+            .await
+            .unwrap_or_else(|_| {
+                Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
+            })?;
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
     }
 
     /// Records a failed try on `lease`'s endpoint: passed over, counted, not

@@ -45,6 +45,9 @@ pub struct Endpoint {
     ejected_until: Mutex<Option<Instant>>,
     pub(crate) open: AtomicUsize,
     connections: AtomicU64,
+    /// HTTP mode: requests in flight to it, and requests it was given.
+    in_flight: AtomicUsize,
+    requests: AtomicU64,
     failures: AtomicU64,
     ejections: AtomicU64,
     closed_at_timeout: AtomicU64,
@@ -68,10 +71,15 @@ pub struct EndpointView {
     pub healthy: bool,
     /// Whether connect failures have it passed over right now.
     pub ejected: bool,
-    /// Connections open to it now.
+    /// Connections open to it now (HTTP mode: upstream connections, busy
+    /// or kept idle).
     pub open_connections: usize,
     /// New connections it was given.
     pub connections: u64,
+    /// HTTP mode: requests in flight to it now.
+    pub in_flight_requests: usize,
+    /// HTTP mode: requests it was given.
+    pub requests: u64,
     /// Connects to it that failed (refused, reset, timed out).
     pub connect_failures: u64,
     /// Times it was passed over after a failed connect.
@@ -94,6 +102,8 @@ impl Endpoint {
             ejected_until: Mutex::new(None),
             open: AtomicUsize::new(0),
             connections: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             ejections: AtomicU64::new(0),
             closed_at_timeout: AtomicU64::new(0),
@@ -138,6 +148,14 @@ impl Endpoint {
     /// Connections open to it now.
     pub fn open(&self) -> usize {
         self.open.load(Ordering::Acquire)
+    }
+
+    /// What least-connections compares: open connections, and in HTTP
+    /// mode the requests in flight on them too, so that an endpoint busy
+    /// with requests weighs more than one merely keeping idle connections.
+    pub fn load(&self) -> usize {
+        self.open()
+            .saturating_add(self.in_flight.load(Ordering::Acquire))
     }
 
     /// Whether connect failures have it passed over at `now`.
@@ -215,6 +233,8 @@ impl Endpoint {
             ejected: self.is_ejected(Instant::now()),
             open_connections: self.open(),
             connections: get(&self.connections),
+            in_flight_requests: self.in_flight.load(Ordering::Acquire),
+            requests: get(&self.requests),
             connect_failures: get(&self.failures),
             ejections: get(&self.ejections),
             closed_at_drain_timeout: get(&self.closed_at_timeout),
@@ -245,6 +265,30 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.endpoint.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A request's hold on its endpoint (HTTP mode): counted in flight while
+/// it lives.
+#[derive(Debug)]
+pub struct InFlight {
+    endpoint: Arc<Endpoint>,
+}
+
+// === impl InFlight ===
+
+impl InFlight {
+    /// Counts a request given to `endpoint` and in flight until dropped.
+    pub fn new(endpoint: Arc<Endpoint>) -> Self {
+        endpoint.requests.fetch_add(1, Ordering::Relaxed);
+        endpoint.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight { endpoint }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.endpoint.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

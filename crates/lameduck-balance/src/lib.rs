@@ -17,6 +17,10 @@
 //! [`Connector`] (connects with retries) and [`relay_tcp`] (one client
 //! connection). [`Balancer`] wires them to a listener, a source, health
 //! checks, an admin port and the drain sequence of the `lameduck` crate.
+//! In [`Mode::Http`] the drain proxy's HTTP side serves the clients and the
+//! engine chooses an endpoint for every request, through the proxy's
+//! `Dial` seam; idle kept connections to an endpoint that is no longer
+//! ready are closed at once.
 //!
 //! ```
 //! use std::net::SocketAddr;
@@ -38,6 +42,9 @@ mod admin;
 mod connect;
 mod endpoint;
 pub mod health;
+mod http_leave;
+mod http_mode;
+mod http_pool;
 mod metrics;
 mod policy;
 mod relay;
@@ -50,13 +57,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use lameduck::http::HttpServer;
 use lameduck::{accept_until_closing, Drain, Report, Timing};
 use tokio::net::TcpListener;
 use tracing::info;
 
 pub use admin::Admin;
 pub use connect::{Attempts, ConnectError, Connector};
-pub use endpoint::{Backend, Endpoint, EndpointView, Lease, Leave};
+pub use endpoint::{Backend, Endpoint, EndpointView, InFlight, Lease, Leave};
 pub use health::HealthCheck;
 pub use metrics::Metrics;
 pub use policy::{Algorithm, OnLeave, Policy};
@@ -68,11 +76,35 @@ pub use state::{Conditions, State};
 use source::file::FileSource;
 use source::kubernetes::KubernetesSource;
 
+/// What the balancer relays.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Any protocol over TCP: one endpoint per client connection.
+    #[default]
+    Tcp,
+    /// HTTP/1.1 and h2c: one endpoint per request, over kept HTTP/1.1
+    /// connections.
+    Http,
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Tcp => "tcp",
+            Mode::Http => "http",
+        })
+    }
+}
+
 /// How a balancer runs.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Where clients connect.
     pub listen: SocketAddr,
+    /// What it relays.
+    pub mode: Mode,
+    /// HTTP mode: limits and timeouts towards clients.
+    pub http: HttpServer,
     /// Where endpoints come from.
     pub source: SourceSpec,
     /// Which port of the slices (`--port`); a `kubernetes:` source may name
@@ -234,6 +266,7 @@ impl Balancer {
         } = self;
         info!(
             listen = %config.listen,
+            mode = %config.mode,
             endpoints = %config.source,
             algorithm = %config.policy.algorithm,
             admin = ?config.admin,
@@ -261,34 +294,50 @@ impl Balancer {
         if let Some(check) = config.health.clone() {
             tokio::spawn(health::run(check, set.clone()));
         }
+        let connector = Arc::new(Connector {
+            set: set.clone(),
+            metrics: metrics.clone(),
+            timeout: config.connect_timeout,
+            retries: config.connect_retries,
+        });
+        let requests = match config.mode {
+            Mode::Http => Some(http_mode::start(
+                listener,
+                &drain,
+                connector,
+                config.http.clone(),
+            )),
+            Mode::Tcp => {
+                tokio::spawn(accept_until_closing(
+                    listener,
+                    drain.watch(),
+                    move |stream, peer, watch| {
+                        let connector = connector.clone();
+                        async move {
+                            relay_tcp(stream, peer, watch, connector).await;
+                        }
+                    },
+                ));
+                None
+            }
+        };
         if let Some(admin) = admin {
             tokio::spawn(
                 Admin {
                     drain: drain.clone(),
-                    set: set.clone(),
-                    metrics: metrics.clone(),
+                    set,
+                    metrics,
+                    requests: requests.clone(),
                     source: config.source.to_string(),
                     allow_remote: config.admin_allow_remote,
                 }
                 .serve(admin),
             );
         }
-        let connector = Arc::new(Connector {
-            set,
-            metrics,
-            timeout: config.connect_timeout,
-            retries: config.connect_retries,
-        });
-        tokio::spawn(accept_until_closing(
-            listener,
-            drain.watch(),
-            move |stream, peer, watch| {
-                let connector = connector.clone();
-                async move {
-                    relay_tcp(stream, peer, watch, connector).await;
-                }
-            },
-        ));
-        drain.run().await
+        let report = drain.run().await;
+        if let Some(requests) = requests {
+            requests.drained(report.duration.as_secs_f64());
+        }
+        report
     }
 }

@@ -117,6 +117,8 @@ impl Metrics {
         let failures = Family::<EndpointLabels, Counter>::default();
         let ejections = Family::<EndpointLabels, Counter>::default();
         let timed_out = Family::<EndpointLabels, Counter>::default();
+        let in_flight = Family::<EndpointLabels, Gauge>::default();
+        let requests = Family::<EndpointLabels, Counter>::default();
         for v in set.views() {
             let labels = EndpointLabels {
                 endpoint: v.address.to_string(),
@@ -140,6 +142,10 @@ impl Metrics {
             timed_out
                 .get_or_create(&labels)
                 .inc_by(v.closed_at_drain_timeout);
+            in_flight
+                .get_or_create(&labels)
+                .set(i64::try_from(v.in_flight_requests).unwrap_or(i64::MAX));
+            requests.get_or_create(&labels).inc_by(v.requests);
         }
         registry.register(
             "endpoint_state",
@@ -175,6 +181,16 @@ impl Metrics {
             "endpoint_closed_at_drain_timeout",
             "Connections to each endpoint closed by --drain-timeout.",
             timed_out,
+        );
+        registry.register(
+            "endpoint_in_flight_requests",
+            "HTTP mode: requests in flight to each endpoint.",
+            in_flight,
+        );
+        registry.register(
+            "endpoint_requests",
+            "HTTP mode: requests each endpoint was given.",
+            requests,
         );
         let mut out = String::new();
         // Writing to a String cannot fail.

@@ -161,7 +161,7 @@ pub async fn relay_tcp(
 
 /// Resolves when the connection must end: at once for [`Leave::Now`], at
 /// the deadline of [`Leave::At`] (unless the endpoint came back).
-async fn until_leave(mut leave: watch::Receiver<Leave>) -> Leave {
+pub(crate) async fn until_leave(mut leave: watch::Receiver<Leave>) -> Leave {
     loop {
         let now = *leave.borrow_and_update();
         match now {

@@ -202,6 +202,15 @@ impl EndpointSet {
     /// policy allows, a serving-and-terminating one. Endpoints passed over
     /// after a failed connect are avoided while another is left.
     pub fn pick(&self, exclude: &[SocketAddr]) -> Option<Lease> {
+        let e = self.choose_endpoint(exclude)?;
+        e.count_connection();
+        Some(Lease::new(e))
+    }
+
+    /// The endpoint [`pick`](Self::pick) would take, neither counted nor
+    /// held: HTTP mode chooses per request and may reuse a kept
+    /// connection to it rather than open one.
+    pub fn choose_endpoint(&self, exclude: &[SocketAddr]) -> Option<Arc<Endpoint>> {
         let table = self.read();
         let now = Instant::now();
         let usable = |state: State| {
@@ -232,9 +241,7 @@ impl EndpointSet {
                 info!("an endpoint is ready again: the fallback to terminating endpoints ends");
             }
         }
-        let e = chosen?;
-        e.count_connection();
-        Some(Lease::new(e))
+        chosen
     }
 
     /// `retry`: a pick for a client whose first connect failed, which does
@@ -274,7 +281,7 @@ impl EndpointSet {
                 let r = self.random();
                 let a = (r % n as u64) as usize;
                 let b = (a + 1 + ((r >> 32) % (n as u64 - 1)) as usize) % n;
-                if list[b].open() < list[a].open() {
+                if list[b].load() < list[a].load() {
                     list[b]
                 } else {
                     list[a]

@@ -4,10 +4,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
+use lameduck::http::HttpServer;
 use lameduck::Timing;
 use lameduck_balance::health::Probe;
 use lameduck_balance::{
-    Algorithm, Balancer, Config, HealthCheck, OnLeave, Policy, PortSelector, SourceSpec,
+    Algorithm, Balancer, Config, HealthCheck, Mode, OnLeave, Policy, PortSelector, SourceSpec,
 };
 use lameduck_core::parse_duration;
 
@@ -19,7 +20,8 @@ use crate::run::DrainArgs;
 pub enum BalanceMode {
     /// Any protocol over TCP, one endpoint per client connection.
     Tcp,
-    /// HTTP/1.1 and h2c, one endpoint per request (not available yet).
+    /// HTTP/1.1 and h2c, one endpoint per request, over kept HTTP/1.1
+    /// connections.
     Http,
 }
 
@@ -28,8 +30,9 @@ pub enum BalanceMode {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     lameduck balance --listen 0.0.0.0:8080 --endpoints kubernetes:shop/web:http --admin 0.0.0.0:9901\n  \
-    lameduck balance --listen 127.0.0.1:8080 --endpoints file:endpoints.yaml --port http\n\n\
-  A terminating endpoint gets no new connections; its established ones carry on.\n  \
+    lameduck balance --listen 127.0.0.1:8080 --endpoints file:endpoints.yaml --port http\n  \
+    lameduck balance --mode http --listen 0.0.0.0:8080 --endpoints kubernetes:shop/web:http\n\n\
+  A terminating endpoint gets no new connections (in HTTP mode, no new requests);\n  its established ones carry on.\n  \
   Reload a file source with SIGHUP (it is also read again when it changes).")]
 pub struct BalanceArgs {
     #[command(flatten)]
@@ -50,7 +53,9 @@ pub struct BalanceArgs {
     #[arg(long, env = "LAMEDUCK_ENDPOINT_PORT", value_name = "NAME|NUMBER")]
     port: Option<PortSelector>,
 
-    /// `tcp`: any protocol, one endpoint per client connection.
+    /// `tcp`: any protocol, one endpoint per client connection. `http`:
+    /// HTTP/1.1 and h2c, one endpoint per request; kept connections to an
+    /// endpoint that stops being ready are closed.
     #[arg(
         long,
         env = "LAMEDUCK_MODE",
@@ -126,9 +131,6 @@ pub struct BalanceArgs {
 
 impl BalanceArgs {
     fn config(&self) -> Result<Config, String> {
-        if self.mode == BalanceMode::Http {
-            return Err("--mode http is not available yet: use --mode tcp, which carries HTTP/1.1, HTTP/2 and WebSocket connections as they are".into());
-        }
         if self.health_interval.is_zero() || self.health_timeout.is_zero() {
             return Err("--health-interval and --health-timeout must be longer than 0".into());
         }
@@ -154,6 +156,11 @@ impl BalanceArgs {
             .plan_with_auto(Duration::from_secs(1), None, None)?;
         Ok(Config {
             listen: self.listen,
+            mode: match self.mode {
+                BalanceMode::Tcp => Mode::Tcp,
+                BalanceMode::Http => Mode::Http,
+            },
+            http: HttpServer::default(),
             source: self.endpoints.clone(),
             port: self.port.clone(),
             admin: self.admin,

@@ -11,62 +11,15 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use balance_support::{
-    run_balance, short_connections, slice_yaml, write_atomic, Balance, Pod, Ports, Session, NIL,
-    READY, TERMINATING,
+    run_balance, short_connections, slice_yaml, write_atomic, Balance, Pod, Ports, Session,
+    WsSession, NIL, READY, TERMINATING,
 };
 use serde_json::{json, Value};
-use support::net::{app, refused, status};
-use support::{python, tempdir, wait_file, wait_until};
+use support::net::{refused, status};
+use support::{tempdir, wait_until};
 
 fn source(path: &std::path::Path) -> String {
     format!("file:{}", path.display())
-}
-
-/// A WebSocket session of `tests/apps/ws_client.py`.
-struct WsSession {
-    child: std::process::Child,
-    out: std::path::PathBuf,
-}
-
-impl WsSession {
-    fn open(dir: &std::path::Path, listen: std::net::SocketAddr, tag: &str) -> WsSession {
-        let out = dir.join(format!("ws-{tag}.json"));
-        let ready = dir.join(format!("ws-{tag}.ready"));
-        let child = Command::new(python())
-            .arg(app("ws_client.py"))
-            .args(["--url", &format!("ws://{listen}/"), "--interval-ms", "50"])
-            .arg("--out")
-            .arg(&out)
-            .arg("--ready")
-            .arg(&ready)
-            .spawn()
-            .expect("ws_client.py");
-        wait_file(&ready);
-        WsSession { child, out }
-    }
-
-    fn ended(&self) -> bool {
-        self.out.exists()
-    }
-
-    fn stop(mut self) -> Value {
-        // SAFETY: kill has no memory arguments.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        self.result()
-    }
-
-    fn result(&mut self) -> Value {
-        let text = wait_file(&self.out);
-        let _ = self.child.wait();
-        serde_json::from_str(&text).expect("ws_client output")
-    }
-}
-
-impl Drop for WsSession {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn by_pod(result: &Value) -> BTreeMap<String, u64> {
@@ -620,18 +573,6 @@ fn bad_input_gets_a_clear_message_and_status_2() {
                 "grpc",
             ],
             "use tcp or http:PATH",
-        ),
-        (
-            vec![
-                "balance",
-                "--listen",
-                listen,
-                "--endpoints",
-                &src,
-                "--mode",
-                "http",
-            ],
-            "--mode http is not available yet",
         ),
         (
             vec![

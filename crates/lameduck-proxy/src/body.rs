@@ -52,7 +52,8 @@ impl BodyState {
 /// The client's body, streamed to the upstream as it comes.
 #[derive(Debug)]
 pub struct ClientBody {
-    inner: Incoming,
+    /// `None`: no body (a request sent again, whose body was empty).
+    inner: Option<Incoming>,
     state: Arc<BodyState>,
 }
 
@@ -65,7 +66,18 @@ impl ClientBody {
             state.end(SENT);
         }
         let body = ClientBody {
-            inner,
+            inner: Some(inner),
+            state: state.clone(),
+        };
+        (body, state)
+    }
+
+    /// No body at all, sent whole already.
+    pub fn empty() -> (Self, Arc<BodyState>) {
+        let state = Arc::new(BodyState::default());
+        state.end(SENT);
+        let body = ClientBody {
+            inner: None,
             state: state.clone(),
         };
         (body, state)
@@ -80,21 +92,26 @@ impl Body for ClientBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let polled = Pin::new(inner).poll_frame(cx);
         match &polled {
             Poll::Ready(None) => self.state.end(SENT),
             Poll::Ready(Some(Err(_))) => self.state.end(FAILED),
-            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => self.state.end(SENT),
+            Poll::Ready(Some(Ok(_))) if self.is_end_stream() => self.state.end(SENT),
             _ => {}
         }
         polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Incoming::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Incoming::size_hint)
     }
 }

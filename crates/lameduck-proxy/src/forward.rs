@@ -14,6 +14,7 @@ use http::uri::Authority;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
+use hyper::body::Body;
 use hyper::body::Incoming;
 use hyper::service::Service;
 use hyper::upgrade::OnUpgrade;
@@ -23,6 +24,7 @@ use tracing::{debug, info, warn};
 
 use crate::body::{BodyState, ClientBody};
 use crate::config::UpstreamProtocol;
+use crate::dial::may_resend;
 use crate::metrics::{Metrics, Outcome, Protocol};
 use crate::rewrite::{is_grpc, strip_hop_by_hop, to_upstream, upgrade_protocol, Peer};
 use crate::upstream::{is_connection_limit, UpstreamClient};
@@ -126,6 +128,8 @@ impl Shared {
             }
         };
         let (parts, body) = req.into_parts();
+        // A request without a body can be sent again as it was.
+        let again = body.is_end_stream().then(|| parts.clone());
         let (body, sent) = ClientBody::new(body);
         // gRPC carries its own deadline (`grpc-timeout`) to the server, and
         // a server stream may send its headers only with its first message,
@@ -136,6 +140,24 @@ impl Shared {
             .await
         {
             Ok(res) => res,
+            // The upstream connection closed before any byte of the answer:
+            // sent again, once, when RFC 9110 allows (`may_resend`).
+            Err(Failure::Upstream(e)) => {
+                let Some(parts) =
+                    again.filter(|_| closed_unanswered(&e, method.as_str().as_bytes()))
+                else {
+                    return self.failed(Failure::Upstream(e), &sent, &method, &uri);
+                };
+                debug!(%method, path = uri.path(), error = %e, "the upstream connection closed before answering: sending again");
+                let (body, sent) = ClientBody::empty();
+                match self
+                    .exchange(Request::from_parts(parts, body), &sent, limit)
+                    .await
+                {
+                    Ok(res) => res,
+                    Err(failure) => return self.failed(failure, &sent, &method, &uri),
+                }
+            }
             Err(failure) => return self.failed(failure, &sent, &method, &uri),
         };
         self.metrics.outcome(match res.status().as_u16() {
@@ -231,6 +253,25 @@ impl Shared {
         self.metrics.outcome(Outcome::UpstreamError);
         short(StatusCode::BAD_GATEWAY, "upstream unavailable\n")
     }
+}
+
+/// Whether `e` says the upstream connection closed before any byte of the
+/// answer, and a bodiless `method` may then be sent again: hyper's
+/// "canceled" is a request never written, its "incomplete message" one
+/// written and not answered (only an idempotent method goes again).
+fn closed_unanswered(e: &hyper_util::client::legacy::Error, method: &[u8]) -> bool {
+    if e.is_connect() {
+        return false;
+    }
+    let mut next = std::error::Error::source(e);
+    while let Some(cause) = next {
+        if let Some(h) = cause.downcast_ref::<hyper::Error>() {
+            return (h.is_canceled() || h.is_incomplete_message())
+                && may_resend(method, false, !h.is_canceled());
+        }
+        next = cause.source();
+    }
+    false
 }
 
 /// Why no answer came from the upstream.

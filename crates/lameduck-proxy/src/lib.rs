@@ -13,8 +13,10 @@
 mod admin;
 mod body;
 mod config;
+pub mod dial;
 mod entry;
 mod forward;
+mod front;
 pub mod h1;
 mod metrics;
 mod rewrite;
@@ -24,17 +26,17 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use lameduck::http::{ConnEnd, HttpServer};
 use lameduck::{accept_until_closing, tunnel, Drain, Report, TunnelEnd, TunnelKind, Watch};
 use tokio::net::{TcpListener, TcpStream};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 pub use admin::Admin;
 pub use config::{Config, Mode, Upstream, UpstreamProtocol};
 pub use entry::{run_sidecar, ProxyDrainer};
+pub use front::{FrontConfig, HttpFront};
 pub use metrics::Metrics;
+pub use upstream::UpstreamConn;
 
-use forward::{Forward, Shared};
 use upstream::{Connector, Readiness};
 
 /// Why the proxy could not start.
@@ -174,44 +176,23 @@ impl Proxy {
         let watch = drain.watch();
         match config.mode {
             Mode::Http => {
-                let shared = Arc::new(Shared {
-                    client: upstream::client(connector.clone(), config.upstream_protocol),
-                    protocol: config.upstream_protocol,
-                    upstream: config.upstream.authority().clone(),
-                    drain: drain.clone(),
-                    metrics: metrics.clone(),
-                    upstream_timeout: config.upstream_timeout,
-                });
-                let server = Arc::new(config.http.clone());
-                // HTTP/1.1 to an HTTP/1.1 upstream goes through the engine;
-                // to an HTTP/2 upstream, through hyper's client.
-                let engine = (config.upstream_protocol == UpstreamProtocol::Http1).then(|| {
-                    Arc::new(h1::Engine {
-                        connector,
-                        metrics: metrics.clone(),
-                        drain: drain.clone(),
-                        upstream: config.upstream.authority().clone(),
+                let front = Arc::new(HttpFront::new(
+                    connector,
+                    config.upstream_protocol,
+                    FrontConfig {
+                        authority: config.upstream.authority().clone(),
+                        http: config.http.clone(),
                         upstream_timeout: config.upstream_timeout,
-                        limits: h1::parse::Limits {
-                            max_head: config.http.max_header_bytes,
-                            max_headers: config.http.max_headers,
-                        },
-                        server: server.clone(),
-                        shared: shared.clone(),
-                    })
-                });
+                        drain: drain.clone(),
+                        metrics: metrics.clone(),
+                    },
+                ));
                 tokio::spawn(accept_until_closing(
                     listener,
                     watch,
                     move |stream, peer, watch| {
-                        serve_http(
-                            stream,
-                            peer,
-                            watch,
-                            server.clone(),
-                            shared.clone(),
-                            engine.clone(),
-                        )
+                        let front = front.clone();
+                        async move { front.serve(stream, peer, watch).await }
                     },
                 ));
             }
@@ -229,46 +210,6 @@ impl Proxy {
         let report = drain.run().await;
         metrics.drained(report.duration.as_secs_f64());
         report
-    }
-}
-
-async fn serve_http(
-    stream: TcpStream,
-    peer: SocketAddr,
-    watch: Watch,
-    server: Arc<HttpServer>,
-    shared: Arc<Shared>,
-    engine: Option<Arc<h1::Engine>>,
-) {
-    let protocol = match server.detect(&stream, &watch).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return,
-        Err(e) => return debug!(%peer, error = %e, "connection closed before a request"),
-    };
-    let metrics = shared.metrics.clone();
-    let label = match protocol {
-        lameduck::http::Protocol::Http1 => metrics::Protocol::Http1,
-        lameduck::http::Protocol::Http2 => metrics::Protocol::Http2,
-    };
-    metrics.accepted(label);
-    if let (lameduck::http::Protocol::Http1, Some(engine)) = (protocol, engine) {
-        if let ConnEnd::BadRequest(status) = h1::serve(stream, peer, watch, engine).await {
-            debug!(%peer, %status, "request refused before the upstream saw it");
-            metrics.outcome(metrics::Outcome::Rejected);
-        }
-        return;
-    }
-    let _open = metrics.connection(label);
-    let service = Forward::new(shared, peer);
-    // Boxed: hyper's connection state would otherwise size the task of
-    // every connection, HTTP/1.1 ones waiting idle in the engine too.
-    match Box::pin(server.serve(stream, protocol, service, watch)).await {
-        ConnEnd::Closed => {}
-        ConnEnd::Cut => metrics.cut(label),
-        ConnEnd::BadRequest(status) => {
-            debug!(%peer, %status, "request refused before a service saw it");
-            metrics.outcome(metrics::Outcome::Rejected);
-        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! holds at most so many connections to it, the pooled HTTP client over it,
 //! and the start-up readiness probe.
 
+use std::any::Any;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -22,6 +23,7 @@ use tracing::{debug, info};
 
 use crate::body::ClientBody;
 use crate::config::UpstreamProtocol;
+use crate::dial::Dial;
 use crate::metrics::{GaugeGuard, Metrics};
 
 /// Dials the upstream whatever the request's authority says, so that the
@@ -36,6 +38,9 @@ pub struct Connector {
     /// Whether hyper's client gives its HTTP/1.1 connections back to the
     /// engine's pool when done, rather than keeping them in its own.
     recycle: bool,
+    /// Who chooses the upstream of each request instead of the one
+    /// address, and keeps its idle connections (a balancer).
+    dial: Option<Arc<dyn Dial>>,
 }
 
 /// The upstream connection limit was reached and no connection came free
@@ -84,6 +89,39 @@ impl Connector {
             )),
             metrics,
             recycle: false,
+            dial: None,
+        }
+    }
+
+    /// A connector whose connections `dial` chooses, request by request;
+    /// `name` stands for the upstream in logs.
+    pub fn dialing(name: &str, dial: Arc<dyn Dial>, metrics: Arc<Metrics>) -> Self {
+        Connector {
+            dial: Some(dial),
+            ..Connector::new(name, Duration::MAX, Semaphore::MAX_PERMITS, metrics)
+        }
+    }
+
+    /// A connection for one request: a kept one unless `fresh`, or a new
+    /// one; `true` with a kept one (the app may have closed it meanwhile).
+    pub async fn checkout(&self, fresh: bool) -> io::Result<(UpstreamConn, bool)> {
+        if let Some(dial) = &self.dial {
+            return dial.checkout(fresh).await;
+        }
+        if !fresh {
+            if let Some(idle) = crate::h1::pool::take(&self.upstream) {
+                return Ok((idle, true));
+            }
+        }
+        self.open().await.map(|conn| (conn, false))
+    }
+
+    /// Keeps `conn`, which finished an exchange cleanly, for the next
+    /// request.
+    pub fn checkin(&self, conn: UpstreamConn) {
+        match &self.dial {
+            Some(dial) => dial.checkin(conn),
+            None => crate::h1::pool::put(&self.upstream, conn),
         }
     }
 
@@ -94,9 +132,11 @@ impl Connector {
     pub async fn connect(&self) -> io::Result<UpstreamConn> {
         // A connection the HTTP/1.1 engine keeps idle holds a slot: it is
         // the first to use, whoever asks (hyper's client for HTTP/2).
-        if let Some(idle) = crate::h1::pool::take(&self.upstream) {
-            return Ok(idle);
-        }
+        self.checkout(false).await.map(|(conn, _)| conn)
+    }
+
+    /// Opens one TCP connection to the upstream within the limit.
+    async fn open(&self) -> io::Result<UpstreamConn> {
         // No deadline when the timeout is beyond the clock's reach.
         let deadline = Instant::now().checked_add(self.timeout);
         let slot = before(deadline, self.slots.clone().acquire_owned())
@@ -108,8 +148,9 @@ impl Connector {
             .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
         Ok(UpstreamConn {
             stream,
-            _slot: slot,
+            _slot: Some(slot),
             _open: self.metrics.upstream_connection(),
+            tag: None,
         })
     }
 
@@ -131,6 +172,27 @@ impl UpstreamConn {
     pub fn stream(&self) -> &TcpStream {
         &self.stream
     }
+
+    pub(crate) fn with_tag(
+        stream: TcpStream,
+        metrics: &Metrics,
+        tag: Box<dyn Any + Send + Sync>,
+    ) -> Self {
+        UpstreamConn {
+            stream,
+            _slot: None,
+            _open: metrics.upstream_connection(),
+            tag: Some(tag),
+        }
+    }
+
+    pub(crate) fn tag_ref(&self) -> Option<&(dyn Any + Send + Sync)> {
+        self.tag.as_deref()
+    }
+
+    pub(crate) fn tag_ref_mut(&mut self) -> Option<&mut (dyn Any + Send + Sync)> {
+        self.tag.as_deref_mut()
+    }
 }
 
 /// `fut`'s output if it comes before `deadline` (any time without one).
@@ -145,8 +207,10 @@ async fn before<F: Future>(deadline: Option<Instant>, fut: F) -> Option<F::Outpu
 #[derive(Debug)]
 pub struct UpstreamConn {
     stream: TcpStream,
-    _slot: OwnedSemaphorePermit,
+    _slot: Option<OwnedSemaphorePermit>,
     _open: GaugeGuard,
+    /// What a [`Dial`] tied to it.
+    tag: Option<Box<dyn Any + Send + Sync>>,
 }
 
 impl AsyncRead for UpstreamConn {
@@ -206,6 +270,8 @@ pub struct Lent {
     conn: Option<UpstreamConn>,
     recycle: Option<Arc<str>>,
     clean: bool,
+    /// The dialer that takes it back instead of the engine's pool.
+    dial: Option<Arc<dyn Dial>>,
 }
 
 impl Drop for Lent {
@@ -213,7 +279,10 @@ impl Drop for Lent {
         if let (true, Some(address), Some(conn)) =
             (self.clean, self.recycle.take(), self.conn.take())
         {
-            crate::h1::pool::put(&address, conn);
+            match &self.dial {
+                Some(dial) => dial.checkin(conn),
+                None => crate::h1::pool::put(&address, conn),
+            }
         }
     }
 }
@@ -294,6 +363,7 @@ impl tower_service::Service<Uri> for Connector {
                 conn: Some(conn),
                 recycle: this.recycle.then(|| this.upstream.clone()),
                 clean: false,
+                dial: this.dial.clone(),
             }))
         })
     }

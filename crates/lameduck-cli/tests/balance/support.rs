@@ -319,3 +319,55 @@ pub fn run_balance(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A WebSocket session of `tests/apps/ws_client.py`.
+pub struct WsSession {
+    child: Child,
+    out: PathBuf,
+}
+
+impl WsSession {
+    /// Opens a session through the balancer; returns once its handshake
+    /// is done.
+    pub fn open(dir: &Path, listen: SocketAddr, tag: &str) -> WsSession {
+        let out = dir.join(format!("ws-{tag}.json"));
+        let ready = dir.join(format!("ws-{tag}.ready"));
+        let child = Command::new(python())
+            .arg(crate::support::net::app("ws_client.py"))
+            .args(["--url", &format!("ws://{listen}/"), "--interval-ms", "50"])
+            .arg("--out")
+            .arg(&out)
+            .arg("--ready")
+            .arg(&ready)
+            .spawn()
+            .expect("ws_client.py");
+        wait_file(&ready);
+        WsSession { child, out }
+    }
+
+    /// Whether it ended by itself.
+    pub fn ended(&self) -> bool {
+        self.out.exists()
+    }
+
+    /// SIGTERM: the client closes with 1000; its result.
+    pub fn stop(mut self) -> serde_json::Value {
+        // SAFETY: kill has no memory arguments.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.result()
+    }
+
+    /// Its result, once it ended.
+    pub fn result(&mut self) -> serde_json::Value {
+        let text = wait_file(&self.out);
+        let _ = self.child.wait();
+        serde_json::from_str(&text).expect("ws_client output")
+    }
+}
+
+impl Drop for WsSession {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -6,6 +6,7 @@
 
 use std::io::{self, IoSlice};
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use http::StatusCode;
@@ -18,7 +19,8 @@ use super::buffers::{write_all, Buffer};
 use super::heads::{self, Outgoing};
 use super::parse::{parse_response, Framing, RequestHead, ResponseHead};
 use super::transfer::{copy_chunked, copy_length, copy_until_close, BodyError};
-use super::{pool, Engine};
+use super::Engine;
+use crate::dial::may_resend;
 use crate::metrics::Outcome;
 use crate::upstream::{is_connection_limit, UpstreamConn};
 
@@ -65,14 +67,11 @@ pub async fn exchange(
     let method = method.as_ref().map_or("?", http::Method::as_str);
     buf.consume(head.len);
     let has_body = head.body != Framing::Length(0);
-    let taken = pool::take(engine.connector.address());
-    let (mut upstream, mut reused) = match taken {
-        Some(conn) => (conn, true),
-        None => match connect(engine).await {
-            Ok(conn) => (conn, false),
-            Err(failure) => return failed(engine, client, head, failure, method).await,
-        },
+    let mut upstream = match checkout(engine, false).await {
+        Ok((conn, _)) => conn,
+        Err(failure) => return failed(engine, client, head, failure, method).await,
     };
+    let mut resent = false;
     if head.expect_continue && has_body && buf.is_empty() {
         write_all(client, &mut [IoSlice::new(heads::CONTINUE)]).await?;
     }
@@ -84,13 +83,15 @@ pub async fn exchange(
         request: &request,
         limit,
         closing: &closing,
+        write_failed: AtomicBool::new(false),
     };
     loop {
         let mut rbuf = Buffer::empty();
+        trip.write_failed.store(false, Ordering::Relaxed);
         match trip.run(buf, &upstream, &mut rbuf).await {
             Ok(Done::Finished { keep_client, reuse }) => {
                 if reuse && rbuf.is_empty() {
-                    pool::put(engine.connector.address(), upstream);
+                    engine.connector.checkin(upstream);
                 }
                 return Ok(if keep_client {
                     After::KeepAlive
@@ -101,14 +102,23 @@ pub async fn exchange(
             Ok(Done::Upgraded(kind)) => {
                 return Ok(After::Upgrade(upstream, std::mem::take(buf), kind));
             }
-            // A kept connection the app closed just as it was taken: the
-            // request never reached the app, so it is sent again (as
-            // hyper-util does), once, on a new connection.
-            Err(Failure::Upstream(e)) if reused && !has_body && rbuf.is_empty() => {
-                debug!(error = %e, "a kept upstream connection was closed: retrying on a new one");
-                reused = false;
-                upstream = match connect(engine).await {
-                    Ok(conn) => conn,
+            // The connection closed before any byte of the answer (a kept
+            // one the app closed just as it was taken, a new one a closing
+            // listener reset): sent again, once, on a new connection when
+            // that is safe (`may_resend`), else answered 502.
+            Err(Failure::Upstream(e))
+                if !resent
+                    && rbuf.is_empty()
+                    && may_resend(
+                        method.as_bytes(),
+                        has_body,
+                        !trip.write_failed.load(Ordering::Relaxed),
+                    ) =>
+            {
+                debug!(error = %e, method, "the upstream connection closed before answering: sending again on a new one");
+                resent = true;
+                upstream = match checkout(engine, true).await {
+                    Ok((conn, _)) => conn,
                     Err(failure) => return failed(engine, client, head, failure, method).await,
                 };
             }
@@ -118,8 +128,13 @@ pub async fn exchange(
     }
 }
 
-async fn connect(engine: &Engine) -> Result<UpstreamConn, Failure> {
-    engine.connector.connect().await.map_err(Failure::Upstream)
+/// A connection for the request: a kept one unless `fresh`.
+async fn checkout(engine: &Engine, fresh: bool) -> Result<(UpstreamConn, bool), Failure> {
+    engine
+        .connector
+        .checkout(fresh)
+        .await
+        .map_err(Failure::Upstream)
 }
 
 /// How a round trip ended well.
@@ -143,6 +158,8 @@ struct Trip<'a, C> {
     request: &'a [u8],
     limit: Option<Duration>,
     closing: &'a C,
+    /// Whether the request's first write failed: it never reached the app.
+    write_failed: AtomicBool,
 }
 
 impl<C: Fn() -> bool> Trip<'_, C> {
@@ -170,7 +187,10 @@ impl<C: Fn() -> bool> Trip<'_, C> {
             let taken = first.len();
             write_all(up, &mut [IoSlice::new(self.request), IoSlice::new(first)])
                 .await
-                .map_err(BodyError::Sink)?;
+                .map_err(|e| {
+                    self.write_failed.store(true, Ordering::Relaxed);
+                    BodyError::Sink(e)
+                })?;
             buf.consume(taken);
             match head.body {
                 Framing::Length(n) => copy_length(client, buf, up, n - taken as u64).await,

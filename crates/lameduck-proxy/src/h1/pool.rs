@@ -61,7 +61,7 @@ pub fn put(address: &Arc<str>, conn: UpstreamConn) {
 
 /// Whether the app still holds the connection open with nothing unasked
 /// in it: a read would block.
-fn is_open(conn: &UpstreamConn) -> bool {
+pub(crate) fn is_open(conn: &UpstreamConn) -> bool {
     let mut probe = [0u8; 1];
     matches!(conn.stream().try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }

@@ -1,0 +1,142 @@
+//! The proxy's HTTP side as one piece: a client connection is told apart
+//! (HTTP/1.1 or h2c), HTTP/1.1 goes through the proxy's own engine and
+//! HTTP/2 through hyper, both to the upstream of a [`Connector`], which
+//! dials one fixed address or asks a [`Dial`] (a balancer) request by
+//! request.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::uri::Authority;
+use lameduck::http::{ConnEnd, HttpServer, Protocol};
+use lameduck::{Drain, Watch};
+use tokio::net::TcpStream;
+use tracing::debug;
+
+use crate::config::UpstreamProtocol;
+use crate::dial::Dial;
+use crate::forward::{Forward, Shared};
+use crate::h1;
+use crate::metrics::{self, Metrics};
+use crate::upstream::{self, Connector};
+
+/// Serves HTTP client connections towards an upstream.
+#[derive(Debug)]
+pub struct HttpFront {
+    server: Arc<HttpServer>,
+    shared: Arc<Shared>,
+    /// The HTTP/1.1 engine, for an HTTP/1.1 upstream.
+    engine: Option<Arc<h1::Engine>>,
+}
+
+/// What an [`HttpFront`] over a [`Dial`] is told.
+#[derive(Debug)]
+pub struct FrontConfig {
+    /// The `Host` of requests that bring none (HTTP/1.0), and the name of
+    /// the upstream in logs.
+    pub authority: Authority,
+    /// Limits and timeouts towards clients.
+    pub http: HttpServer,
+    /// How long the upstream may take to begin its answer once it has the
+    /// whole request; `None` waits as long as the client does.
+    pub upstream_timeout: Option<Duration>,
+    /// The drain the client connections follow.
+    pub drain: Drain,
+    /// Where requests and connections are counted.
+    pub metrics: Arc<Metrics>,
+}
+
+// === impl HttpFront ===
+
+impl HttpFront {
+    /// The HTTP side of the drain proxy, over `connector`.
+    pub(crate) fn new(
+        connector: Connector,
+        protocol: UpstreamProtocol,
+        config: FrontConfig,
+    ) -> Self {
+        let FrontConfig {
+            authority,
+            http,
+            upstream_timeout,
+            drain,
+            metrics,
+        } = config;
+        let shared = Arc::new(Shared {
+            client: upstream::client(connector.clone(), protocol),
+            protocol,
+            upstream: authority.clone(),
+            drain: drain.clone(),
+            metrics: metrics.clone(),
+            upstream_timeout,
+        });
+        let server = Arc::new(http);
+        // HTTP/1.1 to an HTTP/1.1 upstream goes through the engine; to an
+        // HTTP/2 upstream, through hyper's client.
+        let engine = (protocol == UpstreamProtocol::Http1).then(|| {
+            Arc::new(h1::Engine {
+                connector,
+                metrics,
+                drain,
+                upstream: authority,
+                upstream_timeout,
+                limits: h1::parse::Limits {
+                    max_head: server.max_header_bytes,
+                    max_headers: server.max_headers,
+                },
+                server: server.clone(),
+                shared: shared.clone(),
+            })
+        });
+        HttpFront {
+            server,
+            shared,
+            engine,
+        }
+    }
+
+    /// HTTP/1.1 and h2c from clients, HTTP/1.1 to the connections `dial`
+    /// hands out, request by request (a balancer's HTTP mode).
+    pub fn dialing(dial: Arc<dyn Dial>, config: FrontConfig) -> Self {
+        let connector = Connector::dialing(config.authority.as_str(), dial, config.metrics.clone());
+        HttpFront::new(connector, UpstreamProtocol::Http1, config)
+    }
+
+    /// Serves one client connection from `peer` until it closes, following
+    /// `watch`.
+    pub async fn serve(&self, stream: TcpStream, peer: SocketAddr, watch: Watch) {
+        let protocol = match self.server.detect(&stream, &watch).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return,
+            Err(e) => return debug!(%peer, error = %e, "connection closed before a request"),
+        };
+        let metrics = &self.shared.metrics;
+        let label = match protocol {
+            Protocol::Http1 => metrics::Protocol::Http1,
+            Protocol::Http2 => metrics::Protocol::Http2,
+        };
+        metrics.accepted(label);
+        if let (Protocol::Http1, Some(engine)) = (protocol, &self.engine) {
+            if let ConnEnd::BadRequest(status) =
+                h1::serve(stream, peer, watch, engine.clone()).await
+            {
+                debug!(%peer, %status, "request refused before the upstream saw it");
+                metrics.outcome(metrics::Outcome::Rejected);
+            }
+            return;
+        }
+        let _open = metrics.connection(label);
+        let service = Forward::new(self.shared.clone(), peer);
+        // Boxed: hyper's connection state would otherwise size the task of
+        // every connection, HTTP/1.1 ones waiting idle in the engine too.
+        match Box::pin(self.server.serve(stream, protocol, service, watch)).await {
+            ConnEnd::Closed => {}
+            ConnEnd::Cut => metrics.cut(label),
+            ConnEnd::BadRequest(status) => {
+                debug!(%peer, %status, "request refused before a service saw it");
+                metrics.outcome(metrics::Outcome::Rejected);
+            }
+        }
+    }
+}
