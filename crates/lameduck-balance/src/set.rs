@@ -131,16 +131,21 @@ impl EndpointSet {
             return;
         }
         let open = e.open();
-        let leave = match (after.is_leaving(), self.policy.on_leave) {
-            (false, _) | (true, OnLeave::Keep) => Leave::Stay,
-            (true, OnLeave::CloseAfter(d)) => Leave::At(from_now(d)),
-            (true, OnLeave::Reset) => Leave::Now,
+        let leave = match self.policy.on_leave {
+            // Without graceful shutdown there is no terminating: an endpoint
+            // that is not ready is out, and so are its connections.
+            OnLeave::Reset if after != State::Ready => Leave::Now,
+            OnLeave::CloseAfter(d) if after.is_leaving() => Leave::At(from_now(d)),
+            _ => Leave::Stay,
         };
         e.set_leave(leave);
         let (endpoint, name) = (e.addr(), e.label());
         match after {
             State::Ready => {
                 info!(%endpoint, %name, from = %before, "endpoint ready: gets new connections")
+            }
+            State::Terminating if leave == Leave::Now => {
+                info!(%endpoint, %name, from = %before, open, "endpoint terminating: its connections are reset")
             }
             State::Terminating => {
                 info!(%endpoint, %name, from = %before, open, "endpoint terminating: no new connections, established ones carry on")
@@ -288,6 +293,10 @@ impl EndpointSet {
     /// connect; returns whether it was not passed over already.
     pub fn eject(&self, endpoint: &Endpoint) -> bool {
         endpoint.count_failure();
+        if self.policy.ejection.is_zero() {
+            // A policy without passive ejection (kube-proxy's).
+            return false;
+        }
         let ejected = endpoint.eject(from_now(self.policy.ejection));
         if ejected {
             warn!(endpoint = %endpoint.addr(), name = %endpoint.label(), for_ = ?self.policy.ejection, "connect failed: endpoint passed over for a while");
