@@ -141,45 +141,4 @@ where
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use tokio::io::{duplex, AsyncReadExt, AsyncWriteExt};
-
-    use super::*;
-    use crate::{Delay, Drain, Timing};
-
-    /// The client answers the close frame after 3s, inside a close grace of
-    /// 5s: its answer reaches the upstream.
-    #[tokio::test(start_paused = true)]
-    async fn a_websocket_client_gets_the_drains_close_grace_to_answer() {
-        let drain = Drain::with_timing(Timing {
-            delay: Delay::Fixed(Duration::ZERO),
-            deadline: Duration::from_secs(1),
-            close_grace: Duration::from_secs(5),
-        });
-        let (mut client, client_side) = duplex(1024);
-        let (mut upstream, upstream_side) = duplex(1024);
-        let tunnel = tokio::spawn(tunnel(
-            client_side,
-            upstream_side,
-            drain.watch(),
-            TunnelKind::WebSocket,
-        ));
-        drain.trigger();
-        tokio::spawn({
-            let drain = drain.clone();
-            async move { drain.run().await }
-        });
-        let mut close = [0u8; 2];
-        client.read_exact(&mut close).await.expect("a close frame");
-        assert_eq!(close[0], 0x88, "FIN + close opcode");
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        client.write_all(b"answer").await.expect("write");
-        client.shutdown().await.expect("shutdown");
-        let mut got = Vec::new();
-        upstream.read_to_end(&mut got).await.expect("read");
-        assert_eq!(got, b"answer");
-        assert_eq!(tunnel.await.expect("tunnel"), TunnelEnd::WentAway);
-    }
-}
+mod tests;
