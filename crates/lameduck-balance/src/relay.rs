@@ -170,7 +170,6 @@ async fn connect(
         if connector.retries == 0 {
             return Ok((lease, upstream));
         }
-        let mut probe = [0u8; 1];
         let mut stop = watch.clone();
         tokio::select! {
             // Neither side said anything yet: the tunnel ends it the way
@@ -183,7 +182,7 @@ async fn connect(
                 }
                 return Ok((lease, upstream));
             }
-            peeked = upstream.peek(&mut probe) => match peeked {
+            peeked = first_word(&upstream) => match peeked {
                 Ok(n) if n > 0 => return Ok((lease, upstream)),
                 other => {
                     let error = other.err().unwrap_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "closed at once"));
@@ -194,6 +193,22 @@ async fn connect(
                     }
                 }
             },
+        }
+    }
+}
+
+/// Waits until `upstream` said something, closed or failed: how many bytes
+/// it said (0: closed). Readiness first: a peek at once would cost every
+/// connection a system call that finds nothing.
+async fn first_word(upstream: &TcpStream) -> io::Result<usize> {
+    let mut probe = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    loop {
+        upstream.readable().await?;
+        match upstream.try_io(tokio::io::Interest::READABLE, || {
+            socket2::SockRef::from(upstream).peek(&mut probe)
+        }) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            said => return said,
         }
     }
 }

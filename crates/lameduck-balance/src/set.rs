@@ -254,14 +254,21 @@ impl EndpointSet {
         I: Iterator<Item = &'a Arc<Endpoint>>,
     {
         // All passed over: ignore the ejection rather than refuse (Envoy's
-        // panic threshold at its extreme).
+        // panic threshold at its extreme). No list is collected: a pick is
+        // made for every new connection.
         let fresh = candidates().filter(|e| !e.is_ejected(now)).count();
-        let list: Vec<&Arc<Endpoint>> = if fresh > 0 {
-            candidates().filter(|e| !e.is_ejected(now)).collect()
-        } else {
-            candidates().collect()
+        let nth = |i: usize| {
+            if fresh > 0 {
+                candidates().filter(|e| !e.is_ejected(now)).nth(i)
+            } else {
+                candidates().nth(i)
+            }
         };
-        let n = list.len();
+        let n = if fresh > 0 {
+            fresh
+        } else {
+            candidates().count()
+        };
         if n == 0 {
             return None;
         }
@@ -272,17 +279,18 @@ impl EndpointSet {
                 } else {
                     self.next.fetch_add(1, Ordering::Relaxed)
                 };
-                list[turn % n]
+                nth(turn % n)?
             }
-            Algorithm::LeastConnections if n == 1 => list[0],
+            Algorithm::LeastConnections if n == 1 => nth(0)?,
             Algorithm::LeastConnections => {
                 let r = self.random();
                 let a = (r % n as u64) as usize;
                 let b = (a + 1 + ((r >> 32) % (n as u64 - 1)) as usize) % n;
-                if list[b].open() < list[a].open() {
-                    list[b]
+                let (a, b) = (nth(a)?, nth(b)?);
+                if b.open() < a.open() {
+                    b
                 } else {
-                    list[a]
+                    a
                 }
             }
         };
