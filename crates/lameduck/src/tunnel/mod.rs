@@ -46,7 +46,10 @@ pub enum TunnelEnd {
 
 /// Copies bytes both ways between `client` and `upstream` until both sides
 /// are done. An end of stream on one side is passed on as a half-close
-/// (shutdown of the write side) and the other direction goes on.
+/// (shutdown of the write side) and the other direction goes on; the second
+/// end of stream is passed on by the close that follows: the caller drops
+/// both streams when the tunnel returns (streams that owe a goodbye of their
+/// own on close, as TLS's close_notify, get it from the caller).
 ///
 /// When the drain reaches [`Phase::Stopping`] (its deadline), the tunnel ends
 /// the way [`TunnelKind`] says; a WebSocket client gets the drain's
@@ -98,7 +101,7 @@ where
             // Errors of the client's answer no longer matter: it was told.
             let answered = up.done
                 || up
-                    .poll_copy(cx, client.as_mut(), upstream.as_mut(), &mut Opaque)
+                    .poll_copy(cx, client.as_mut(), upstream.as_mut(), &mut Opaque, true)
                     .is_ready();
             if answered || grace.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Ok(TunnelEnd::WentAway));
@@ -106,20 +109,28 @@ where
             return Poll::Pending;
         }
         if !up.done {
-            if let Poll::Ready(Err(e)) =
-                up.poll_copy(cx, client.as_mut(), upstream.as_mut(), &mut Opaque)
-            {
+            if let Poll::Ready(Err(e)) = up.poll_copy(
+                cx,
+                client.as_mut(),
+                upstream.as_mut(),
+                &mut Opaque,
+                down.done,
+            ) {
                 return Poll::Ready(Err(e));
             }
         }
         if !down.done {
             let copied = match kind {
                 TunnelKind::Opaque => {
-                    down.poll_copy(cx, upstream.as_mut(), client.as_mut(), &mut Opaque)
+                    down.poll_copy(cx, upstream.as_mut(), client.as_mut(), &mut Opaque, up.done)
                 }
-                TunnelKind::WebSocket => {
-                    down.poll_copy(cx, upstream.as_mut(), client.as_mut(), &mut websocket)
-                }
+                TunnelKind::WebSocket => down.poll_copy(
+                    cx,
+                    upstream.as_mut(),
+                    client.as_mut(),
+                    &mut websocket,
+                    up.done,
+                ),
             };
             if let Poll::Ready(Err(e)) = copied {
                 return Poll::Ready(Err(e));

@@ -91,13 +91,17 @@ pub(super) struct Pipe {
 impl Pipe {
     /// Moves bytes from `from` to `to` until `from` has none ready, `to`
     /// takes no more, or the direction is over (`Ready(Ok)`). An error of
-    /// either side ends it (`Ready(Err)`).
+    /// either side ends it (`Ready(Err)`). `last`: the other direction is
+    /// over, so the tunnel ends with this one and both streams are dropped
+    /// (closed) at once: `to` is flushed, not shut down first, which would
+    /// cost every connection a system call for the FIN the close sends.
     pub(super) fn poll_copy<R, W>(
         &mut self,
         cx: &mut Context<'_>,
         mut from: Pin<&mut R>,
         mut to: Pin<&mut W>,
         gate: &mut impl Gate,
+        last: bool,
     ) -> Poll<io::Result<()>>
     where
         R: AsyncRead + ?Sized,
@@ -118,8 +122,12 @@ impl Pipe {
                 self.held = None;
             }
             if self.ending {
-                // A shutdown flushes first.
-                ready!(to.as_mut().poll_shutdown(cx))?;
+                if last {
+                    ready!(to.as_mut().poll_flush(cx))?;
+                } else {
+                    // A shutdown flushes first.
+                    ready!(to.as_mut().poll_shutdown(cx))?;
+                }
                 self.done = true;
                 return Poll::Ready(Ok(()));
             }
