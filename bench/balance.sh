@@ -20,7 +20,8 @@
 #    `GET /` answered on each, all then kept open and idle (each holding a
 #    backend connection); VmRSS after less VmRSS before.
 # ROUNDS rounds, each running every measurement against both balancers in
-# turn; medians are reported, with HAProxy as the reference.
+# turn (HAProxy first in odd rounds, lameduck first in even ones); medians
+# are reported, with HAProxy as the reference.
 #
 # Prints a markdown section and puts it in bench/RESULTS.md between the
 # BEGIN/END markers of this script. Raw data: bench/out/balance/. Every
@@ -266,8 +267,12 @@ for kind in keepalive close; do
     for t in haproxy lameduck; do ((warmup > 0)) && run_one "$kind" "$t" "$warmup" warmup; done
 done
 for ((r = 1; r <= rounds; r++)); do
+    # The order alternates from round to round: load that comes and goes on
+    # a shared machine must not always land on the same balancer.
+    order=(haproxy lameduck)
+    ((r % 2)) || order=(lameduck haproxy)
     for kind in keepalive close; do
-        for t in haproxy lameduck; do sleep "$pause"; run_one "$kind" "$t" "$duration" "$r"; done
+        for t in "${order[@]}"; do sleep "$pause"; run_one "$kind" "$t" "$duration" "$r"; done
     done
 done
 stop_pid "$hp_pid"
@@ -352,7 +357,7 @@ Run $started_at on $(nproc) × $cpu, $(free -g | awk '/^Mem:/ { print $2 }') GiB
 \`bench/balance.sh\` with DURATION=$duration ROUNDS=$rounds WRK_CONNS=$wrk_conns WRK_THREADS=$wrk_threads IDLE_CONNS=$idle_conns.
 Two nginx backends (100-byte body) and the balancer pinned to CPU $proxy_cpu, wrk to CPU $load_cpu. lameduck reads the backends
 from an EndpointSlice file (\`--endpoints file:...\`), one thread (its CPU set has one CPU); HAProxy \`nbthread 1\`, \`balance leastconn\`,
-\`retries 2\`, \`option redispatch\`. Medians of $rounds rounds, both balancers measured in turn in each round.
+\`retries 2\`, \`option redispatch\`. Medians of $rounds rounds, both balancers measured in turn in each round (which goes first alternates).
 
 ### Keep-alive: wrk over HTTP/1.1 keep-alive connections
 

@@ -128,6 +128,10 @@ impl Connector {
         if again {
             self.metrics.retries.inc();
             debug!(endpoint = %endpoint.addr(), name = %endpoint.label(), %error, "connect failed before any client byte: trying another endpoint");
+        } else if self.retries == 0 {
+            // A policy without retries (kube-proxy's): the client's reset
+            // is the whole story, told where the relay gives up.
+            debug!(endpoint = %endpoint.addr(), name = %endpoint.label(), %error, "connect failed");
         } else {
             warn!(endpoint = %endpoint.addr(), name = %endpoint.label(), %error, tries = attempts.failed, "connect failed and no retry is left");
         }
@@ -139,5 +143,15 @@ impl Attempts {
     /// Whether another try is left under `retries`.
     pub fn left(&self, retries: u32) -> bool {
         self.failed <= retries
+    }
+
+    /// The endpoints whose try failed, in order.
+    pub fn tried(&self) -> &[SocketAddr] {
+        &self.tried
+    }
+
+    /// How many tries failed.
+    pub fn failures(&self) -> u32 {
+        self.failed
     }
 }

@@ -68,7 +68,7 @@ pub use endpoint::{Backend, Endpoint, EndpointView, InFlight, Lease, Leave};
 pub use health::HealthCheck;
 pub use metrics::Metrics;
 pub use policy::{Algorithm, OnLeave, Policy};
-pub use relay::{relay_tcp, RelayEnd, Relayed};
+pub use relay::{relay_tcp, relay_tcp_observed, RelayEnd, RelayObserver, Relayed};
 pub use set::EndpointSet;
 pub use source::{PortSelector, SourceSpec};
 pub use state::{Conditions, State};

@@ -50,8 +50,9 @@ pub enum OnLeave {
     /// They run on until either side closes them, and are closed after this
     /// long (`--drain-timeout`).
     CloseAfter(Duration),
-    /// Both sides get a reset at once (a balancer that drops a backend
-    /// without graceful shutdown).
+    /// Both sides get a reset at once, as soon as the endpoint is not ready
+    /// (terminating included): a balancer that drops a backend without
+    /// graceful shutdown.
     Reset,
 }
 

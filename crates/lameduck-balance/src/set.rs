@@ -131,16 +131,21 @@ impl EndpointSet {
             return;
         }
         let open = e.open();
-        let leave = match (after.is_leaving(), self.policy.on_leave) {
-            (false, _) | (true, OnLeave::Keep) => Leave::Stay,
-            (true, OnLeave::CloseAfter(d)) => Leave::At(from_now(d)),
-            (true, OnLeave::Reset) => Leave::Now,
+        let leave = match self.policy.on_leave {
+            // Without graceful shutdown there is no terminating: an endpoint
+            // that is not ready is out, and so are its connections.
+            OnLeave::Reset if after != State::Ready => Leave::Now,
+            OnLeave::CloseAfter(d) if after.is_leaving() => Leave::At(from_now(d)),
+            _ => Leave::Stay,
         };
         e.set_leave(leave);
         let (endpoint, name) = (e.addr(), e.label());
         match after {
             State::Ready => {
                 info!(%endpoint, %name, from = %before, "endpoint ready: gets new connections")
+            }
+            State::Terminating if leave == Leave::Now => {
+                info!(%endpoint, %name, from = %before, open, "endpoint terminating: its connections are reset")
             }
             State::Terminating => {
                 info!(%endpoint, %name, from = %before, open, "endpoint terminating: no new connections, established ones carry on")
@@ -256,14 +261,21 @@ impl EndpointSet {
         I: Iterator<Item = &'a Arc<Endpoint>>,
     {
         // All passed over: ignore the ejection rather than refuse (Envoy's
-        // panic threshold at its extreme).
+        // panic threshold at its extreme). No list is collected: a pick is
+        // made for every new connection.
         let fresh = candidates().filter(|e| !e.is_ejected(now)).count();
-        let list: Vec<&Arc<Endpoint>> = if fresh > 0 {
-            candidates().filter(|e| !e.is_ejected(now)).collect()
-        } else {
-            candidates().collect()
+        let nth = |i: usize| {
+            if fresh > 0 {
+                candidates().filter(|e| !e.is_ejected(now)).nth(i)
+            } else {
+                candidates().nth(i)
+            }
         };
-        let n = list.len();
+        let n = if fresh > 0 {
+            fresh
+        } else {
+            candidates().count()
+        };
         if n == 0 {
             return None;
         }
@@ -274,17 +286,18 @@ impl EndpointSet {
                 } else {
                     self.next.fetch_add(1, Ordering::Relaxed)
                 };
-                list[turn % n]
+                nth(turn % n)?
             }
-            Algorithm::LeastConnections if n == 1 => list[0],
+            Algorithm::LeastConnections if n == 1 => nth(0)?,
             Algorithm::LeastConnections => {
                 let r = self.random();
                 let a = (r % n as u64) as usize;
                 let b = (a + 1 + ((r >> 32) % (n as u64 - 1)) as usize) % n;
-                if list[b].load() < list[a].load() {
-                    list[b]
+                let (a, b) = (nth(a)?, nth(b)?);
+                if b.load() < a.load() {
+                    b
                 } else {
-                    list[a]
+                    a
                 }
             }
         };
@@ -295,6 +308,10 @@ impl EndpointSet {
     /// connect; returns whether it was not passed over already.
     pub fn eject(&self, endpoint: &Endpoint) -> bool {
         endpoint.count_failure();
+        if self.policy.ejection.is_zero() {
+            // A policy without passive ejection (kube-proxy's).
+            return false;
+        }
         let ejected = endpoint.eject(from_now(self.policy.ejection));
         if ejected {
             warn!(endpoint = %endpoint.addr(), name = %endpoint.label(), for_ = ?self.policy.ejection, "connect failed: endpoint passed over for a while");

@@ -1,12 +1,14 @@
 //! The balancer in front of the pods: a TCP (layer 4) balancer on loopback,
-//! as kube-proxy's DNAT or a cloud balancer is. It picks a routed pod for
-//! each new connection and then only moves bytes, so any client can go
-//! through it, also one that is not the rehearsal's own.
+//! as kube-proxy's DNAT or a cloud balancer is. It is the engine of
+//! `lameduck balance` under the policy of the `--balancer` mode
+//! ([`policy`]): it picks a routed pod for each new connection and then
+//! only moves bytes, so any client can go through it, also one that is not
+//! the rehearsal's own.
 //!
 //! What the client sees follows what it would see in a cluster: a pod that
 //! refuses, or no pod at all, resets the client's connection (as the REJECT
-//! of a Service without endpoints does); a pod's FIN or RST reaches the
-//! client as FIN or RST.
+//! of a Service without endpoints does; kube-proxy tries no other pod); a
+//! pod's FIN or RST reaches the client as FIN or RST.
 
 use std::collections::HashMap;
 use std::io;
@@ -15,15 +17,46 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use lameduck::{accept_until_closing, Drain};
+use lameduck_balance::{
+    relay_tcp_observed, ConnectError, Connector, Metrics, OnLeave, Policy, RelayEnd, RelayObserver,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
+use tracing::instrument::WithSubscriber;
 
 use crate::endpoints::Endpoints;
 use crate::ledger::PodId;
+use crate::plan::BalancerMode;
 
 /// How long the balancer tries to reach a pod.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The engine's policy for `mode`. Every emulated mode picks round robin
+/// (iptables' random pick is the nearest), tries no other pod when a
+/// connect fails and passes no pod over, and sends no new connection to a
+/// terminating pod, not even when no other is left: the rehearsal shows
+/// what a deleted pod costs when nothing else takes its traffic. kube-proxy
+/// since 1.26 falls back to serving terminating endpoints when none is
+/// ready (KEP-1669); `--balancer lameduck` does, as `lameduck balance` does.
+///
+/// - `kube-proxy`, `graceful`: established connections run on after their
+///   pod left the endpoints (conntrack, a weight of 0), until the pod
+///   closes them;
+/// - `reset`: they are reset when their pod stops being ready.
+pub fn policy(mode: BalancerMode) -> Policy {
+    let strict = Policy {
+        fallback_to_terminating: false,
+        ..Policy::kube_proxy()
+    };
+    match mode {
+        BalancerMode::Reset => Policy::reset(),
+        BalancerMode::KubeProxy | BalancerMode::Graceful | BalancerMode::Lameduck => Policy {
+            on_leave: OnLeave::Keep,
+            ..strict
+        },
+    }
+}
 
 /// What became of the balancer's connection to the pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,47 +220,44 @@ pub struct Balancer {
 }
 
 impl Balancer {
-    /// Binds to `listen` and serves until the runtime ends.
+    /// Binds to `listen` and serves until the runtime ends, over the
+    /// engine of `endpoints`.
     pub async fn start(listen: SocketAddr, endpoints: Arc<Endpoints>) -> io::Result<Balancer> {
         let listener = TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let routes = Arc::new(Routes::default());
         let stats = Arc::new(Stats::default());
-        let accept_routes = routes.clone();
-        let accept_stats = stats.clone();
-        tokio::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((client, peer)) => {
-                        accept_stats.accepted.fetch_add(1, Ordering::Relaxed);
-                        let target = endpoints.pick();
-                        let route = Arc::new(Route {
-                            pod: target.as_ref().map(|t| t.pod),
-                            ..Route::default()
-                        });
-                        accept_routes.map().insert(peer, route.clone());
-                        accept_routes.added.notify_waiters();
-                        let routes = accept_routes.clone();
-                        let stats = accept_stats.clone();
-                        tokio::spawn(async move {
-                            relay(client, target, &route, &stats).await;
-                            // Clients that are not the rehearsal's own never
-                            // claim their route; the rehearsal's own may
-                            // claim it after the relay ended (a reset at
-                            // once), so it is kept a while.
-                            tokio::time::sleep(CLAIM_TIMEOUT).await;
-                            let mut map = routes.map();
-                            if map.get(&peer).is_some_and(|r| Arc::ptr_eq(r, &route)) {
-                                map.remove(&peer);
-                            }
-                        });
-                    }
-                    Err(e) => {
-                        tracing::warn!("balancer: accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                }
+        let connector = Arc::new(Connector {
+            set: endpoints.engine(),
+            metrics: Arc::new(Metrics::default()),
+            timeout: CONNECT_TIMEOUT,
+            retries: 0,
+        });
+        let books = Arc::new(Books {
+            routes: routes.clone(),
+            stats: stats.clone(),
+            endpoints,
+        });
+        // The rehearsal's balancer never drains: it outlives the pods.
+        let drain = Drain::new();
+        let accept = accept_until_closing(listener, drain.watch(), move |client, peer, watch| {
+            let connector = connector.clone();
+            let mut account = Account {
+                peer,
+                books: books.clone(),
+                route: None,
+            };
+            async move {
+                relay_tcp_observed(client, peer, watch, connector, &mut account).await;
+                account.forget_unclaimed().await;
             }
+            // The engine's log lines are for an operator of `lameduck
+            // balance`; the rehearsal's report tells what happened.
+            .with_subscriber(tracing::subscriber::NoSubscriber::default())
+        });
+        tokio::spawn(async move {
+            accept.await;
+            drop(drain);
         });
         Ok(Balancer {
             addr,
@@ -237,84 +267,76 @@ impl Balancer {
     }
 }
 
-/// Records what became of the connection to the pod, and counts it.
-fn settle(route: &Route, stats: &Stats, upstream: Upstream) {
-    let counter = match upstream {
-        Upstream::Connected => &stats.connected,
-        Upstream::Failed(_) => &stats.refused,
-        Upstream::NoEndpoint => &stats.no_endpoint,
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
-    let _ = route.upstream.set(upstream);
+/// What every connection's [`Account`] writes to.
+#[derive(Debug)]
+struct Books {
+    routes: Arc<Routes>,
+    stats: Arc<Stats>,
+    endpoints: Arc<Endpoints>,
 }
 
-async fn relay(
-    mut client: TcpStream,
-    target: Option<crate::endpoints::Target>,
-    route: &Route,
-    stats: &Stats,
-) {
-    let Some(mut target) = target else {
-        settle(route, stats, Upstream::NoEndpoint);
-        reset(&client);
-        return;
-    };
-    let upstream =
-        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target.addr)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                settle(route, stats, Upstream::Failed(e.to_string()));
-                reset(&client);
-                return;
-            }
-            Err(_) => {
-                settle(route, stats, Upstream::Failed("connect timed out".into()));
-                reset(&client);
-                return;
-            }
+/// The rehearsal's accounts of one connection, kept as the engine relays
+/// it.
+struct Account {
+    peer: SocketAddr,
+    books: Arc<Books>,
+    route: Option<Arc<Route>>,
+}
+
+impl RelayObserver for Account {
+    fn reached(&mut self, reached: Result<SocketAddr, &ConnectError>, tried: &[SocketAddr]) {
+        let books = &self.books;
+        let stats = &books.stats;
+        stats.accepted.fetch_add(1, Ordering::Relaxed);
+        let (pod, upstream, counter) = match reached {
+            Ok(addr) => (Some(addr), Upstream::Connected, &stats.connected),
+            Err(ConnectError::NoEndpoint) => (None, Upstream::NoEndpoint, &stats.no_endpoint),
+            Err(ConnectError::Failed { last, .. }) => (
+                tried.last().copied(),
+                Upstream::Failed(last.to_string()),
+                &stats.refused,
+            ),
         };
-    settle(route, stats, Upstream::Connected);
-    let _ = client.set_nodelay(true);
-    let _ = upstream.set_nodelay(true);
-    let mut upstream = upstream;
-    let result = {
-        let (mut cr, mut cw) = client.split();
-        let (mut ur, mut uw) = upstream.split();
-        let up = async {
-            tokio::io::copy(&mut cr, &mut uw).await?;
-            uw.shutdown().await
-        };
-        let down = async {
-            tokio::io::copy(&mut ur, &mut cw).await?;
-            cw.shutdown().await
-        };
-        let cut = async {
-            if target.cut.wait_for(|c| *c).await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        };
-        tokio::select! {
-            r = async { tokio::try_join!(up, down) } => r.err().map(|e| {
-                stats.reset.fetch_add(1, Ordering::Relaxed);
-                e.to_string()
-            }),
-            () = cut => {
-                let _ = route.cut.set(());
+        counter.fetch_add(1, Ordering::Relaxed);
+        let route = Arc::new(Route {
+            pod: pod.and_then(|addr| books.endpoints.pod_at(addr)),
+            ..Route::default()
+        });
+        let _ = route.upstream.set(upstream);
+        books.routes.map().insert(self.peer, route.clone());
+        books.routes.added.notify_waiters();
+        self.route = Some(route);
+    }
+
+    fn ending(&mut self, end: &RelayEnd) {
+        let stats = &self.books.stats;
+        match end {
+            RelayEnd::Reset => {
+                if let Some(route) = &self.route {
+                    let _ = route.cut.set(());
+                }
                 stats.cut.fetch_add(1, Ordering::Relaxed);
-                Some("cut at removal".into())
             }
+            RelayEnd::ResetPassedOn => {
+                stats.reset.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
         }
-    };
-    if result.is_some() {
-        // One side reset, or the balancer cut: both sides get a reset.
-        reset(&client);
-        reset(&upstream);
     }
 }
 
-/// Closes with RST instead of FIN.
-fn reset(stream: &TcpStream) {
-    // A zero linger never blocks: the close drops what is queued and sends
-    // RST at once.
-    let _ = socket2::SockRef::from(stream).set_linger(Some(Duration::ZERO));
+impl Account {
+    /// Clients that are not the rehearsal's own never claim their route;
+    /// the rehearsal's own may claim it after the relay ended (a reset at
+    /// once), so it is kept a while.
+    async fn forget_unclaimed(self) {
+        let Some(route) = self.route else {
+            return;
+        };
+        tokio::time::sleep(CLAIM_TIMEOUT).await;
+        let mut map = self.books.routes.map();
+        if map.get(&self.peer).is_some_and(|r| Arc::ptr_eq(r, &route)) {
+            map.remove(&self.peer);
+        }
+    }
 }

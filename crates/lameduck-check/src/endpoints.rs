@@ -1,13 +1,18 @@
 //! The endpoints the balancer routes to, and the lag with which a change
 //! reaches it: what EndpointSlices and kube-proxy (or a cloud balancer's
 //! controller) do between a pod's change and the first packet that heeds it.
+//!
+//! Each change, once the lag has passed, is given to the balancer as the
+//! EndpointSlice controller would list it: to the emulated balancer's engine
+//! (the `lameduck balance` engine under the mode's policy) and, with
+//! `--balancer lameduck`, to the real balancer's file.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
+use lameduck_balance::{Backend, Conditions, EndpointSet, Policy};
+use tokio::sync::Notify;
 
 use crate::ledger::{Ledger, PodEventKind, PodId};
 use crate::real_balancer::{Listed, RealBalancer, Taken};
@@ -28,29 +33,17 @@ struct Endpoint {
     /// The pod exited and the lag since has passed: the EndpointSlice
     /// controller has dropped it.
     gone: bool,
-    /// Set when the balancer drops the pod's established connections.
-    cut: watch::Sender<bool>,
-}
-
-/// A pod the balancer picked for a new connection.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// The pod.
-    pub pod: PodId,
-    /// Its app's address.
-    pub addr: SocketAddr,
-    /// Becomes true when the balancer resets the pod's connections.
-    pub cut: watch::Receiver<bool>,
 }
 
 /// The endpoint table.
 #[derive(Debug)]
 pub struct Endpoints {
     table: Mutex<Vec<Endpoint>>,
-    next: AtomicUsize,
     changed: Notify,
     lag: Duration,
-    reset_on_removal: bool,
+    /// The emulated balancer's engine: picks, and what established
+    /// connections get when their pod leaves.
+    engine: Arc<EndpointSet>,
     ledger: Arc<Ledger>,
     /// The real balancer the table is written out to (`--balancer
     /// lameduck`), as the EndpointSlice controller writes slices.
@@ -58,14 +51,14 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
-    /// An empty table whose changes take `lag` to apply.
-    pub fn new(lag: Duration, reset_on_removal: bool, ledger: Arc<Ledger>) -> Arc<Endpoints> {
+    /// An empty table whose changes take `lag` to apply, for a balancer
+    /// that follows `policy`.
+    pub fn new(lag: Duration, policy: Policy, ledger: Arc<Ledger>) -> Arc<Endpoints> {
         Arc::new(Endpoints {
             table: Mutex::new(Vec::new()),
-            next: AtomicUsize::new(0),
             changed: Notify::new(),
             lag,
-            reset_on_removal,
+            engine: EndpointSet::new(policy),
             ledger,
             mirror: OnceLock::new(),
         })
@@ -77,15 +70,18 @@ impl Endpoints {
         let _ = self.mirror.set(balancer);
     }
 
-    /// Writes the table to the real balancer's file, if there is one, as
-    /// the EndpointSlice controller would have it: a routed pod as ready; a
-    /// deleted one as terminating from when the balancer heeds the deletion
-    /// (the lag) until the lag has passed since it exited; the others left
-    /// out.
+    /// The emulated balancer's endpoint set.
+    pub fn engine(&self) -> Arc<EndpointSet> {
+        self.engine.clone()
+    }
+
+    /// Gives the table to the balancer as the EndpointSlice controller
+    /// would list it: a routed pod as ready; a deleted one as terminating
+    /// from when the balancer heeds the deletion (the lag) until the lag has
+    /// passed since it exited; the others left out. The emulated engine
+    /// takes it at once; the real balancer's file is written, if there is
+    /// one.
     fn publish(&self, table: &[Endpoint]) {
-        let Some(mirror) = self.mirror.get() else {
-            return;
-        };
         let listed: Vec<_> = table
             .iter()
             .filter_map(|e| {
@@ -99,9 +95,33 @@ impl Endpoints {
                 Some((e.pod, e.addr, listed))
             })
             .collect();
+        let backends: Vec<Backend> = listed
+            .iter()
+            .map(|&(pod, addr, listed)| Backend {
+                addr,
+                name: Some(crate::pod_name(pod)),
+                conditions: match listed {
+                    Listed::Ready => Conditions::new(true, true, false),
+                    Listed::Terminating => Conditions::new(false, true, true),
+                },
+            })
+            .collect();
+        // The engine's log lines are for an operator of `lameduck balance`;
+        // the rehearsal's ledger tells what its balancer did.
+        tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+            self.engine.update(&backends)
+        });
+        let Some(mirror) = self.mirror.get() else {
+            return;
+        };
         if let Err(e) = mirror.write(&listed) {
             tracing::warn!("the endpoints could not be written: {e}");
         }
+    }
+
+    /// The pod at `addr`.
+    pub fn pod_at(&self, addr: SocketAddr) -> Option<PodId> {
+        self.table().iter().find(|e| e.addr == addr).map(|e| e.pod)
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, Vec<Endpoint>> {
@@ -110,7 +130,6 @@ impl Endpoints {
 
     /// Adds a pod, not yet routed.
     pub fn add(&self, pod: PodId, addr: SocketAddr) {
-        let (cut, _) = watch::channel(false);
         self.table().push(Endpoint {
             pod,
             addr,
@@ -119,7 +138,6 @@ impl Endpoints {
             terminating: false,
             announced: false,
             gone: false,
-            cut,
         });
     }
 
@@ -173,9 +191,6 @@ impl Endpoints {
             } else {
                 e.routed = e.wanted;
                 e.announced |= e.routed;
-                if !e.routed && self.reset_on_removal {
-                    let _ = e.cut.send(true);
-                }
                 let routed = e.routed;
                 self.publish(&table);
                 Some(routed)
@@ -206,21 +221,6 @@ impl Endpoints {
             self.publish(&table);
         }
         mirror.wait_taken(pod, Taken::Gone).await;
-    }
-
-    /// The next routed pod, round robin; `None` when no pod is routed.
-    pub fn pick(&self) -> Option<Target> {
-        let table = self.table();
-        let routed: Vec<&Endpoint> = table.iter().filter(|e| e.routed).collect();
-        if routed.is_empty() {
-            return None;
-        }
-        let e = routed[self.next.fetch_add(1, Ordering::Relaxed) % routed.len()];
-        Some(Target {
-            pod: e.pod,
-            addr: e.addr,
-            cut: e.cut.subscribe(),
-        })
     }
 
     /// The routed pods.

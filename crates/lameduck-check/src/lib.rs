@@ -84,7 +84,7 @@ pub async fn rehearse(
     let progress = Progress::start(ledger.clone(), show_progress);
     let endpoints = Endpoints::new(
         plan.endpoint_lag,
-        plan.balancer == BalancerMode::Reset,
+        balancer::policy(plan.balancer),
         ledger.clone(),
     );
     let listen = plan

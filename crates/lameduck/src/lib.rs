@@ -50,4 +50,4 @@ pub use drain::{
     Builder, ConfigError, Delay, Drain, HookOutcome, HookResult, PhaseView, Report, Timing, Watch,
 };
 pub use lameduck_core::{AutoDelay, Phase};
-pub use tunnel::{tunnel, TunnelEnd, TunnelKind};
+pub use tunnel::{try_tunnel, tunnel, TunnelEnd, TunnelKind};
