@@ -291,7 +291,7 @@ fn body_sent(sent: Result<(), BodyError>) -> Result<bool, Failure> {
 }
 
 /// Reads the answer's head, skipping interim (1xx) answers but `101`.
-async fn read_response(
+pub(super) async fn read_response(
     up: &TcpStream,
     rbuf: &mut Buffer,
     max_head: usize,

@@ -21,6 +21,7 @@ mod exchange;
 mod heads;
 pub mod parse;
 pub(crate) mod pool;
+pub(crate) mod streams;
 mod transfer;
 
 use std::sync::Arc;
