@@ -200,8 +200,12 @@ impl Proxy {
                         },
                         server: server.clone(),
                         shared: shared.clone(),
+                        closing: Default::default(),
                     })
                 });
+                if let Some(engine) = &engine {
+                    tokio::spawn(h1::close_idle(engine.clone()));
+                }
                 tokio::spawn(accept_until_closing(
                     listener,
                     watch,
@@ -234,43 +238,72 @@ impl Proxy {
     }
 }
 
-async fn serve_http(
+/// A connection as accepted, boxed until its protocol is known: the task
+/// of every connection then holds it once, in the state of whoever serves
+/// it, and not a second time in its own.
+type Accepted = Box<(TcpStream, SocketAddr, Watch)>;
+
+/// Serves one connection of the HTTP listener: HTTP/1.1 with the engine,
+/// HTTP/2 (and HTTP/1.1 to an HTTP/2 upstream) with hyper. A plain `fn`
+/// returning an `async` block, which keeps its arguments once (an `async
+/// fn` copies them into its state a second time).
+fn serve_http(
     stream: TcpStream,
     peer: SocketAddr,
     watch: Watch,
     server: Arc<HttpServer>,
     shared: Arc<Shared>,
     engine: Option<Arc<h1::Engine>>,
-) {
-    let protocol = match server.detect(&stream, &watch).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return,
-        Err(e) => return debug!(%peer, error = %e, "connection closed before a request"),
-    };
-    let metrics = shared.metrics.clone();
-    if let (lameduck::http::Protocol::Http1, Some(engine)) = (protocol, engine) {
-        if let ConnEnd::BadRequest(status) = h1::serve(stream, peer, watch, engine).await {
-            debug!(%peer, %status, "request refused before the upstream saw it");
-            metrics.outcome(metrics::Outcome::Rejected);
+) -> impl std::future::Future<Output = ()> + Send {
+    let accepted: Accepted = Box::new((stream, peer, watch));
+    async move {
+        // Boxed: its timer and peek would otherwise size the task of every
+        // connection for its whole life, idle ones too.
+        let protocol = match Box::pin(server.detect(&accepted.0, &accepted.2)).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return,
+            Err(e) => {
+                let peer = accepted.1;
+                return debug!(%peer, error = %e, "connection closed before a request");
+            }
+        };
+        if let (lameduck::http::Protocol::Http1, Some(engine)) = (protocol, engine) {
+            let metrics = engine.metrics.clone();
+            // The engine logged the refusal with the client's address.
+            if let ConnEnd::BadRequest(_) = serve_h1(accepted, engine).await {
+                metrics.outcome(metrics::Outcome::Rejected);
+            }
+            return;
         }
-        return;
-    }
-    let label = match protocol {
-        lameduck::http::Protocol::Http1 => metrics::Protocol::Http1,
-        lameduck::http::Protocol::Http2 => metrics::Protocol::Http2,
-    };
-    let _open = metrics.connection(label);
-    let service = Forward::new(shared, peer);
-    // Boxed: hyper's connection state would otherwise size the task of
-    // every connection, HTTP/1.1 ones waiting idle in the engine too.
-    match Box::pin(server.serve(stream, protocol, service, watch)).await {
-        ConnEnd::Closed => {}
-        ConnEnd::Cut => metrics.cut(label),
-        ConnEnd::BadRequest(status) => {
-            debug!(%peer, %status, "request refused before a service saw it");
-            metrics.outcome(metrics::Outcome::Rejected);
+        let (stream, peer, watch) = *accepted;
+        let metrics = shared.metrics.clone();
+        let label = match protocol {
+            lameduck::http::Protocol::Http1 => metrics::Protocol::Http1,
+            lameduck::http::Protocol::Http2 => metrics::Protocol::Http2,
+        };
+        let _open = metrics.connection(label);
+        let service = Forward::new(shared, peer);
+        // Boxed: hyper's connection state would otherwise size the task of
+        // every connection, HTTP/1.1 ones waiting idle in the engine too.
+        match Box::pin(server.serve(stream, protocol, service, watch)).await {
+            ConnEnd::Closed => {}
+            ConnEnd::Cut => metrics.cut(label),
+            ConnEnd::BadRequest(status) => {
+                debug!(%peer, %status, "request refused before a service saw it");
+                metrics.outcome(metrics::Outcome::Rejected);
+            }
         }
     }
+}
+
+/// The engine's future for an accepted connection, unboxed.
+#[allow(clippy::boxed_local)] // the box is what keeps the caller's state small
+fn serve_h1(
+    accepted: Accepted,
+    engine: Arc<h1::Engine>,
+) -> impl std::future::Future<Output = ConnEnd> + Send {
+    let (stream, peer, watch) = *accepted;
+    h1::serve(stream, peer, watch, engine)
 }
 
 async fn serve_tcp(
@@ -341,6 +374,7 @@ mod sizes {
             },
             server: server.clone(),
             shared: shared.clone(),
+            closing: Default::default(),
         });
         let h1 = h1::serve(stream, peer, drain.watch(), engine.clone());
         eprintln!("h1::serve: {} bytes", std::mem::size_of_val(&h1));
@@ -351,6 +385,6 @@ mod sizes {
         };
         let task = serve_http(stream, peer, drain.watch(), server, shared, Some(engine));
         eprintln!("serve_http: {} bytes", std::mem::size_of_val(&task));
-        assert!(std::mem::size_of_val(&task) <= 4096);
+        assert!(std::mem::size_of_val(&task) <= 1024);
     }
 }

@@ -3,13 +3,16 @@
 //! from Draining on, idle connections (and those that have not sent a
 //! whole head) closed at Closing, what is still busy cut at the deadline.
 
+use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
+use std::task::Poll;
 
 use http::StatusCode;
 use lameduck::http::ConnEnd;
-use lameduck::{tunnel, TunnelEnd, TunnelKind, Watch};
+use lameduck::{tunnel, PhaseView, TunnelEnd, TunnelKind, Watch};
 use lameduck_core::Phase;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -34,89 +37,144 @@ enum Next {
 }
 
 /// Serves one HTTP/1.1 connection from `peer` until it closes.
-pub async fn serve(
+///
+/// The task of an idle keep-alive connection is this future waiting in
+/// `next_head`: everything a request needs beyond the head is in the boxed
+/// `request`, so that what every idle connection holds stays small. (An
+/// `async` block rather than an `async fn`: the arguments of an `async fn`
+/// are copied into its state a second time.)
+pub fn serve(
     stream: TcpStream,
     peer: SocketAddr,
-    mut watch: Watch,
+    watch: Watch,
     engine: Arc<Engine>,
-) -> ConnEnd {
+) -> impl Future<Output = ConnEnd> + Send {
     let _ = stream.set_nodelay(true);
     let open = engine.metrics.connection(Protocol::Http1);
-    let peer_ip = peer.ip().to_string();
     let view = watch.phase_view();
-    let mut buf = Buffer::empty();
-    let mut first = true;
-    loop {
-        let head = match next_head(&engine, &stream, &mut buf, &mut watch, first).await {
-            Next::Head(head) => head,
-            Next::Closed => return ConnEnd::Closed,
-            Next::Refused(refusal) => {
-                if refusal.status == StatusCode::NOT_IMPLEMENTED
-                    && refusal.why.starts_with("CONNECT")
-                {
-                    // A reverse proxy has no tunnel to open to an authority
-                    // of the client's choosing (HAProxy and Envoy refuse it).
-                    info!(%peer, "CONNECT refused: 501");
-                } else {
-                    debug!(%peer, status = %refusal.status, why = refusal.why.trim_end(), "request refused");
+    let mut conn = Conn {
+        engine,
+        stream,
+        peer,
+        watch,
+        buf: Buffer::empty(),
+    };
+    async move {
+        let mut first = true;
+        loop {
+            // Decided before anything else is awaited: the head is not
+            // kept in the state of every idle connection, only in `work`.
+            let work: Work<'_> = match next_head(&mut conn, &view, first).await {
+                Next::Head(head) if head.h2c => Box::pin(async { Ok(After::HandOver) }),
+                Next::Head(head) => Box::pin(request(&mut conn, &view, head)),
+                Next::Refused(refusal) => Box::pin(refuse(&mut conn, refusal)),
+                Next::Closed => return ConnEnd::Closed,
+            };
+            first = false;
+            match work.await {
+                Ok(After::KeepAlive) => conn.buf.release_if_empty(),
+                Ok(After::Close) => return ConnEnd::Closed,
+                Ok(After::Cut) => return ConnEnd::Cut,
+                Ok(After::Linger) => {
+                    drop(conn.buf);
+                    Box::pin(linger(conn.stream)).await;
+                    return ConnEnd::Closed;
                 }
-                let answer = heads::short(refusal.status, refusal.why, false);
-                if write_all(&stream, &mut [IoSlice::new(&answer)])
-                    .await
-                    .is_ok()
-                {
-                    Box::pin(linger(stream)).await;
+                Ok(After::Refused(status)) => {
+                    drop(conn.buf);
+                    Box::pin(linger(conn.stream)).await;
+                    return ConnEnd::BadRequest(status);
                 }
-                return ConnEnd::BadRequest(refusal.status);
-            }
-        };
-        first = false;
-        if head.h2c {
-            drop(open);
-            return Box::pin(hand_over(&engine, stream, buf, peer, watch)).await;
-        }
-        let in_flight = engine.metrics.request(Protocol::Http1);
-        let closing = || view.get().is_stopping();
-        let after = tokio::select! {
-            biased;
-            // Boxed: the task of an idle connection holds only what waiting
-            // for the next head needs, not an exchange's state.
-            after = Box::pin(exchange(&engine, &stream, &mut buf, &head, &peer_ip, closing)) => after,
-            () = watch.reached(Phase::Stopping) => {
-                engine.metrics.cut(Protocol::Http1);
-                return ConnEnd::Cut;
-            }
-        };
-        drop(in_flight);
-        match after {
-            Ok(After::KeepAlive) => buf.release_if_empty(),
-            Ok(After::Close) => return ConnEnd::Closed,
-            Ok(After::Linger) => {
-                drop(buf);
-                Box::pin(linger(stream)).await;
-                return ConnEnd::Closed;
-            }
-            Ok(After::Upgrade(upstream, leftover, kind)) => {
-                drop(open);
-                return Box::pin(upgraded(&engine, stream, leftover, upstream, kind, watch)).await;
-            }
-            Err(e) => {
-                debug!(%peer, error = %e, "client connection failed");
-                return ConnEnd::Closed;
+                Ok(After::HandOver) => {
+                    drop(open);
+                    return Box::pin(hand_over(conn)).await;
+                }
+                Ok(After::Upgrade(upstream, leftover, kind)) => {
+                    drop(open);
+                    return Box::pin(upgraded(conn, leftover, upstream, kind)).await;
+                }
+                Err(e) => {
+                    debug!(peer = %conn.peer, error = %e, "client connection failed");
+                    return match e.get_ref().and_then(|e| e.downcast_ref::<Refusal>()) {
+                        Some(refusal) => ConnEnd::BadRequest(refusal.status),
+                        None => ConnEnd::Closed,
+                    };
+                }
             }
         }
     }
 }
 
+/// What follows a head, boxed: it exists only while a request is served.
+type Work<'a> = Pin<Box<dyn Future<Output = io::Result<After>> + Send + 'a>>;
+
+/// One client connection's state between requests.
+struct Conn {
+    engine: Arc<Engine>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    /// Holds the drain open while the connection lives.
+    watch: Watch,
+    /// Bytes read and not yet used; no memory while idle.
+    buf: Buffer,
+}
+
+/// One request forwarded, and its answer; cut at the drain's deadline.
+async fn request(conn: &mut Conn, view: &PhaseView, head: RequestHead) -> io::Result<After> {
+    let Conn {
+        engine,
+        stream,
+        peer,
+        watch,
+        buf,
+    } = conn;
+    let _in_flight = engine.metrics.request(Protocol::Http1);
+    let closing = || view.get().is_stopping();
+    tokio::select! {
+        biased;
+        after = exchange(engine, stream, buf, &head, peer.ip(), closing) => after,
+        () = watch.reached(Phase::Stopping) => {
+            engine.metrics.cut(Protocol::Http1);
+            Ok(After::Cut)
+        }
+    }
+}
+
+/// Answers a request refused before the upstream saw it; the connection
+/// closes after.
+async fn refuse(conn: &mut Conn, refusal: Refusal) -> io::Result<After> {
+    let peer = conn.peer;
+    if refusal.status == StatusCode::NOT_IMPLEMENTED && refusal.why.starts_with("CONNECT") {
+        // A reverse proxy has no tunnel to open to an authority of the
+        // client's choosing (HAProxy and Envoy refuse it).
+        info!(%peer, "CONNECT refused: 501");
+    } else {
+        debug!(%peer, status = %refusal.status, why = refusal.why.trim_end(), "request refused");
+    }
+    let answer = heads::short(refusal.status, refusal.why, false);
+    write_all(&conn.stream, &mut [IoSlice::new(&answer)])
+        .await
+        .map_err(|_| io::Error::other(refusal))?;
+    Ok(After::Refused(refusal.status))
+}
+
+/// What an idle wait came to.
+enum Woke {
+    Readable,
+    Closing,
+    Late,
+    Failed,
+}
+
 /// Waits for the next request head: with no buffer while the connection
 /// is idle, within the idle timeout, then the header read timeout.
-async fn next_head(
-    engine: &Engine,
-    stream: &TcpStream,
-    buf: &mut Buffer,
-    watch: &mut Watch,
-    first: bool,
-) -> Next {
+async fn next_head(conn: &mut Conn, view: &PhaseView, first: bool) -> Next {
+    let Conn {
+        engine,
+        stream,
+        buf,
+        ..
+    } = conn;
     let server = &engine.server;
     let in_time = |d| Instant::now().checked_add(d);
     // The first head of a connection was begun when the engine got it.
@@ -137,15 +195,42 @@ async fn next_head(
             }
         }
         searched = bytes.len();
-        tokio::select! {
-            biased;
-            ready = stream.readable() => if ready.is_err() { return Next::Closed },
-            () = watch.reached(Phase::Closing) => {
+        // The socket's readiness is kept in the socket itself, the
+        // drain's Closing in one notification for all connections: an idle
+        // connection holds no future of either (a watch's wait is 184
+        // bytes, a readiness future 152). Bytes already there are taken
+        // even at Closing.
+        let woke = {
+            let mut notified = pin!(engine.closing.notified());
+            notified.as_mut().enable();
+            let mut late = pin!(deadline.map(sleep_until));
+            poll_fn(|cx| {
+                if let Poll::Ready(ready) = stream.poll_read_ready(cx) {
+                    return Poll::Ready(if ready.is_ok() {
+                        Woke::Readable
+                    } else {
+                        Woke::Failed
+                    });
+                }
+                if notified.as_mut().poll(cx).is_ready() || view.get() >= Phase::Closing {
+                    return Poll::Ready(Woke::Closing);
+                }
+                match late.as_mut().as_pin_mut().map(|s| s.poll(cx)) {
+                    Some(Poll::Ready(())) => Poll::Ready(Woke::Late),
+                    _ => Poll::Pending,
+                }
+            })
+            .await
+        };
+        match woke {
+            Woke::Readable => {}
+            Woke::Failed => return Next::Closed,
+            Woke::Closing => {
                 // Nothing is in flight until a whole head came.
                 debug!("closing a connection without a request in flight");
                 return Next::Closed;
             }
-            () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+            Woke::Late => {
                 debug!(begun, "closing a connection: no request in time");
                 return Next::Closed;
             }
@@ -165,13 +250,14 @@ async fn next_head(
 
 /// Hands the connection to hyper's server, the bytes read replayed: it
 /// serves `Upgrade: h2c` as it always did.
-async fn hand_over(
-    engine: &Engine,
-    stream: TcpStream,
-    buf: Buffer,
-    peer: SocketAddr,
-    watch: Watch,
-) -> ConnEnd {
+async fn hand_over(conn: Conn) -> ConnEnd {
+    let Conn {
+        engine,
+        stream,
+        peer,
+        watch,
+        buf,
+    } = conn;
     let _open = engine.metrics.connection(Protocol::Http1);
     let read = bytes::Bytes::copy_from_slice(buf.bytes());
     drop(buf);
@@ -185,13 +271,19 @@ async fn hand_over(
 /// The tunnel after a `101`: the bytes the client sent after its request
 /// go first.
 async fn upgraded(
-    engine: &Engine,
-    client: TcpStream,
+    conn: Conn,
     leftover: Buffer,
     upstream: UpstreamConn,
     kind: TunnelKind,
-    watch: Watch,
 ) -> ConnEnd {
+    let Conn {
+        engine,
+        stream: client,
+        watch,
+        buf,
+        ..
+    } = conn;
+    drop(buf);
     let label = if kind == TunnelKind::WebSocket {
         Protocol::WebSocket
     } else {

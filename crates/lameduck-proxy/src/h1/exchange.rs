@@ -5,6 +5,7 @@
 //! the connection goes back to the pool when both ends agree it may.
 
 use std::io::{self, IoSlice};
+use std::net::IpAddr;
 use std::pin::pin;
 use std::time::Duration;
 
@@ -33,6 +34,13 @@ pub enum After {
     Linger,
     /// Switched protocols: a tunnel from now on.
     Upgrade(UpstreamConn, Buffer, TunnelKind),
+    /// Cut at the drain's deadline.
+    Cut,
+    /// Given to hyper's server (`Upgrade: h2c`).
+    HandOver,
+    /// Refused before the upstream saw it, and answered: to be closed
+    /// after a linger.
+    Refused(StatusCode),
 }
 
 /// What the upstream side of an exchange came to.
@@ -55,7 +63,7 @@ pub async fn exchange(
     client: &TcpStream,
     buf: &mut Buffer,
     head: &RequestHead,
-    peer_ip: &str,
+    peer_ip: IpAddr,
     closing: impl Fn() -> bool,
 ) -> io::Result<After> {
     let request = heads::upstream_request(buf.bytes(), head, peer_ip, &engine.upstream);

@@ -29,7 +29,8 @@ use std::time::Duration;
 
 use http::uri::Authority;
 use lameduck::http::HttpServer;
-use lameduck::Drain;
+use lameduck::{Drain, Phase};
+use tokio::sync::Notify;
 
 pub use conn::serve;
 
@@ -56,4 +57,14 @@ pub struct Engine {
     pub server: Arc<HttpServer>,
     /// hyper's forwarding service, for h2c upgrades.
     pub shared: Arc<Shared>,
+    /// Wakes idle connections at Closing: one wait on the drain for all
+    /// of them ([`close_idle`]) rather than a watch's future in each.
+    pub closing: Notify,
+}
+
+/// Wakes the idle connections of `engine` when the drain reaches Closing:
+/// spawn it beside the listener.
+pub async fn close_idle(engine: Arc<Engine>) {
+    engine.drain.reached(Phase::Closing).await;
+    engine.closing.notify_waiters();
 }

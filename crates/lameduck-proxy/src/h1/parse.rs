@@ -23,6 +23,14 @@ pub struct Refusal {
     pub why: &'static str,
 }
 
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.status, self.why.trim_end())
+    }
+}
+
+impl std::error::Error for Refusal {}
+
 const fn refuse(status: StatusCode, why: &'static str) -> Refusal {
     Refusal { status, why }
 }
