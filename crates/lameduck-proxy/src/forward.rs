@@ -143,7 +143,7 @@ impl Shared {
             .as_ref()
             .filter(|_| from_h2 && body.is_end_stream())
         {
-            let res = match streams::forward(connector, &parts, limit).await {
+            let res = match streams::forward(connector, &parts, limit, in_flight).await {
                 Ok(res) => res,
                 Err(StreamFailure::Timeout(limit)) => {
                     return self.failed(Failure::Timeout(limit), None, &method, &uri)
@@ -153,7 +153,7 @@ impl Shared {
                 }
             };
             self.count(res.status());
-            return respond(res.map(|b| b.boxed_unsync()), in_flight);
+            return res.map(|b| b.boxed_unsync());
         }
         let (body, sent) = ClientBody::new(body);
         let mut res = match self

@@ -18,6 +18,7 @@ mod buffers;
 pub mod chunked;
 mod conn;
 mod exchange;
+mod fields;
 mod heads;
 pub mod parse;
 pub(crate) mod pool;

@@ -30,6 +30,7 @@ use super::exchange::read_response;
 use super::heads::{push_field, push_number};
 use super::parse::{Framing, ResponseHead};
 use super::pool;
+use crate::metrics::GaugeGuard;
 use crate::upstream::{Connector, UpstreamConn};
 
 /// Why a stream got no answer from the upstream.
@@ -43,11 +44,14 @@ pub enum StreamFailure {
 }
 
 /// Sends the request `parts` (rewritten for the upstream already, with no
-/// body) and returns the answer, its body read as it is polled.
+/// body) and returns the answer, its body read as it is polled; the
+/// answer's hop-by-hop fields are left out. `in_flight` is held until the
+/// body was sent.
 pub async fn forward(
     connector: &Connector,
     parts: &Parts,
     limit: Option<Duration>,
+    in_flight: GaugeGuard,
 ) -> Result<Response<UpstreamBody>, StreamFailure> {
     let head = request_head(parts);
     let is_head = parts.method == Method::HEAD;
@@ -58,7 +62,10 @@ pub async fn forward(
     loop {
         let mut rbuf = Buffer::empty();
         match round_trip(&upstream, &head, &mut rbuf, is_head, limit).await {
-            Ok(res) => return answer(res, upstream, rbuf, connector.address().clone()),
+            Ok(res) => {
+                let address = connector.address().clone();
+                return answer(res, upstream, rbuf, address, in_flight);
+            }
             // A kept connection the app closed just as it was taken: the
             // request never reached the app, so it is sent again once.
             Err(StreamFailure::Upstream(e)) if reused && rbuf.is_empty() => {
@@ -141,6 +148,7 @@ fn answer(
     upstream: UpstreamConn,
     mut rbuf: Buffer,
     address: Arc<str>,
+    in_flight: GaugeGuard,
 ) -> Result<Response<UpstreamBody>, StreamFailure> {
     let invalid = |_| {
         StreamFailure::Upstream(io::Error::new(
@@ -151,10 +159,12 @@ fn answer(
     let mut builder = Response::builder().status(res.status);
     let headers = builder.headers_mut().ok_or_else(|| invalid(()))?;
     headers.reserve(res.fields.len() + 1);
+    // One copy of the head that every value shares, not one per value.
+    let head = Bytes::copy_from_slice(&rbuf.bytes()[..res.len]);
     for f in res.fields.iter().filter(|f| !f.hop) {
-        let bytes = rbuf.bytes();
-        let name = HeaderName::from_bytes(&bytes[f.name.clone()]).map_err(|_| invalid(()))?;
-        let value = HeaderValue::from_bytes(&bytes[f.value.clone()]).map_err(|_| invalid(()))?;
+        let name = HeaderName::from_bytes(&head[f.name.clone()]).map_err(|_| invalid(()))?;
+        let value =
+            HeaderValue::from_maybe_shared(head.slice(f.value.clone())).map_err(|_| invalid(()))?;
         headers.append(name, value);
     }
     if let Some(length) = res.length {
@@ -172,6 +182,7 @@ fn answer(
         state,
         reuse: res.keep_alive,
         address,
+        _in_flight: in_flight,
     };
     builder.body(body).map_err(|_| invalid(()))
 }
@@ -199,6 +210,8 @@ pub struct UpstreamBody {
     state: State,
     reuse: bool,
     address: Arc<str>,
+    /// The request stays in flight until its answer's body was sent.
+    _in_flight: GaugeGuard,
 }
 
 impl UpstreamBody {
