@@ -192,6 +192,7 @@ impl Proxy {
                         connector,
                         metrics: metrics.clone(),
                         drain: drain.clone(),
+                        phase: drain.watch().phase_view(),
                         upstream: config.upstream.authority().clone(),
                         upstream_timeout: config.upstream_timeout,
                         limits: h1::parse::Limits {
@@ -267,13 +268,16 @@ fn serve_http(
                 return debug!(%peer, error = %e, "connection closed before a request");
             }
         };
-        if let (lameduck::http::Protocol::Http1, Some(engine)) = (protocol, engine) {
-            let metrics = engine.metrics.clone();
-            // The engine logged the refusal with the client's address.
-            if let ConnEnd::BadRequest(_) = serve_h1(accepted, engine).await {
-                metrics.outcome(metrics::Outcome::Rejected);
+        if protocol == lameduck::http::Protocol::Http1 {
+            // Matched on the place itself: a temporary here would be kept
+            // in the state of every connection.
+            if let Some(engine) = engine {
+                // The engine logged the refusal with the client's address.
+                if let ConnEnd::BadRequest(_) = serve_h1(accepted, engine).await {
+                    shared.metrics.outcome(metrics::Outcome::Rejected);
+                }
+                return;
             }
-            return;
         }
         let (stream, peer, watch) = *accepted;
         let metrics = shared.metrics.clone();
@@ -366,6 +370,7 @@ mod sizes {
             connector,
             metrics,
             drain: drain.clone(),
+            phase: drain.watch().phase_view(),
             upstream: "127.0.0.1:1".parse().expect("authority"),
             upstream_timeout: None,
             limits: h1::parse::Limits {

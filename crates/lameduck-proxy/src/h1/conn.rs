@@ -12,7 +12,7 @@ use std::task::Poll;
 
 use http::StatusCode;
 use lameduck::http::ConnEnd;
-use lameduck::{tunnel, PhaseView, TunnelEnd, TunnelKind, Watch};
+use lameduck::{tunnel, TunnelEnd, TunnelKind, Watch};
 use lameduck_core::Phase;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -51,7 +51,6 @@ pub fn serve(
 ) -> impl Future<Output = ConnEnd> + Send {
     let _ = stream.set_nodelay(true);
     let open = engine.metrics.connection(Protocol::Http1);
-    let view = watch.phase_view();
     let mut conn = Conn {
         engine,
         stream,
@@ -64,9 +63,9 @@ pub fn serve(
         loop {
             // Decided before anything else is awaited: the head is not
             // kept in the state of every idle connection, only in `work`.
-            let work: Work<'_> = match next_head(&mut conn, &view, first).await {
+            let work: Work<'_> = match next_head(&mut conn, first).await {
                 Next::Head(head) if head.h2c => Box::pin(async { Ok(After::HandOver) }),
-                Next::Head(head) => Box::pin(request(&mut conn, &view, head)),
+                Next::Head(head) => Box::pin(request(&mut conn, head)),
                 Next::Refused(refusal) => Box::pin(refuse(&mut conn, refusal)),
                 Next::Closed => return ConnEnd::Closed,
             };
@@ -120,7 +119,7 @@ struct Conn {
 }
 
 /// One request forwarded, and its answer; cut at the drain's deadline.
-async fn request(conn: &mut Conn, view: &PhaseView, head: RequestHead) -> io::Result<After> {
+async fn request(conn: &mut Conn, head: RequestHead) -> io::Result<After> {
     let Conn {
         engine,
         stream,
@@ -129,7 +128,7 @@ async fn request(conn: &mut Conn, view: &PhaseView, head: RequestHead) -> io::Re
         buf,
     } = conn;
     let _in_flight = engine.metrics.request(Protocol::Http1);
-    let closing = || view.get().is_stopping();
+    let closing = || engine.phase.get().is_stopping();
     tokio::select! {
         biased;
         after = exchange(engine, stream, buf, &head, peer.ip(), closing) => after,
@@ -168,61 +167,31 @@ enum Woke {
 
 /// Waits for the next request head: with no buffer while the connection
 /// is idle, within the idle timeout, then the header read timeout.
-async fn next_head(conn: &mut Conn, view: &PhaseView, first: bool) -> Next {
-    let Conn {
-        engine,
-        stream,
-        buf,
-        ..
-    } = conn;
-    let server = &engine.server;
+async fn next_head(conn: &mut Conn, first: bool) -> Next {
+    let server = &conn.engine.server;
     let in_time = |d| Instant::now().checked_add(d);
     // The first head of a connection was begun when the engine got it.
-    let mut deadline = if first || !buf.is_empty() {
+    let mut begun = first || !conn.buf.is_empty();
+    let mut deadline = if begun {
         in_time(server.header_read_timeout)
     } else {
         in_time(server.idle_timeout)
     };
-    let mut begun = first || !buf.is_empty();
-    let mut searched = 0;
+    let mut searched = 0u32;
     loop {
-        let bytes = buf.bytes();
-        if bytes.len() > engine.limits.max_head || head_end(bytes, searched).is_some() {
-            match parse_request(bytes, engine.limits) {
+        // Read again after every wait rather than kept across it: every
+        // byte kept here is in the state of every idle connection.
+        let limits = conn.engine.limits;
+        let bytes = conn.buf.bytes();
+        if bytes.len() > limits.max_head || head_end(bytes, searched as usize).is_some() {
+            match parse_request(bytes, limits) {
                 Ok(Some(head)) => return Next::Head(head),
                 Ok(None) => {}
                 Err(refusal) => return Next::Refused(refusal),
             }
         }
-        searched = bytes.len();
-        // The socket's readiness is kept in the socket itself, the
-        // drain's Closing in one notification for all connections: an idle
-        // connection holds no future of either (a watch's wait is 184
-        // bytes, a readiness future 152). Bytes already there are taken
-        // even at Closing.
-        let woke = {
-            let mut notified = pin!(engine.closing.notified());
-            notified.as_mut().enable();
-            let mut late = pin!(deadline.map(sleep_until));
-            poll_fn(|cx| {
-                if let Poll::Ready(ready) = stream.poll_read_ready(cx) {
-                    return Poll::Ready(if ready.is_ok() {
-                        Woke::Readable
-                    } else {
-                        Woke::Failed
-                    });
-                }
-                if notified.as_mut().poll(cx).is_ready() || view.get() >= Phase::Closing {
-                    return Poll::Ready(Woke::Closing);
-                }
-                match late.as_mut().as_pin_mut().map(|s| s.poll(cx)) {
-                    Some(Poll::Ready(())) => Poll::Ready(Woke::Late),
-                    _ => Poll::Pending,
-                }
-            })
-            .await
-        };
-        match woke {
+        searched = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        match wait(conn, &deadline).await {
             Woke::Readable => {}
             Woke::Failed => return Next::Closed,
             Woke::Closing => {
@@ -235,16 +204,50 @@ async fn next_head(conn: &mut Conn, view: &PhaseView, first: bool) -> Next {
                 return Next::Closed;
             }
         }
-        match buf.read_from(stream, engine.limits.max_head + 1) {
+        match conn
+            .buf
+            .read_from(&conn.stream, conn.engine.limits.max_head + 1)
+        {
             Ok(0) => return Next::Closed,
             Ok(_) if !begun => {
                 begun = true;
-                deadline = in_time(server.header_read_timeout);
+                deadline = in_time(conn.engine.server.header_read_timeout);
             }
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => return Next::Closed,
         }
+    }
+}
+
+/// Waits until the connection is readable (bytes already there are taken
+/// even at Closing), the drain reaches Closing, or `deadline` passes. The
+/// socket's readiness is kept in the socket itself, the drain's Closing in
+/// one notification for all connections: an idle connection holds no
+/// future of either (a watch's wait is 184 bytes, a readiness future 152).
+#[allow(clippy::manual_async_fn)] // an async fn would keep its arguments twice
+fn wait<'a>(conn: &'a Conn, deadline: &'a Option<Instant>) -> impl Future<Output = Woke> + 'a {
+    async move {
+        let mut notified = pin!(conn.engine.closing.notified());
+        notified.as_mut().enable();
+        let mut late = pin!(deadline.map(sleep_until));
+        poll_fn(|cx| {
+            if let Poll::Ready(ready) = conn.stream.poll_read_ready(cx) {
+                return Poll::Ready(if ready.is_ok() {
+                    Woke::Readable
+                } else {
+                    Woke::Failed
+                });
+            }
+            if notified.as_mut().poll(cx).is_ready() || conn.engine.phase.get() >= Phase::Closing {
+                return Poll::Ready(Woke::Closing);
+            }
+            match late.as_mut().as_pin_mut().map(|s| s.poll(cx)) {
+                Some(Poll::Ready(())) => Poll::Ready(Woke::Late),
+                _ => Poll::Pending,
+            }
+        })
+        .await
     }
 }
 

@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use http::uri::Authority;
 use lameduck::http::HttpServer;
-use lameduck::{Drain, Phase};
+use lameduck::{Drain, Phase, PhaseView};
 use tokio::sync::Notify;
 
 pub use conn::serve;
@@ -48,6 +48,9 @@ pub struct Engine {
     pub metrics: Arc<Metrics>,
     /// The drain, for the phase in logs.
     pub drain: Drain,
+    /// The drain's phase, read without a lock on the request path (one
+    /// for all connections).
+    pub phase: PhaseView,
     /// `host:port` of the upstream, the `Host` of requests that bring none.
     pub upstream: Authority,
     /// How long the upstream may take to answer a request sent whole.
