@@ -72,6 +72,10 @@ pub async fn exchange(
     let method = http::Method::from_bytes(&buf.bytes()[head.method.clone()]);
     let method = method.as_ref().map_or("?", http::Method::as_str);
     buf.consume(head.len);
+    // Nothing more read from the client (the usual request without a
+    // body): its buffer goes back now and is the one the answer is read
+    // into, so an exchange holds one buffer, not two.
+    buf.release_if_empty();
     let has_body = head.body != Framing::Length(0);
     let taken = pool::take(engine.connector.address());
     let (mut upstream, mut reused) = match taken {
