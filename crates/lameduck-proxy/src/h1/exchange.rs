@@ -243,12 +243,25 @@ impl<C: Fn() -> bool> Trip<'_, C> {
             heads::client_response(rbuf.bytes(), &res, head.http11, keep_alive);
         rbuf.consume(res.len);
         let mut respond = pin!(async {
-            write_all(client, &mut [IoSlice::new(&answer)])
+            // The head and the body bytes read with it in one write: a
+            // small answer is one system call, not two.
+            let first = match (res.body, outgoing) {
+                (Framing::Length(n), Outgoing::Length(_)) => {
+                    let take = usize::try_from(n)
+                        .unwrap_or(usize::MAX)
+                        .min(rbuf.bytes().len());
+                    &rbuf.bytes()[..take]
+                }
+                _ => &[],
+            };
+            let taken = first.len();
+            write_all(client, &mut [IoSlice::new(&answer), IoSlice::new(first)])
                 .await
                 .map_err(BodyError::Sink)?;
+            rbuf.consume(taken);
             match (res.body, outgoing) {
                 (_, Outgoing::Empty) => Ok(()),
-                (Framing::Length(n), _) => copy_length(up, rbuf, client, n).await,
+                (Framing::Length(n), _) => copy_length(up, rbuf, client, n - taken as u64).await,
                 (Framing::Chunked, _) => copy_chunked(up, rbuf, client).await,
                 (Framing::UntilClose, out) => {
                     copy_until_close(up, rbuf, client, out == Outgoing::Chunked).await
