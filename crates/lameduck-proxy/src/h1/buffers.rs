@@ -16,8 +16,10 @@ use tokio::net::TcpStream;
 
 /// The size of a lent buffer: a typical head and a good share of a body.
 pub const SIZE: usize = 16 * 1024;
-/// The most free buffers a thread keeps (4 MiB): beyond, they are freed.
-const KEEP: usize = 256;
+/// The most free buffers a thread keeps (1 MiB): beyond, they are freed,
+/// and the allocator can reuse their memory for anything else (a kept
+/// buffer is only ever a buffer). An exchange holds one buffer at a time.
+const KEEP: usize = 64;
 
 thread_local! {
     static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
