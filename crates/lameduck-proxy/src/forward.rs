@@ -14,8 +14,7 @@ use http::uri::Authority;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Body;
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use hyper::service::Service;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
@@ -24,13 +23,17 @@ use tracing::{debug, info, warn};
 
 use crate::body::{BodyState, ClientBody};
 use crate::config::UpstreamProtocol;
+use crate::h1::streams::{self, StreamFailure};
 use crate::dial::may_resend;
-use crate::metrics::{Metrics, Outcome, Protocol};
+use crate::metrics::{GaugeGuard, Metrics, Outcome, Protocol};
 use crate::rewrite::{is_grpc, strip_hop_by_hop, to_upstream, upgrade_protocol, Peer};
-use crate::upstream::{is_connection_limit, UpstreamClient};
+use crate::upstream::{is_connection_limit, Connector, UpstreamClient};
 
 /// The body of every answer the proxy gives.
-pub type ProxyBody = UnsyncBoxBody<Bytes, hyper::Error>;
+pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// What a body of an answer fails with: hyper's error, or the engine's.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Forwards requests of one client connection to the upstream.
 #[derive(Clone, Debug)]
@@ -44,6 +47,9 @@ pub struct Forward {
 pub struct Shared {
     /// The pooled upstream client.
     pub client: UpstreamClient,
+    /// The engine's way to an HTTP/1.1 upstream, for HTTP/2 streams that
+    /// bring no body (`None` to an HTTP/2 upstream).
+    pub h1_upstream: Option<Connector>,
     /// The HTTP spoken to the upstream.
     pub protocol: UpstreamProtocol,
     /// `host:port` of the upstream, the authority when a request has none.
@@ -107,6 +113,7 @@ impl Shared {
                 "CONNECT is not supported: lameduck is a reverse proxy\n",
             );
         }
+        let from_h2 = req.version() == Version::HTTP_2;
         let upgrade = upgrade_protocol(&req);
         if upgrade.is_some() && self.protocol == UpstreamProtocol::Http2 {
             self.metrics.outcome(Outcome::Rejected);
@@ -128,13 +135,30 @@ impl Shared {
             }
         };
         let (parts, body) = req.into_parts();
-        // A request without a body can be sent again as it was.
-        let again = body.is_end_stream().then(|| parts.clone());
-        let (body, sent) = ClientBody::new(body);
         // gRPC carries its own deadline (`grpc-timeout`) to the server, and
         // a server stream may send its headers only with its first message,
         // long after the call began: Envoy's route timeout is the known trap.
         let limit = self.upstream_timeout.filter(|_| protocol != Protocol::Grpc);
+        if let Some(connector) = self
+            .h1_upstream
+            .as_ref()
+            .filter(|_| from_h2 && body.is_end_stream())
+        {
+            let res = match streams::forward(connector, &parts, limit, in_flight).await {
+                Ok(res) => res,
+                Err(StreamFailure::Timeout(limit)) => {
+                    return self.failed(Failure::Timeout(limit), None, &method, &uri)
+                }
+                Err(StreamFailure::Upstream(e)) => {
+                    return self.failed(Failure::Engine(e), None, &method, &uri)
+                }
+            };
+            self.count(res.status());
+            return res.map(|b| b.boxed_unsync());
+        }
+        // A request without a body can be sent again as it was.
+        let again = body.is_end_stream().then(|| parts.clone());
+        let (body, sent) = ClientBody::new(body);
         let mut res = match self
             .exchange(Request::from_parts(parts, body), &sent, limit)
             .await
@@ -146,7 +170,7 @@ impl Shared {
                 let Some(parts) =
                     again.filter(|_| closed_unanswered(&e, method.as_str().as_bytes()))
                 else {
-                    return self.failed(Failure::Upstream(e), &sent, &method, &uri);
+                    return self.failed(Failure::Upstream(e), Some(&sent), &method, &uri);
                 };
                 debug!(%method, path = uri.path(), error = %e, "the upstream connection closed before answering: sending again");
                 let (body, sent) = ClientBody::empty();
@@ -155,16 +179,12 @@ impl Shared {
                     .await
                 {
                     Ok(res) => res,
-                    Err(failure) => return self.failed(failure, &sent, &method, &uri),
+                    Err(failure) => return self.failed(failure, Some(&sent), &method, &uri),
                 }
             }
-            Err(failure) => return self.failed(failure, &sent, &method, &uri),
+            Err(failure) => return self.failed(failure, Some(&sent), &method, &uri),
         };
-        self.metrics.outcome(match res.status().as_u16() {
-            ..=399 => Outcome::Success,
-            400..=499 => Outcome::ClientError,
-            _ => Outcome::ServerError,
-        });
+        self.count(res.status());
         if res.status() == StatusCode::SWITCHING_PROTOCOLS {
             if let (Some(kind), Some(client_upgrade)) = (upgrade, client_upgrade) {
                 let upstream_upgrade = hyper::upgrade::on(&mut res);
@@ -176,18 +196,22 @@ impl Shared {
                     self.metrics.clone(),
                 ));
                 // The 101 goes back with its Upgrade and Connection intact.
-                return res.map(|b| b.boxed_unsync());
+                return res.map(|b| b.map_err(BoxError::from).boxed_unsync());
             }
         }
-        strip_hop_by_hop(res.headers_mut());
-        res.map(move |body| {
-            // The request stays in flight until its body is sent.
-            body.map_frame(move |f| {
-                let _ = &in_flight;
-                f
-            })
-            .boxed_unsync()
-        })
+        respond(
+            res.map(|b| b.map_err(BoxError::from).boxed_unsync()),
+            in_flight,
+        )
+    }
+
+    /// Counts the answer by its status.
+    fn count(&self, status: StatusCode) {
+        self.metrics.outcome(match status.as_u16() {
+            ..=399 => Outcome::Success,
+            400..=499 => Outcome::ClientError,
+            _ => Outcome::ServerError,
+        });
     }
 
     /// Sends `req` and waits for the answer's head: at most the upstream
@@ -214,7 +238,7 @@ impl Shared {
     fn failed(
         &self,
         failure: Failure,
-        sent: &BodyState,
+        sent: Option<&BodyState>,
         method: &Method,
         uri: &Uri,
     ) -> Response<ProxyBody> {
@@ -226,15 +250,16 @@ impl Shared {
                 self.metrics.outcome(Outcome::UpstreamTimeout);
                 return short(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n");
             }
-            Failure::Upstream(e) => e,
+            Failure::Upstream(e) => BoxError::from(e),
+            Failure::Engine(e) => BoxError::from(e),
         };
-        if sent.failed() {
+        if sent.is_some_and(BodyState::failed) {
             // A malformed chunk, or a client gone before its body ended.
             debug!(%method, path, error = %e, "the client's request body failed: 400");
             self.metrics.outcome(Outcome::Rejected);
             return short(StatusCode::BAD_REQUEST, "malformed request body\n");
         }
-        if is_connection_limit(&e) {
+        if is_connection_limit(&*e) {
             warn!(%method, path, %phase, "every upstream connection stayed busy: 503");
             self.metrics.outcome(Outcome::Overloaded);
             return short(
@@ -242,9 +267,7 @@ impl Shared {
                 "every upstream connection is busy\n",
             );
         }
-        let cause = std::error::Error::source(&e)
-            .map(|s| s.to_string())
-            .unwrap_or_default();
+        let cause = e.source().map(|s| s.to_string()).unwrap_or_default();
         if phase.is_stopping() {
             warn!(%method, path, %phase, error = %e, cause, "upstream failed while draining: 502");
         } else {
@@ -255,32 +278,28 @@ impl Shared {
     }
 }
 
-/// Whether `e` says the upstream connection closed before any byte of the
-/// answer, and a bodiless `method` may then be sent again: hyper's
-/// "canceled" is a request never written, its "incomplete message" one
-/// written and not answered (only an idempotent method goes again).
-fn closed_unanswered(e: &hyper_util::client::legacy::Error, method: &[u8]) -> bool {
-    if e.is_connect() {
-        return false;
-    }
-    let mut next = std::error::Error::source(e);
-    while let Some(cause) = next {
-        if let Some(h) = cause.downcast_ref::<hyper::Error>() {
-            return (h.is_canceled() || h.is_incomplete_message())
-                && may_resend(method, false, !h.is_canceled());
-        }
-        next = cause.source();
-    }
-    false
-}
-
 /// Why no answer came from the upstream.
 #[derive(Debug)]
 enum Failure {
     /// The client of the upstream failed (connect, limit, body, reset).
     Upstream(hyper_util::client::legacy::Error),
+    /// The engine's upstream side failed (connect, limit, reset).
+    Engine(std::io::Error),
     /// No answer within the upstream timeout.
     Timeout(Duration),
+}
+
+/// The answer with its hop-by-hop fields gone; the request stays in flight
+/// until its body is sent.
+fn respond(mut res: Response<ProxyBody>, in_flight: GaugeGuard) -> Response<ProxyBody> {
+    strip_hop_by_hop(res.headers_mut());
+    res.map(move |body| {
+        body.map_frame(move |f| {
+            let _ = &in_flight;
+            f
+        })
+        .boxed_unsync()
+    })
 }
 
 /// Joins an upgraded client connection to the upgraded upstream one.
@@ -318,7 +337,7 @@ async fn splice(
 pub fn short(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
     let mut res = Response::new(
         Full::new(Bytes::from_static(body.as_bytes()))
-            .map_err(|e| match e {})
+            .map_err(|e| -> BoxError { match e {} })
             .boxed_unsync(),
     );
     *res.status_mut() = status;
@@ -327,4 +346,23 @@ pub fn short(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     res
+}
+
+/// Whether `e` says the upstream connection closed before any byte of the
+/// answer, and a bodiless `method` may then be sent again: hyper's
+/// "canceled" is a request never written, its "incomplete message" one
+/// written and not answered (only an idempotent method goes again).
+fn closed_unanswered(e: &hyper_util::client::legacy::Error, method: &[u8]) -> bool {
+    if e.is_connect() {
+        return false;
+    }
+    let mut next = std::error::Error::source(e);
+    while let Some(cause) = next {
+        if let Some(h) = cause.downcast_ref::<hyper::Error>() {
+            return (h.is_canceled() || h.is_incomplete_message())
+                && may_resend(method, false, !h.is_canceled());
+        }
+        next = cause.source();
+    }
+    false
 }

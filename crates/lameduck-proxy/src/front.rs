@@ -4,6 +4,7 @@
 //! dials one fixed address or asks a [`Dial`] (a balancer) request by
 //! request.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,6 +66,7 @@ impl HttpFront {
         } = config;
         let shared = Arc::new(Shared {
             client: upstream::client(connector.clone(), protocol),
+            h1_upstream: (protocol == UpstreamProtocol::Http1).then(|| connector.clone()),
             protocol,
             upstream: authority.clone(),
             drain: drain.clone(),
@@ -78,6 +80,7 @@ impl HttpFront {
             Arc::new(h1::Engine {
                 connector,
                 metrics,
+                phase: drain.watch().phase_view(),
                 drain,
                 upstream: authority,
                 upstream_timeout,
@@ -87,8 +90,12 @@ impl HttpFront {
                 },
                 server: server.clone(),
                 shared: shared.clone(),
+                closing: Default::default(),
             })
         });
+        if let Some(engine) = &engine {
+            tokio::spawn(h1::close_idle(engine.clone()));
+        }
         HttpFront {
             server,
             shared,
@@ -104,39 +111,70 @@ impl HttpFront {
     }
 
     /// Serves one client connection from `peer` until it closes, following
-    /// `watch`.
-    pub async fn serve(&self, stream: TcpStream, peer: SocketAddr, watch: Watch) {
-        let protocol = match self.server.detect(&stream, &watch).await {
-            Ok(Some(p)) => p,
-            Ok(None) => return,
-            Err(e) => return debug!(%peer, error = %e, "connection closed before a request"),
-        };
-        let metrics = &self.shared.metrics;
-        let label = match protocol {
-            Protocol::Http1 => metrics::Protocol::Http1,
-            Protocol::Http2 => metrics::Protocol::Http2,
-        };
-        metrics.accepted(label);
-        if let (Protocol::Http1, Some(engine)) = (protocol, &self.engine) {
-            if let ConnEnd::BadRequest(status) =
-                h1::serve(stream, peer, watch, engine.clone()).await
-            {
-                debug!(%peer, %status, "request refused before the upstream saw it");
-                metrics.outcome(metrics::Outcome::Rejected);
+    /// `watch`. A plain `fn` returning an `async` block that keeps its
+    /// arguments once (an `async fn` copies them into its state a second
+    /// time): the task of every idle connection is sized by it.
+    pub fn serve(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        watch: Watch,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let front = self.clone();
+        let accepted: Accepted = Box::new((stream, peer, watch));
+        async move {
+            // Boxed: its timer and peek would otherwise size the task of
+            // every connection for its whole life, idle ones too.
+            let protocol = match Box::pin(front.server.detect(&accepted.0, &accepted.2)).await {
+                Ok(Some(p)) => p,
+                Ok(None) => return,
+                Err(e) => {
+                    let peer = accepted.1;
+                    return debug!(%peer, error = %e, "connection closed before a request");
+                }
+            };
+            let label = match protocol {
+                Protocol::Http1 => metrics::Protocol::Http1,
+                Protocol::Http2 => metrics::Protocol::Http2,
+            };
+            front.shared.metrics.accepted(label);
+            if protocol == Protocol::Http1 {
+                // Matched on the place itself: a temporary here would be
+                // kept in the state of every connection.
+                if let Some(engine) = &front.engine {
+                    // The engine logged the refusal with the client's address.
+                    if let ConnEnd::BadRequest(_) = serve_h1(accepted, engine.clone()).await {
+                        front.shared.metrics.outcome(metrics::Outcome::Rejected);
+                    }
+                    return;
+                }
             }
-            return;
-        }
-        let _open = metrics.connection(label);
-        let service = Forward::new(self.shared.clone(), peer);
-        // Boxed: hyper's connection state would otherwise size the task of
-        // every connection, HTTP/1.1 ones waiting idle in the engine too.
-        match Box::pin(self.server.serve(stream, protocol, service, watch)).await {
-            ConnEnd::Closed => {}
-            ConnEnd::Cut => metrics.cut(label),
-            ConnEnd::BadRequest(status) => {
-                debug!(%peer, %status, "request refused before a service saw it");
-                metrics.outcome(metrics::Outcome::Rejected);
+            let (stream, peer, watch) = *accepted;
+            let metrics = front.shared.metrics.clone();
+            let _open = metrics.connection(label);
+            let service = Forward::new(front.shared.clone(), peer);
+            // Boxed: hyper's connection state would otherwise size the task
+            // of every connection, HTTP/1.1 ones waiting idle in the engine too.
+            match Box::pin(front.server.serve(stream, protocol, service, watch)).await {
+                ConnEnd::Closed => {}
+                ConnEnd::Cut => metrics.cut(label),
+                ConnEnd::BadRequest(status) => {
+                    debug!(%peer, %status, "request refused before a service saw it");
+                    metrics.outcome(metrics::Outcome::Rejected);
+                }
             }
         }
     }
+}
+
+/// A connection as accepted, boxed until its protocol is known: the task
+/// of every connection then holds it once, in the state of whoever serves
+/// it, and not a second time in its own.
+type Accepted = Box<(TcpStream, SocketAddr, Watch)>;
+
+/// The engine's future for an accepted connection, unboxed.
+#[allow(clippy::boxed_local)] // the box is what keeps the caller's state small
+fn serve_h1(accepted: Accepted, engine: Arc<h1::Engine>) -> impl Future<Output = ConnEnd> + Send {
+    let (stream, peer, watch) = *accepted;
+    h1::serve(stream, peer, watch, engine)
 }

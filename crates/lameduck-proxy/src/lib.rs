@@ -190,10 +190,7 @@ impl Proxy {
                 tokio::spawn(accept_until_closing(
                     listener,
                     watch,
-                    move |stream, peer, watch| {
-                        let front = front.clone();
-                        async move { front.serve(stream, peer, watch).await }
-                    },
+                    move |stream, peer, watch| front.serve(stream, peer, watch),
                 ));
             }
             Mode::Tcp => {
@@ -236,5 +233,64 @@ async fn serve_tcp(
     let _ = client.set_nodelay(true);
     if tunnel(client, upstream, watch, TunnelKind::Opaque).await == TunnelEnd::Cut {
         metrics.cut(metrics::Protocol::Tcp);
+    }
+}
+
+#[cfg(test)]
+mod sizes {
+    use super::*;
+
+    /// The task of an idle HTTP/1.1 connection is its future: what it holds
+    /// while it waits for the next head is the memory of every idle
+    /// keep-alive connection (bench/RESULTS.md measures it whole).
+    #[tokio::test]
+    async fn the_future_of_an_idle_connection_stays_small() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let _client = TcpStream::connect(addr).await.expect("connect");
+        let (stream, peer) = listener.accept().await.expect("accept");
+        let metrics = Arc::new(Metrics::new());
+        let drain = Drain::new();
+        let connector = Connector::new(
+            "127.0.0.1:1",
+            std::time::Duration::from_secs(1),
+            10,
+            metrics.clone(),
+        );
+        let shared = Arc::new(Shared {
+            client: upstream::client(connector.clone(), UpstreamProtocol::Http1),
+            h1_upstream: Some(connector.clone()),
+            protocol: UpstreamProtocol::Http1,
+            upstream: "127.0.0.1:1".parse().expect("authority"),
+            drain: drain.clone(),
+            metrics: metrics.clone(),
+            upstream_timeout: None,
+        });
+        let server = Arc::new(HttpServer::default());
+        let engine = Arc::new(h1::Engine {
+            connector,
+            metrics,
+            drain: drain.clone(),
+            phase: drain.watch().phase_view(),
+            upstream: "127.0.0.1:1".parse().expect("authority"),
+            upstream_timeout: None,
+            limits: h1::parse::Limits {
+                max_head: 1024,
+                max_headers: 10,
+            },
+            server: server.clone(),
+            shared: shared.clone(),
+            closing: Default::default(),
+        });
+        let h1 = h1::serve(stream, peer, drain.watch(), engine.clone());
+        eprintln!("h1::serve: {} bytes", std::mem::size_of_val(&h1));
+        drop(h1);
+        let (stream, peer) = {
+            let _c = TcpStream::connect(addr).await.expect("connect");
+            listener.accept().await.expect("accept")
+        };
+        let task = serve_http(stream, peer, drain.watch(), server, shared, Some(engine));
+        eprintln!("serve_http: {} bytes", std::mem::size_of_val(&task));
+        assert!(std::mem::size_of_val(&task) <= 1024);
     }
 }

@@ -11,12 +11,15 @@
 use std::cell::RefCell;
 use std::io;
 
+use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 /// The size of a lent buffer: a typical head and a good share of a body.
 pub const SIZE: usize = 16 * 1024;
-/// The most free buffers a thread keeps (4 MiB): beyond, they are freed.
-const KEEP: usize = 256;
+/// The most free buffers a thread keeps (1 MiB): beyond, they are freed,
+/// and the allocator can reuse their memory for anything else (a kept
+/// buffer is only ever a buffer). An exchange holds one buffer at a time.
+const KEEP: usize = 64;
 
 thread_local! {
     static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
@@ -105,7 +108,24 @@ impl Buffer {
         if spare == 0 {
             return Err(io::Error::other("buffer full"));
         }
-        let n = stream.try_read_buf(&mut self.data);
+        // A read that left room in the buffer emptied the socket: its
+        // readiness is cleared now, as tokio's own `poll_read` does, so
+        // the next wait goes to epoll rather than to a `recvfrom` that
+        // fails with EAGAIN (one system call in four per request). tokio
+        // clears it only if no readiness event came since the read began.
+        let mut read = 0;
+        let n = stream
+            .try_io(Interest::READABLE, || {
+                read = stream.try_read_buf(&mut self.data)?;
+                if read > 0 && read < spare {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(read)
+            })
+            .or_else(|e| match e.kind() {
+                io::ErrorKind::WouldBlock if read > 0 => Ok(read),
+                _ => Err(e),
+            });
         if matches!(&n, Err(e) if e.kind() == io::ErrorKind::WouldBlock) {
             self.release_if_empty();
         }

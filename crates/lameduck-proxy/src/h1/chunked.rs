@@ -24,6 +24,8 @@ impl std::fmt::Display for BadChunk {
     }
 }
 
+impl std::error::Error for BadChunk {}
+
 /// What the decoder made of the start of its input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Piece {

@@ -5,6 +5,7 @@
 //! the connection goes back to the pool when both ends agree it may.
 
 use std::io::{self, IoSlice};
+use std::net::IpAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -35,6 +36,13 @@ pub enum After {
     Linger,
     /// Switched protocols: a tunnel from now on.
     Upgrade(UpstreamConn, Buffer, TunnelKind),
+    /// Cut at the drain's deadline.
+    Cut,
+    /// Given to hyper's server (`Upgrade: h2c`).
+    HandOver,
+    /// Refused before the upstream saw it, and answered: to be closed
+    /// after a linger.
+    Refused(StatusCode),
 }
 
 /// What the upstream side of an exchange came to.
@@ -57,7 +65,7 @@ pub async fn exchange(
     client: &TcpStream,
     buf: &mut Buffer,
     head: &RequestHead,
-    peer_ip: &str,
+    peer_ip: IpAddr,
     closing: impl Fn() -> bool,
 ) -> io::Result<After> {
     let request = heads::upstream_request(buf.bytes(), head, peer_ip, &engine.upstream);
@@ -66,6 +74,10 @@ pub async fn exchange(
     let method = http::Method::from_bytes(&buf.bytes()[head.method.clone()]);
     let method = method.as_ref().map_or("?", http::Method::as_str);
     buf.consume(head.len);
+    // Nothing more read from the client (the usual request without a
+    // body): its buffer goes back now and is the one the answer is read
+    // into, so an exchange holds one buffer, not two.
+    buf.release_if_empty();
     let has_body = head.body != Framing::Length(0);
     let mut upstream = match checkout(engine, false).await {
         Ok((conn, _)) => conn,
@@ -251,12 +263,25 @@ impl<C: Fn() -> bool> Trip<'_, C> {
             heads::client_response(rbuf.bytes(), &res, head.http11, keep_alive);
         rbuf.consume(res.len);
         let mut respond = pin!(async {
-            write_all(client, &mut [IoSlice::new(&answer)])
+            // The head and the body bytes read with it in one write: a
+            // small answer is one system call, not two.
+            let first = match (res.body, outgoing) {
+                (Framing::Length(n), Outgoing::Length(_)) => {
+                    let take = usize::try_from(n)
+                        .unwrap_or(usize::MAX)
+                        .min(rbuf.bytes().len());
+                    &rbuf.bytes()[..take]
+                }
+                _ => &[],
+            };
+            let taken = first.len();
+            write_all(client, &mut [IoSlice::new(&answer), IoSlice::new(first)])
                 .await
                 .map_err(BodyError::Sink)?;
+            rbuf.consume(taken);
             match (res.body, outgoing) {
                 (_, Outgoing::Empty) => Ok(()),
-                (Framing::Length(n), _) => copy_length(up, rbuf, client, n).await,
+                (Framing::Length(n), _) => copy_length(up, rbuf, client, n - taken as u64).await,
                 (Framing::Chunked, _) => copy_chunked(up, rbuf, client).await,
                 (Framing::UntilClose, out) => {
                     copy_until_close(up, rbuf, client, out == Outgoing::Chunked).await
@@ -311,7 +336,7 @@ fn body_sent(sent: Result<(), BodyError>) -> Result<bool, Failure> {
 }
 
 /// Reads the answer's head, skipping interim (1xx) answers but `101`.
-async fn read_response(
+pub(super) async fn read_response(
     up: &TcpStream,
     rbuf: &mut Buffer,
     max_head: usize,

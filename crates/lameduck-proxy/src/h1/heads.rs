@@ -3,6 +3,9 @@
 //! set, one framing), the answer as the client gets it, and the proxy's own
 //! short answers.
 
+use std::io::Write;
+use std::net::IpAddr;
+
 use http::uri::Authority;
 use http::StatusCode;
 
@@ -13,14 +16,14 @@ fn push_name(out: &mut Vec<u8>, name: &[u8]) {
     out.extend(name.iter().map(u8::to_ascii_lowercase));
 }
 
-fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+pub(super) fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     push_name(out, name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
 
-fn push_number(out: &mut Vec<u8>, n: u64) {
+pub(super) fn push_number(out: &mut Vec<u8>, n: u64) {
     let mut digits = [0u8; 20];
     let mut i = digits.len();
     let mut n = n;
@@ -40,7 +43,7 @@ fn push_number(out: &mut Vec<u8>, n: u64) {
 pub fn upstream_request(
     buf: &[u8],
     head: &RequestHead,
-    peer_ip: &str,
+    peer_ip: IpAddr,
     default_authority: &Authority,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(head.len + 96);
@@ -78,7 +81,8 @@ pub fn upstream_request(
         out.extend_from_slice(prior);
         out.extend_from_slice(b", ");
     }
-    out.extend_from_slice(peer_ip.as_bytes());
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "{peer_ip}");
     out.extend_from_slice(b"\r\nx-forwarded-proto: http\r\n\r\n");
     out
 }

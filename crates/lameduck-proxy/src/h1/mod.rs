@@ -18,9 +18,11 @@ mod buffers;
 pub mod chunked;
 mod conn;
 mod exchange;
+mod fields;
 mod heads;
 pub mod parse;
 pub(crate) mod pool;
+pub(crate) mod streams;
 mod transfer;
 
 use std::sync::Arc;
@@ -28,7 +30,8 @@ use std::time::Duration;
 
 use http::uri::Authority;
 use lameduck::http::HttpServer;
-use lameduck::Drain;
+use lameduck::{Drain, Phase, PhaseView};
+use tokio::sync::Notify;
 
 pub use conn::serve;
 
@@ -45,6 +48,9 @@ pub struct Engine {
     pub metrics: Arc<Metrics>,
     /// The drain, for the phase in logs.
     pub drain: Drain,
+    /// The drain's phase, read without a lock on the request path (one
+    /// for all connections).
+    pub phase: PhaseView,
     /// `host:port` of the upstream, the `Host` of requests that bring none.
     pub upstream: Authority,
     /// How long the upstream may take to answer a request sent whole.
@@ -55,4 +61,14 @@ pub struct Engine {
     pub server: Arc<HttpServer>,
     /// hyper's forwarding service, for h2c upgrades.
     pub shared: Arc<Shared>,
+    /// Wakes idle connections at Closing: one wait on the drain for all
+    /// of them ([`close_idle`]) rather than a watch's future in each.
+    pub closing: Notify,
+}
+
+/// Wakes the idle connections of `engine` when the drain reaches Closing:
+/// spawn it beside the listener.
+pub async fn close_idle(engine: Arc<Engine>) {
+    engine.drain.reached(Phase::Closing).await;
+    engine.closing.notify_waiters();
 }

@@ -8,11 +8,15 @@
 //! with `Transfer-Encoding`, differing lengths, a coding other than
 //! `chunked`, obs-fold, whitespace before a colon, a bare CR.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use http::uri::{Authority, PathAndQuery};
 use http::StatusCode;
 use lameduck::TunnelKind;
+
+pub use super::fields::parse_length;
+use super::fields::{check_value, FramingFields, Tokens, HOP_BY_HOP};
 
 /// Why a request was refused before it reached the upstream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,11 +27,19 @@ pub struct Refusal {
     pub why: &'static str,
 }
 
-const fn refuse(status: StatusCode, why: &'static str) -> Refusal {
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.status, self.why.trim_end())
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+pub(super) const fn refuse(status: StatusCode, why: &'static str) -> Refusal {
     Refusal { status, why }
 }
 
-const fn bad(why: &'static str) -> Refusal {
+pub(super) const fn bad(why: &'static str) -> Refusal {
     refuse(StatusCode::BAD_REQUEST, why)
 }
 
@@ -121,19 +133,6 @@ pub struct ResponseHead {
     pub keep_alive: bool,
 }
 
-/// Headers that belong to one connection and are never forwarded (RFC 9110
-/// §7.6.1), besides those the `Connection` field names.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "te",
-    "transfer-encoding",
-    "upgrade",
-    "expect",
-];
-
 /// Header fields parsed at once on the stack; more go to the heap.
 const STACK_FIELDS: usize = 128;
 
@@ -161,16 +160,18 @@ pub fn parse_request(buf: &[u8], limits: Limits) -> Result<Option<RequestHead>, 
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         "request head too large\n",
     );
-    let mut stack = [httparse::EMPTY_HEADER; STACK_FIELDS];
+    // Left uninitialised for httparse to fill: 4 KiB of empty headers
+    // written on every parse otherwise.
+    let mut stack = [const { MaybeUninit::uninit() }; STACK_FIELDS];
     let mut heap;
-    let slots: &mut [httparse::Header<'_>] = if limits.max_headers <= STACK_FIELDS {
+    let slots: &mut [MaybeUninit<httparse::Header<'_>>] = if limits.max_headers <= STACK_FIELDS {
         &mut stack[..limits.max_headers]
     } else {
-        heap = vec![httparse::EMPTY_HEADER; limits.max_headers];
+        heap = vec![MaybeUninit::uninit(); limits.max_headers];
         &mut heap
     };
-    let mut req = httparse::Request::new(slots);
-    let len = match req.parse(buf) {
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, slots) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() > limits.max_head => return Err(too_large),
         Ok(httparse::Status::Partial) => return Ok(None),
@@ -310,128 +311,10 @@ fn request_target(target: &str) -> Result<(PathAndQuery, Option<Authority>), Ref
     }
 }
 
-/// httparse takes obs-text and tabs in values, as RFC 9110 §5.5 does; a CR,
-/// LF or NUL left in a value would be read as a line end by someone.
-fn check_value(value: &[u8]) -> Result<(), Refusal> {
-    if value.iter().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
-        return Err(bad("bad character in a header value\n"));
-    }
-    Ok(())
-}
-
 /// The range `part` takes in `buf` (`part` is a slice of `buf`).
 fn range_in(buf: &[u8], part: &[u8]) -> Range<usize> {
     let start = (part.as_ptr() as usize).saturating_sub(buf.as_ptr() as usize);
     start..start + part.len()
-}
-
-/// The framing fields of a message, checked as they come.
-#[derive(Default)]
-struct FramingFields {
-    length: Option<u64>,
-    codings: usize,
-    chunked_last: bool,
-}
-
-impl FramingFields {
-    /// A `Content-Length`: one number, or a list of the same number.
-    fn length(&mut self, value: &[u8]) -> Result<(), Refusal> {
-        for item in value.split(|b| *b == b',') {
-            let n = parse_length(item.trim_ascii()).ok_or(bad("bad Content-Length\n"))?;
-            match self.length {
-                Some(seen) if seen != n => return Err(bad("differing Content-Length\n")),
-                _ => self.length = Some(n),
-            }
-        }
-        Ok(())
-    }
-
-    /// A `Transfer-Encoding`: only `chunked` is understood, once.
-    fn coding(&mut self, value: &[u8]) -> Result<(), Refusal> {
-        for item in value.split(|b| *b == b',') {
-            let item = item.trim_ascii();
-            if item.is_empty() {
-                continue;
-            }
-            if self.chunked_last {
-                // Chunked applied twice, or another coding after it.
-                return Err(bad("chunked is not the last transfer coding\n"));
-            }
-            self.codings += 1;
-            self.chunked_last = item.eq_ignore_ascii_case(b"chunked");
-        }
-        Ok(())
-    }
-
-    fn any_coding(&self) -> bool {
-        self.codings > 0 || self.chunked_last
-    }
-
-    /// The request body's framing (RFC 9112 §6.3).
-    fn framing(&self, http11: bool) -> Result<Framing, Refusal> {
-        if self.any_coding() {
-            if self.length.is_some() {
-                return Err(bad("both Content-Length and Transfer-Encoding\n"));
-            }
-            if !http11 {
-                return Err(bad("Transfer-Encoding in an HTTP/1.0 request\n"));
-            }
-            if !self.chunked_last {
-                return Err(bad("chunked is not the last transfer coding\n"));
-            }
-            if self.codings > 1 {
-                // A coding under chunked would be lost when the body is
-                // re-framed (RFC 9112 §6.1 answers 501 to unknown codings).
-                return Err(refuse(
-                    StatusCode::NOT_IMPLEMENTED,
-                    "transfer codings other than chunked are not supported\n",
-                ));
-            }
-            return Ok(Framing::Chunked);
-        }
-        Ok(Framing::Length(self.length.unwrap_or(0)))
-    }
-}
-
-/// A length: 1 to 19 decimal digits (no sign, no space, fits in a u64).
-pub fn parse_length(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, d| {
-        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })
-}
-
-/// The tokens of `Connection` fields.
-#[derive(Default)]
-struct Tokens {
-    close: bool,
-    keep_alive: bool,
-    upgrade: bool,
-    /// Other names, lowercase: those fields stay on this hop.
-    named: Vec<Vec<u8>>,
-}
-
-impl Tokens {
-    fn add(&mut self, value: &[u8]) {
-        for t in value.split(|b| *b == b',').map(<[u8]>::trim_ascii) {
-            if t.eq_ignore_ascii_case(b"close") {
-                self.close = true;
-            } else if t.eq_ignore_ascii_case(b"keep-alive") {
-                self.keep_alive = true;
-            } else if t.eq_ignore_ascii_case(b"upgrade") {
-                self.upgrade = true;
-            } else if !t.is_empty() {
-                self.named.push(t.to_ascii_lowercase());
-            }
-        }
-    }
-
-    /// Whether the field `name` is one `Connection` named.
-    fn names(&self, name: &[u8]) -> bool {
-        self.named.iter().any(|n| n.eq_ignore_ascii_case(name))
-    }
 }
 
 /// Parses the response head at the start of `buf` to the request `req`
@@ -441,9 +324,11 @@ pub fn parse_response(
     max_head: usize,
     head_request: bool,
 ) -> Result<Option<ResponseHead>, &'static str> {
-    let mut slots = [httparse::EMPTY_HEADER; STACK_FIELDS];
-    let mut res = httparse::Response::new(&mut slots);
-    let len = match res.parse(buf) {
+    let mut slots = [const { MaybeUninit::uninit() }; STACK_FIELDS];
+    let mut res = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default()
+        .parse_response_with_uninit_headers(&mut res, buf, &mut slots)
+    {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() > max_head => {
             return Err("response head too large")

@@ -8,7 +8,7 @@
 //! the keep-alive of common apps, is closed instead of used.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,10 +23,21 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 const KEEP: usize = 512;
 
 /// The idle connections to one address, each with when it became idle.
-type Kept = Vec<(UpstreamConn, Instant)>;
+/// Oldest first: those idle too long are at the front.
+type Kept = VecDeque<(UpstreamConn, Instant)>;
 
 thread_local! {
-    static IDLE: RefCell<HashMap<Arc<str>, Kept>> = RefCell::new(HashMap::new());
+    /// Per address: a list, not a map, since a proxy has one upstream (or
+    /// a few): a pointer comparison finds it without hashing the address
+    /// on every request.
+    static IDLE: RefCell<Vec<(Arc<str>, Kept)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The kept connections to `address` in `idle`.
+fn kept<'a>(idle: &'a mut [(Arc<str>, Kept)], address: &Arc<str>) -> Option<&'a mut Kept> {
+    idle.iter_mut()
+        .find(|(a, _)| Arc::ptr_eq(a, address) || **a == **address)
+        .map(|(_, kept)| kept)
 }
 
 /// Takes the most recently used live idle connection to `address`.
@@ -35,7 +46,7 @@ pub fn take(address: &Arc<str>) -> Option<UpstreamConn> {
     loop {
         let (conn, since) = IDLE.with(|idle| {
             let mut idle = idle.try_borrow_mut().ok()?;
-            idle.get_mut(address)?.pop()
+            kept(&mut idle, address)?.pop_back()
         })?;
         if now.saturating_duration_since(since) < IDLE_TIMEOUT && is_open(&conn) {
             return Some(conn);
@@ -51,10 +62,20 @@ pub fn put(address: &Arc<str>, conn: UpstreamConn) {
         let Ok(mut idle) = idle.try_borrow_mut() else {
             return;
         };
-        let kept = idle.entry(address.clone()).or_default();
-        kept.retain(|(_, since)| now.saturating_duration_since(*since) < IDLE_TIMEOUT);
+        if kept(&mut idle, address).is_none() {
+            idle.push((address.clone(), VecDeque::new()));
+        }
+        let Some(kept) = kept(&mut idle, address) else {
+            return;
+        };
+        let expired = |(_, since): &(UpstreamConn, Instant)| {
+            now.saturating_duration_since(*since) >= IDLE_TIMEOUT
+        };
+        while kept.front().is_some_and(expired) {
+            kept.pop_front();
+        }
         if kept.len() < KEEP {
-            kept.push((conn, now));
+            kept.push_back((conn, now));
         }
     });
 }
