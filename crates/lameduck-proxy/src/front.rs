@@ -178,3 +178,45 @@ fn serve_h1(accepted: Accepted, engine: Arc<h1::Engine>) -> impl Future<Output =
     let (stream, peer, watch) = *accepted;
     h1::serve(stream, peer, watch, engine)
 }
+
+#[cfg(test)]
+mod sizes {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// The task of an idle HTTP/1.1 connection is its future: what it holds
+    /// while it waits for the next head is the memory of every idle
+    /// keep-alive connection (bench/RESULTS.md measures it whole).
+    #[tokio::test]
+    async fn the_future_of_an_idle_connection_stays_small() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let _client = TcpStream::connect(addr).await.expect("connect");
+        let (stream, peer) = listener.accept().await.expect("accept");
+        let metrics = Arc::new(Metrics::new());
+        let drain = Drain::new();
+        let connector = Connector::new("127.0.0.1:1", Duration::from_secs(1), 10, metrics.clone());
+        let front = Arc::new(HttpFront::new(
+            connector,
+            UpstreamProtocol::Http1,
+            FrontConfig {
+                authority: "127.0.0.1:1".parse().expect("authority"),
+                http: HttpServer::default(),
+                upstream_timeout: None,
+                drain: drain.clone(),
+                metrics,
+            },
+        ));
+        let engine = front.engine.clone().expect("an HTTP/1.1 engine");
+        let h1 = h1::serve(stream, peer, drain.watch(), engine);
+        eprintln!("h1::serve: {} bytes", std::mem::size_of_val(&h1));
+        drop(h1);
+        let (stream, peer) = {
+            let _c = TcpStream::connect(addr).await.expect("connect");
+            listener.accept().await.expect("accept")
+        };
+        let task = front.serve(stream, peer, drain.watch());
+        eprintln!("HttpFront::serve: {} bytes", std::mem::size_of_val(&task));
+        assert!(std::mem::size_of_val(&task) <= 1024);
+    }
+}
