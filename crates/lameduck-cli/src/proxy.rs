@@ -9,7 +9,7 @@ use lameduck::http::HttpServer;
 use lameduck::Timing;
 use lameduck_core::{parse_duration, Plan};
 pub use lameduck_proxy::ProxyDrainer;
-use lameduck_proxy::{Config, Mode, Upstream, UpstreamProtocol};
+use lameduck_proxy::{Config, Mode, Upstream, UpstreamProtocol, Workers};
 
 /// `--drain-delay`: a duration, or `auto`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -113,6 +113,14 @@ pub struct ProxyArgs {
     /// request (then 504); `0s` waits as long as the client does.
     #[arg(long, env = "LAMEDUCK_UPSTREAM_TIMEOUT", value_parser = parse_duration, default_value = "60s", value_name = "DURATION")]
     pub upstream_timeout: Duration,
+
+    /// Threads serving the listener, each with its own listener on the same
+    /// address (SO_REUSEPORT) and its own idle upstream connections; one
+    /// drain, admin port, metrics and --max-upstream-connections for all.
+    /// `auto`: the container's CPU limit (cgroup cpu.max or CFS quota,
+    /// rounded up), else the cores. Default: 1. At most 1024.
+    #[arg(long, env = "LAMEDUCK_WORKERS", value_name = "N|auto")]
+    pub workers: Option<Workers>,
 }
 
 impl ProxyArgs {
@@ -140,6 +148,7 @@ impl ProxyArgs {
             connect_timeout: self.connect_timeout,
             max_upstream_connections: self.max_upstream_connections as usize,
             upstream_timeout: Some(self.upstream_timeout).filter(|t| !t.is_zero()),
+            workers: self.workers.clone().unwrap_or_default(),
         })
     }
 }

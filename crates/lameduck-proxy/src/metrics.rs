@@ -24,6 +24,8 @@ pub struct Metrics {
     cut: [Counter; Protocol::ALL.len()],
     upstream_connections: Gauge,
     drain_seconds: Gauge<f64, AtomicU64>,
+    /// Connections each worker accepted, by worker index.
+    accepted: Vec<Counter>,
 }
 
 /// What a connection or request is, for metric labels.
@@ -74,6 +76,11 @@ struct PhaseLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProtocolLabels {
     protocol: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkerLabels {
+    worker: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -139,8 +146,13 @@ impl Drop for GaugeGuard {
 // === impl Metrics ===
 
 impl Metrics {
-    /// Registers every metric.
+    /// Registers every metric, for one worker.
     pub fn new() -> Self {
+        Metrics::with_workers(1)
+    }
+
+    /// Registers every metric, for `workers` workers.
+    pub fn with_workers(workers: usize) -> Self {
         let mut registry = Registry::with_prefix("lameduck");
         let phase = Family::<PhaseLabels, Gauge>::default();
         registry.register(
@@ -180,6 +192,28 @@ impl Metrics {
             "How long the last drain took, from the trigger to idle or the deadline",
             drain_seconds.clone(),
         );
+        let worker_count = Gauge::<i64>::default();
+        worker_count.set(i64::try_from(workers).unwrap_or(i64::MAX));
+        registry.register(
+            "workers",
+            "Worker threads serving the listener (--workers)",
+            worker_count,
+        );
+        let accepted = Family::<WorkerLabels, Counter>::default();
+        registry.register(
+            "worker_accepted_connections",
+            "Client connections accepted, by worker",
+            accepted.clone(),
+        );
+        let accepted = (0..workers.max(1))
+            .map(|w| {
+                accepted
+                    .get_or_create(&WorkerLabels {
+                        worker: w.to_string(),
+                    })
+                    .clone()
+            })
+            .collect();
         let by_protocol = |family: &Family<ProtocolLabels, Gauge>| {
             Protocol::ALL.map(|p| {
                 family
@@ -209,6 +243,14 @@ impl Metrics {
             registry,
             phase,
             drain_seconds,
+            accepted,
+        }
+    }
+
+    /// Counts a connection accepted by worker `worker`.
+    pub fn accepted(&self, worker: usize) {
+        if let Some(counter) = self.accepted.get(worker) {
+            counter.inc();
         }
     }
 

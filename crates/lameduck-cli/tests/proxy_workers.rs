@@ -1,0 +1,330 @@
+//! `--workers`: several single-threaded workers, each with its own
+//! `SO_REUSEPORT` listener, take real clients' connections (h2load over
+//! HTTP/1.1 and h2c) and drain as one on SIGTERM: no failed request, every
+//! listener closed, in-flight work finished, exit 0. `--workers auto`
+//! follows a cgroup CPU limit (a real cgroup the test makes where the
+//! machine lets it, and a fake root given by the test-only variable), and
+//! bad counts are refused with a usage error.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Output, Stdio};
+
+use support::net::{free_port, metric, refused, request, ProxiedApp};
+use support::{lameduck_bin, run_to_end, tempdir, wait_until, Lameduck, Options};
+
+/// Connections worker `worker` accepted so far.
+fn accepted(admin: SocketAddr, worker: usize) -> f64 {
+    let prefix = format!("lameduck_worker_accepted_connections_total{{worker=\"{worker}\"}}");
+    metric(admin, &prefix).unwrap_or(-1.0)
+}
+
+/// h2load against `listen` with `args` (HTTP/1.1 with `--h1`, else h2c
+/// with prior knowledge), started in the background.
+fn h2load(listen: SocketAddr, args: &[&str]) -> Child {
+    Command::new("h2load")
+        .args(args)
+        .arg(format!("http://{listen}/"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("h2load (Debian's nghttp2-client)")
+}
+
+/// The numbers of h2load's `requests:` line: total, started, done,
+/// succeeded, failed, errored, timeout.
+fn requests_line(out: &Output) -> (String, Vec<u64>) {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let numbers = text
+        .lines()
+        .find(|l| l.starts_with("requests:"))
+        .map(|l| {
+            l.split(|c: char| !c.is_ascii_digit())
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    (text, numbers)
+}
+
+/// Asserts every request h2load finished succeeded and none got an error
+/// status; returns how many. With `-D`, h2load itself abandons the one
+/// request each client has in flight when its time is up: those are
+/// started, not done, and not failures (at most one per client).
+fn all_succeeded(out: &Output, clients: u64) -> u64 {
+    let (text, n) = requests_line(out);
+    assert!(out.status.success(), "{text}");
+    let [total, started, done, succeeded, failed, errored, timeout] = n[..] else {
+        panic!("no requests line: {text}");
+    };
+    assert!(succeeded > 0, "{text}");
+    assert_eq!((failed, errored, timeout), (0, 0, 0), "{text}");
+    assert_eq!(done, succeeded, "{text}");
+    assert!(started - done <= clients, "{text}");
+    assert!(total >= succeeded, "{text}");
+    assert!(text.contains(" 0 4xx, 0 5xx"), "{text}");
+    succeeded
+}
+
+#[test]
+fn two_workers_share_the_clients_and_drain_as_one() {
+    let app = ProxiedApp::start(
+        "http_upstream.py",
+        &[],
+        &["--workers", "2", "--drain-delay", "4s"],
+    );
+    let line = app.lameduck.wait_log("proxy listening");
+    assert!(line.contains("workers=2 source=\"--workers\""), "{line}");
+    assert_eq!(metric(app.admin, "lameduck_workers "), Some(2.0));
+
+    // h2c: 16 connections with prior knowledge, spread by the kernel; each
+    // worker serves some (the chance that all land on one is 2^-15).
+    let before = [accepted(app.admin, 0), accepted(app.admin, 1)];
+    let h2 = h2load(app.listen, &["-n", "640", "-c", "16", "-m", "4"]);
+    let h2 = h2.wait_with_output().expect("h2load");
+    assert_eq!(all_succeeded(&h2, 0), 640);
+    let after = [accepted(app.admin, 0), accepted(app.admin, 1)];
+    assert!(
+        after[0] > before[0] && after[1] > before[1],
+        "both workers serve h2c: {before:?} -> {after:?}"
+    );
+    assert_eq!(after[0] + after[1] - before[0] - before[1], 16.0);
+
+    // A slow request in flight across the whole drain.
+    let listen = app.listen;
+    let slow = std::thread::spawn(move || request(listen, "GET", "/slow?ms=6000"));
+    app.wait_in_flight("http1", 1.0);
+
+    // HTTP/1.1 load from 32 keep-alive connections, then SIGTERM during it.
+    let before = [accepted(app.admin, 0), accepted(app.admin, 1)];
+    let h1 = h2load(app.listen, &["--h1", "-D", "2", "-c", "32"]);
+    wait_until("both workers to take HTTP/1.1 connections", || {
+        accepted(app.admin, 0) > before[0] && accepted(app.admin, 1) > before[1]
+    });
+    app.lameduck.signal(libc::SIGTERM);
+    app.lameduck.wait_log("draining: readiness fails");
+    // Answers from now on carry `Connection: close`; h2load reconnects to
+    // the listeners still open during the delay, and nothing fails.
+    let h1 = h1.wait_with_output().expect("h2load");
+    all_succeeded(&h1, 32);
+
+    // At the delay's end every worker's listener closes, while the slow
+    // request still runs.
+    wait_until("both listeners closed", || {
+        app.lameduck.log().matches("listener closed").count() == 2
+    });
+    assert!(refused(app.listen), "a new connection is refused");
+    let slow = slow.join().expect("slow client").expect("slow answer");
+    assert_eq!((slow.status, slow.body.as_str()), (200, "slow done\n"));
+    assert_eq!(app.lameduck.exit_code(), 0, "{}", app.lameduck.log());
+    let log = app.lameduck.log();
+    assert!(log.contains("drained: nothing is open any more"), "{log}");
+}
+
+/// `lameduck proxy --workers auto` in front of nothing: its start-up line.
+fn auto_line(options: Options, wrap: Option<&str>) -> String {
+    let (listen, upstream) = (free_port(), free_port());
+    let args = [
+        "proxy",
+        "--listen",
+        &format!("127.0.0.1:{listen}"),
+        "--upstream",
+        &format!("127.0.0.1:{upstream}"),
+        "--workers",
+        "auto",
+    ];
+    let lameduck = match wrap {
+        None => Lameduck::start_with(&args, options),
+        // `sh` moves itself into the cgroup, then becomes lameduck.
+        Some(cgroup_procs) => {
+            let mut command = Command::new("sh");
+            command
+                .arg("-c")
+                .arg(format!("echo $$ > {cgroup_procs} && exec \"$0\" \"$@\""))
+                .arg(lameduck_bin())
+                .args(args)
+                .env_remove("KUBERNETES_SERVICE_HOST")
+                .envs(options.env.iter().map(|(k, v)| (k, v)))
+                .stdin(Stdio::null())
+                .stderr(Stdio::piped());
+            Lameduck::spawn(command, false)
+        }
+    };
+    let line = lameduck.wait_log("proxy listening");
+    lameduck.signal(libc::SIGTERM);
+    assert_eq!(lameduck.exit_code(), 0, "{}", lameduck.log());
+    line
+}
+
+/// The cores this test may run on.
+fn cores() -> usize {
+    let out = Command::new("nproc").output().expect("nproc");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a number of cores")
+}
+
+#[test]
+fn auto_follows_a_fake_cgroup_root_given_for_tests() {
+    let root = tempdir();
+    let write = |path: &str, text: &str| {
+        let path = root.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
+        std::fs::write(path, text).expect("fixture");
+    };
+    write("proc/self/cgroup", "0::/\n");
+    write(
+        "proc/self/mountinfo",
+        "30 23 0:26 / /sys/fs/cgroup rw,relatime - cgroup2 cgroup2 rw\n",
+    );
+    let with_limit = |cpu_max: &str| {
+        write("sys/fs/cgroup/cpu.max", cpu_max);
+        let env = vec![(
+            "LAMEDUCK_TEST_CGROUP_ROOT".to_owned(),
+            root.path().display().to_string(),
+        )];
+        auto_line(
+            Options {
+                env,
+                ..Options::default()
+            },
+            None,
+        )
+    };
+    let line = with_limit("100000 100000\n");
+    assert!(
+        line.contains("workers=1 source=\"auto: cgroup v2 cpu.max 100000 100000 in "),
+        "{line}"
+    );
+    // 1.5 CPUs round up to 2, never beyond the cores.
+    let line = with_limit("150000 100000\n");
+    let expected = format!("workers={} ", cores().min(2));
+    assert!(line.contains(&expected), "{line}");
+    let line = with_limit("max 100000\n");
+    let expected = format!(
+        "workers={} source=\"auto: {} cores, no cgroup CPU limit\"",
+        cores(),
+        cores()
+    );
+    assert!(line.contains(&expected), "{line}");
+}
+
+/// A cgroup this test made, removed when dropped.
+struct RealCgroup {
+    dir: std::path::PathBuf,
+    procs: std::path::PathBuf,
+}
+
+impl RealCgroup {
+    /// A v1 `cpu` cgroup of one CPU next to this process's own, if the
+    /// machine lets root make one.
+    fn one_cpu() -> Result<Self, String> {
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
+        let point = mounts
+            .lines()
+            .filter_map(|l| l.split_once(" - "))
+            .find(|(_, right)| {
+                let mut f = right.split(' ');
+                f.next() == Some("cgroup")
+                    && f.nth(1).is_some_and(|o| o.split(',').any(|o| o == "cpu"))
+            })
+            .and_then(|(left, _)| left.split(' ').nth(4))
+            .ok_or("no cgroup v1 cpu hierarchy is mounted")?;
+        let dir = std::path::Path::new(point).join(format!("lameduck-test-{}", std::process::id()));
+        std::fs::create_dir(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        let cgroup = RealCgroup {
+            procs: dir.join("cgroup.procs"),
+            dir,
+        };
+        std::fs::write(cgroup.dir.join("cpu.cfs_period_us"), "100000")
+            .and_then(|()| std::fs::write(cgroup.dir.join("cpu.cfs_quota_us"), "100000"))
+            .map_err(|e| format!("cannot set the quota: {e}"))?;
+        Ok(cgroup)
+    }
+}
+
+impl Drop for RealCgroup {
+    fn drop(&mut self) {
+        // Empty once lameduck exited.
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+#[test]
+fn auto_follows_a_real_cgroup_cpu_quota() {
+    let cgroup = match RealCgroup::one_cpu() {
+        Ok(cgroup) => cgroup,
+        Err(why) => {
+            eprintln!(
+                "\n!!!!!!!! SKIPPED auto_follows_a_real_cgroup_cpu_quota: {why}.\n\
+                 !!!!!!!! Only the fake cgroup root covers --workers auto on this machine.\n"
+            );
+            return;
+        }
+    };
+    let line = auto_line(
+        Options::default(),
+        Some(&cgroup.procs.display().to_string()),
+    );
+    assert!(
+        line.contains(
+            "workers=1 source=\"auto: cgroup v1 cpu.cfs_quota_us 100000 cpu.cfs_period_us 100000 in "
+        ),
+        "{line}"
+    );
+    assert!(line.contains(&cgroup.dir.display().to_string()), "{line}");
+}
+
+#[test]
+fn bad_worker_counts_are_usage_errors() {
+    let (listen, upstream) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    for (value, says) in [
+        ("0", "at least one worker"),
+        ("1025", "at most 1024 workers"),
+        (
+            "99999999999999999999999",
+            "give a number from 1 to 1024, or auto",
+        ),
+        ("abc", "give a number from 1 to 1024, or auto"),
+        ("2.5", "give a number from 1 to 1024, or auto"),
+        ("", "give a number from 1 to 1024, or auto"),
+    ] {
+        let flag = format!("--workers={value}");
+        for args in [
+            vec!["proxy", "--listen", &listen, "--upstream", &upstream, &flag],
+            vec![
+                "run",
+                "--listen",
+                &listen,
+                "--upstream",
+                &upstream,
+                &flag,
+                "--",
+                "true",
+            ],
+        ] {
+            let (code, err) = run_to_end(&args);
+            assert_eq!(code, 2, "{args:?}: {err}");
+            assert!(err.contains(says), "{args:?}: {err}");
+            assert!(!err.contains("panicked"), "{err}");
+        }
+    }
+    // From the variable too.
+    let out = Command::new(lameduck_bin())
+        .args(["proxy", "--listen", &listen, "--upstream", &upstream])
+        .env("LAMEDUCK_WORKERS", "many")
+        .output()
+        .expect("lameduck");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("bad worker count \"many\""), "{err}");
+    // Without the proxy there is nothing to serve.
+    let (code, err) = run_to_end(&["run", "--workers", "2", "--", "true"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--workers need --listen"), "{err}");
+}
