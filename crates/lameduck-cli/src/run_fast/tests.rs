@@ -193,6 +193,9 @@ fn anything_unusual_is_left_to_clap() {
         &["run", "--drain-delay", "auto", "app"],
         &["run", "--listen", "127.0.0.1:8080", "app"],
         &["run", "--upstream", "127.0.0.1:8081", "app"],
+        &["run", "--workers", "2", "app"],
+        &["run", "--workers=auto", "app"],
+        &["run", "--listen", "127.0.0.1:8080", "--workers", "0", "app"],
         &["run", "--pre-start=", "app"],
         &["run", "--log-format", "JSON", "app"],
         &["run", "--quiet=true", "app"],
@@ -208,6 +211,7 @@ fn anything_unusual_is_left_to_clap() {
     for vars in [
         &[("LAMEDUCK_LISTEN", "127.0.0.1:8080")][..],
         &[("LAMEDUCK_CLIENT_TIMEOUT", "forever")],
+        &[("LAMEDUCK_WORKERS", "2")],
         &[("LAMEDUCK_SOMETHING_NEW", "1")],
         &[("LAMEDUCK_GRACE_PERIOD", "")],
         &[("LAMEDUCK_GRACE_PERIOD", "forever")],
