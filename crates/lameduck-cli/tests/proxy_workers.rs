@@ -8,11 +8,12 @@
 
 mod support;
 
-use std::net::SocketAddr;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
 
 use support::net::{free_port, metric, refused, request, ProxiedApp};
-use support::{lameduck_bin, run_to_end, tempdir, wait_until, Lameduck, Options};
+use support::{lameduck_bin, run_to_end, tempdir, wait_until, Lameduck, Options, EVENT_TIMEOUT};
 
 /// Connections worker `worker` accepted so far.
 fn accepted(admin: SocketAddr, worker: usize) -> f64 {
@@ -120,6 +121,95 @@ fn two_workers_share_the_clients_and_drain_as_one() {
     assert_eq!(app.lameduck.exit_code(), 0, "{}", app.lameduck.log());
     let log = app.lameduck.log();
     assert!(log.contains("drained: nothing is open any more"), "{log}");
+}
+
+/// Sends `GET path` on a keep-alive connection and reads the answer up to
+/// the body's end `tail`.
+fn keep_alive_get(stream: &mut TcpStream, path: &str, tail: &str) -> String {
+    let mut got = Vec::new();
+    let result: std::io::Result<()> = (|| {
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n")?;
+        let mut buf = [0u8; 4096];
+        while !got.ends_with(tail.as_bytes()) {
+            match stream.read(&mut buf)? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        Ok(())
+    })();
+    let got = String::from_utf8_lossy(&got).into_owned();
+    match result {
+        Ok(()) => got,
+        Err(e) => format!("GET {path} failed: {e}; read {got:?}"),
+    }
+}
+
+#[test]
+fn idle_upstream_connections_of_one_worker_do_not_starve_another() {
+    let app = ProxiedApp::start(
+        "http_upstream.py",
+        &[],
+        &[
+            "--workers",
+            "2",
+            "--max-upstream-connections",
+            "4",
+            "--connect-timeout",
+            "3s",
+        ],
+    );
+    // Client connections sorted by the worker the kernel gave them to:
+    // four on worker 0, one on worker 1.
+    let mut on: [Vec<TcpStream>; 2] = [Vec::new(), Vec::new()];
+    for _ in 0..200 {
+        if on[0].len() >= 4 && !on[1].is_empty() {
+            break;
+        }
+        let before = [accepted(app.admin, 0), accepted(app.admin, 1)];
+        let stream = TcpStream::connect(app.listen).expect("connect");
+        stream
+            .set_read_timeout(Some(EVENT_TIMEOUT))
+            .expect("timeout");
+        wait_until("the connection to be accepted", || {
+            accepted(app.admin, 0) + accepted(app.admin, 1) > before[0] + before[1]
+        });
+        let worker = usize::from(accepted(app.admin, 0) == before[0]);
+        on[worker].push(stream);
+    }
+    assert!(
+        on[0].len() >= 4 && !on[1].is_empty(),
+        "the kernel used one listener"
+    );
+    // Four requests at once on worker 0 take every upstream slot; done,
+    // their connections wait idle in worker 0's pool.
+    let busy: Vec<_> = on[0]
+        .drain(..)
+        .take(4)
+        .map(|mut stream| {
+            std::thread::spawn(move || keep_alive_get(&mut stream, "/slow?ms=300", "slow done\n"))
+        })
+        .collect();
+    for answer in busy {
+        let answer = answer.join().expect("client");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    assert_eq!(
+        metric(app.admin, "lameduck_upstream_connections "),
+        Some(4.0)
+    );
+    // Worker 1 needs a slot: worker 0 lets its idle connections go rather
+    // than worker 1 waiting out the connect timeout for a 503.
+    let answer = keep_alive_get(&mut on[1][0], "/", "x\n");
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "{answer}\n{}",
+        app.lameduck.log()
+    );
+    assert_eq!(
+        metric(app.admin, "lameduck_requests_total{outcome=\"overloaded\"}"),
+        Some(0.0)
+    );
 }
 
 /// `lameduck proxy --workers auto` in front of nothing: its start-up line.

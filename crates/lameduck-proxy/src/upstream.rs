@@ -36,6 +36,10 @@ pub struct Connector {
     /// Whether hyper's client gives its HTTP/1.1 connections back to the
     /// engine's pool when done, rather than keeping them in its own.
     recycle: bool,
+    /// Bumped when every slot is taken: with `--workers`, other workers'
+    /// idle connections may hold slots, and they let them go (see
+    /// `workers::release_idle_on_pressure`).
+    pressure: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// The upstream connection limit was reached and no connection came free
@@ -84,7 +88,13 @@ impl Connector {
             )),
             metrics,
             recycle: false,
+            pressure: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
+    }
+
+    /// Changes whenever a connection had to wait for a slot.
+    pub fn pressure(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.pressure.subscribe()
     }
 
     /// An idle connection the engine kept, or else opens one TCP
@@ -99,10 +109,16 @@ impl Connector {
         }
         // No deadline when the timeout is beyond the clock's reach.
         let deadline = Instant::now().checked_add(self.timeout);
-        let slot = before(deadline, self.slots.clone().acquire_owned())
-            .await
-            .ok_or_else(|| io::Error::other(ConnectionLimit))?
-            .map_err(io::Error::other)?;
+        let slot = match self.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                self.pressure.send_modify(|n| *n = n.wrapping_add(1));
+                before(deadline, self.slots.clone().acquire_owned())
+                    .await
+                    .ok_or_else(|| io::Error::other(ConnectionLimit))?
+                    .map_err(io::Error::other)?
+            }
+        };
         let stream = before(deadline, self.dial())
             .await
             .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;

@@ -140,6 +140,19 @@ fn run_worker(
     });
 }
 
+/// Closes this worker's idle upstream connections whenever a connection
+/// of any worker had to wait for a slot of the one
+/// `--max-upstream-connections` limit: idle connections kept by a worker
+/// whose clients went quiet would otherwise hold slots another worker needs
+/// until it next looks at its pool.
+async fn release_idle_on_pressure(connector: Connector) {
+    let mut pressure = connector.pressure();
+    let address = connector.address().clone();
+    while pressure.changed().await.is_ok() {
+        h1::pool::drop_idle(&address);
+    }
+}
+
 /// Serves `listener` as worker `worker` on the current runtime, until the
 /// drain closes it: spawns its accept loop, with this worker's own hyper
 /// client and HTTP/1.1 engine.
@@ -150,6 +163,9 @@ pub(crate) fn serve(listener: TcpListener, worker: usize, watch: Watch, common: 
         drain,
         metrics,
     } = common;
+    if config.workers.count() > 1 {
+        tokio::spawn(release_idle_on_pressure(connector.clone()));
+    }
     match config.mode {
         Mode::Http => {
             let shared = Arc::new(Shared {

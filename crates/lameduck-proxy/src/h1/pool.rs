@@ -59,6 +59,16 @@ pub fn put(address: &Arc<str>, conn: UpstreamConn) {
     });
 }
 
+/// Closes every idle connection to `address` this thread keeps: another
+/// thread waits for the slots they hold.
+pub fn drop_idle(address: &Arc<str>) {
+    let dropped = IDLE.with(|idle| {
+        let mut idle = idle.try_borrow_mut().ok()?;
+        idle.remove(address)
+    });
+    drop(dropped);
+}
+
 /// Whether the app still holds the connection open with nothing unasked
 /// in it: a read would block.
 fn is_open(conn: &UpstreamConn) -> bool {
