@@ -219,8 +219,8 @@ impl FromStr for Workers {
             format!("bad worker count {s:?}: give a number from 1 to {max}, or auto")
         })?;
         Workers::new(count, "--workers").ok_or_else(|| match count {
-            0 => "--workers 0: at least one worker serves the listener".to_owned(),
-            _ => format!("--workers {count}: at most {max} workers (one thread each)"),
+            0 => "at least one worker must serve the listener".to_owned(),
+            _ => format!("at most {max} workers (each is a thread, a runtime and a listener)"),
         })
     }
 }
