@@ -413,6 +413,20 @@ fn bad_worker_counts_are_usage_errors() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("bad worker count \"many\""), "{err}");
+    // A port another proxy of the same user holds is not joined.
+    let first = ProxiedApp::start("http_upstream.py", &[], &["--workers", "2"]);
+    let taken = first.listen.to_string();
+    let second = Lameduck::start(&[
+        "proxy",
+        "--listen",
+        &taken,
+        "--upstream",
+        &upstream,
+        "--workers",
+        "2",
+    ]);
+    assert_eq!(second.exit_code(), 1, "{}", second.log());
+    second.wait_log(&format!("cannot listen on {taken}"));
     // Without the proxy there is nothing to serve.
     let (code, err) = run_to_end(&["run", "--workers", "2", "--", "true"]);
     assert_eq!(code, 2, "{err}");

@@ -81,6 +81,13 @@ pub(crate) async fn bind(
         let listener = TcpListener::bind(listen).await.map_err(bind_error)?;
         return Ok((listener, Waiting::default()));
     }
+    // SO_REUSEPORT would also let these listeners join another process's
+    // on the same port (a second proxy of the same user started by
+    // mistake) and split its clients silently: a plain bind first fails
+    // with "address in use" as one worker's would.
+    if listen.port() != 0 {
+        drop(std::net::TcpListener::bind(listen).map_err(bind_error)?);
+    }
     let first = shared_listener(listen).map_err(bind_error)?;
     // Port 0 picked a port: the other workers join that one.
     let addr = first.local_addr().map_err(bind_error)?;
