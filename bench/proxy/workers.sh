@@ -52,7 +52,8 @@ for ((r = 1; r <= workers_rounds; r++)); do
 done
 # How the kernel spread lameduck's connections over its two listeners.
 spread=$(curl -s --max-time 5 "http://127.0.0.1:$ld_admin_port/metrics" |
-    awk '/^lameduck_worker_accepted_connections_total/ { sub(/.*worker="/, ""); sub(/"}/, ""); printf "%sworker %s: %s", sep, $1, $2; sep = ", " }')
+    awk '/^lameduck_worker_accepted_connections_total/ { sub(/.*worker="/, ""); sub(/"}/, ""); print $1, $2 }' |
+    sort -n | awk '{ printf "%sworker %s: %s", sep, $1, $2; sep = ", " }')
 read -r w_end_load1 w_end_load5 _ </proc/loadavg
 cleanup
 
@@ -72,6 +73,11 @@ w_table=$(
         END { for (i = 1; i <= NR; i++)
             printf "| %s | %.0f | %.0f–%.0f | %.3f | %.3f | %.2f× | %.2f× | %d |\n", l[i], r[i], lo[i], hi[i], a[i], b[i], r[i] / hr, b[i] / hb, e[i] }'
 )
+# Each round's lameduck ÷ HAProxy, the two runs a few seconds apart: less
+# exposed than the medians to a load that changes over the minutes.
+w_paired=$(awk -F'\t' '$1 == "wrk" { r[$2, $3] = $4; if (!seen[$3]++) order[++n] = $3 }
+    END { for (i = 1; i <= n; i++) { k = order[i]; if (r["haproxy", k] > 0)
+        printf "%s%.2f×", (i > 1 ? ", " : ""), r["lameduck", k] / r["haproxy", k] } }' "$raw/runs.tsv")
 w_verdict=$(printf '%s\n' "$w_table" | awk -F'|' '/lameduck/ { gsub(/ /, "", $7); gsub(/ /, "", $8); printf "lameduck `--workers 2` makes %s HAProxy `nbthread 2`'"'"'s requests/s at %s its p99", $7, $8 }')
 
 w_section=$(
@@ -91,6 +97,8 @@ Reproduce: \`WORKERS_ONLY=1 bench/proxy.sh\` (this part alone), or \`WORKERS_BEN
 - lameduck's connections by worker (\`lameduck_worker_accepted_connections_total\`, the kernel's SO_REUSEPORT spread): $spread.
 
 $w_table
+
+Round by round, lameduck's requests/s ÷ HAProxy's: $w_paired.
 
 Reading: $w_verdict.
 <!-- END bench/proxy.sh workers -->
