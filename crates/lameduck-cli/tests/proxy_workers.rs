@@ -8,11 +8,20 @@
 
 mod support;
 
+use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::process::{Child, Command, Output, Stdio};
 
-use support::net::{free_port, metric, refused, request, ProxiedApp};
+use support::net::{free_port, metric, refused, request, status, ProxiedApp};
 use support::{lameduck_bin, run_to_end, tempdir, wait_until, Lameduck, Options, EVENT_TIMEOUT};
 
 /// Connections worker `worker` accepted so far.
@@ -121,6 +130,81 @@ fn two_workers_share_the_clients_and_drain_as_one() {
     assert_eq!(app.lameduck.exit_code(), 0, "{}", app.lameduck.log());
     let log = app.lameduck.log();
     assert!(log.contains("drained: nothing is open any more"), "{log}");
+}
+
+/// An h2c server on loopback answering `ok`, counting the connections that
+/// carried at least one request.
+fn h2c_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let addr = listener.local_addr().expect("addr");
+    let used = Arc::new(AtomicUsize::new(0));
+    let counted = used.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            while let Ok((stream, _)) = listener.accept().await {
+                let first = Arc::new(AtomicBool::new(true));
+                let counted = counted.clone();
+                let service = service_fn(move |_req: hyper::Request<Incoming>| {
+                    if first.swap(false, Ordering::Relaxed) {
+                        counted.fetch_add(1, Ordering::Relaxed);
+                    }
+                    async {
+                        Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from("ok"))))
+                    }
+                });
+                tokio::spawn(
+                    hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service),
+                );
+            }
+        });
+    });
+    (addr, used)
+}
+
+#[test]
+fn two_workers_forward_to_an_h2c_upstream_each_with_its_own_client() {
+    let (upstream, used) = h2c_upstream();
+    let [listen, admin] = [free_port(), free_port()].map(|p| SocketAddr::from(([127, 0, 0, 1], p)));
+    let lameduck = Lameduck::start(&[
+        "proxy",
+        "--listen",
+        &listen.to_string(),
+        "--upstream",
+        &upstream.to_string(),
+        "--admin",
+        &admin.to_string(),
+        "--upstream-protocol",
+        "h2",
+        "--workers",
+        "2",
+    ]);
+    wait_until("/ready to answer 200", || status(admin, "/ready") == 200);
+    for args in [
+        &["-n", "400", "-c", "16", "-m", "4"][..],
+        &["--h1", "-n", "400", "-c", "16"],
+    ] {
+        let out = h2load(listen, args).wait_with_output().expect("h2load");
+        assert_eq!(all_succeeded(&out, 0), 400);
+    }
+    assert!(
+        accepted(admin, 0) > 0.0 && accepted(admin, 1) > 0.0,
+        "both workers served"
+    );
+    // One multiplexed connection per worker's client, not one for the process.
+    assert!(
+        used.load(Ordering::Relaxed) >= 2,
+        "{} upstream connections",
+        used.load(Ordering::Relaxed)
+    );
+    lameduck.signal(libc::SIGTERM);
+    assert_eq!(lameduck.exit_code(), 0, "{}", lameduck.log());
 }
 
 /// Sends `GET path` on a keep-alive connection and reads the answer up to
