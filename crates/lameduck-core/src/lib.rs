@@ -1,4 +1,4 @@
-//! The drain sequence of lameduck, with no I/O.
+//! The drain sequence of lameduck, with no sockets and no processes.
 //!
 //! Every part of lameduck (the supervisor, the drain proxy, the library for
 //! Rust services and the rehearsal) ends a pod the same way. This crate holds
