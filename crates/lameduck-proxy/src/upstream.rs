@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -40,6 +40,9 @@ pub struct Connector {
     /// idle connections may hold slots, and they let them go (see
     /// `workers::release_idle_on_pressure`).
     pressure: Arc<tokio::sync::watch::Sender<u64>>,
+    /// How many connections wait for a slot right now: while any does, a
+    /// connection done with its exchange is closed rather than kept idle.
+    waiting: Arc<AtomicUsize>,
 }
 
 /// The upstream connection limit was reached and no connection came free
@@ -89,6 +92,7 @@ impl Connector {
             metrics,
             recycle: false,
             pressure: Arc::new(tokio::sync::watch::Sender::new(0)),
+            waiting: Arc::default(),
         }
     }
 
@@ -113,6 +117,7 @@ impl Connector {
             Ok(slot) => slot,
             Err(_) => {
                 self.pressure.send_modify(|n| *n = n.wrapping_add(1));
+                let _waiting = SlotWaiter::new(&self.waiting);
                 before(deadline, self.slots.clone().acquire_owned())
                     .await
                     .ok_or_else(|| io::Error::other(ConnectionLimit))?
@@ -124,6 +129,7 @@ impl Connector {
             .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
         Ok(UpstreamConn {
             stream,
+            waiting: self.waiting.clone(),
             _slot: slot,
             _open: self.metrics.upstream_connection(),
         })
@@ -142,7 +148,30 @@ impl Connector {
     }
 }
 
+/// Counts a connection waiting for a slot while it lives (also when the
+/// wait is given up).
+struct SlotWaiter<'a>(&'a AtomicUsize);
+
+impl<'a> SlotWaiter<'a> {
+    fn new(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::AcqRel);
+        SlotWaiter(waiting)
+    }
+}
+
+impl Drop for SlotWaiter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl UpstreamConn {
+    /// Whether another connection waits for the slot this one holds: then
+    /// it is closed when done rather than kept idle.
+    pub fn is_wanted(&self) -> bool {
+        self.waiting.load(Ordering::Acquire) > 0
+    }
+
     /// The socket, for readiness-driven reads and writes.
     pub fn stream(&self) -> &TcpStream {
         &self.stream
@@ -161,6 +190,7 @@ async fn before<F: Future>(deadline: Option<Instant>, fut: F) -> Option<F::Outpu
 #[derive(Debug)]
 pub struct UpstreamConn {
     stream: TcpStream,
+    waiting: Arc<AtomicUsize>,
     _slot: OwnedSemaphorePermit,
     _open: GaugeGuard,
 }

@@ -151,7 +151,9 @@ fn run_worker(
 /// of any worker had to wait for a slot of the one
 /// `--max-upstream-connections` limit: idle connections kept by a worker
 /// whose clients went quiet would otherwise hold slots another worker needs
-/// until it next looks at its pool.
+/// until it next looks at its pool. (A connection that finishes its
+/// exchange while one waits is closed instead of kept: see
+/// `UpstreamConn::is_wanted`.)
 async fn release_idle_on_pressure(connector: Connector) {
     let mut pressure = connector.pressure();
     let address = connector.address().clone();

@@ -44,8 +44,11 @@ pub fn take(address: &Arc<str>) -> Option<UpstreamConn> {
 }
 
 /// Keeps `conn` for the next request to `address`; closes those idle too
-/// long.
+/// long, and `conn` itself when another connection waits for its slot.
 pub fn put(address: &Arc<str>, conn: UpstreamConn) {
+    if conn.is_wanted() {
+        return;
+    }
     let now = Instant::now();
     IDLE.with(|idle| {
         let Ok(mut idle) = idle.try_borrow_mut() else {
