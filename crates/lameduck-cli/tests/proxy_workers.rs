@@ -389,32 +389,81 @@ fn auto_follows_a_fake_cgroup_root_given_for_tests() {
 struct RealCgroup {
     dir: std::path::PathBuf,
     procs: std::path::PathBuf,
+    /// How lameduck names its limit.
+    expected: &'static str,
+}
+
+/// Where `/proc/self/mountinfo` mounts a file system of `fstype` whose
+/// super options satisfy `options`.
+fn mount_point(fstype: &str, options: impl Fn(&str) -> bool) -> Option<std::path::PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    mounts
+        .lines()
+        .filter_map(|l| l.split_once(" - "))
+        .find(|(_, right)| {
+            let mut f = right.split(' ');
+            f.next() == Some(fstype) && options(f.nth(1).unwrap_or(""))
+        })
+        .and_then(|(left, _)| left.split(' ').nth(4))
+        .map(std::path::PathBuf::from)
 }
 
 impl RealCgroup {
-    /// A v1 `cpu` cgroup of one CPU next to this process's own, if the
-    /// machine lets root make one.
+    /// A cgroup of one CPU (cgroup v2 where its cpu controller can be
+    /// enabled, else v1), if the machine lets root make one; else why not.
     fn one_cpu() -> Result<Self, String> {
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| e.to_string())?;
-        let point = mounts
-            .lines()
-            .filter_map(|l| l.split_once(" - "))
-            .find(|(_, right)| {
-                let mut f = right.split(' ');
-                f.next() == Some("cgroup")
-                    && f.nth(1).is_some_and(|o| o.split(',').any(|o| o == "cpu"))
-            })
-            .and_then(|(left, _)| left.split(' ').nth(4))
+        Self::v2().or_else(|v2| Self::v1().map_err(|v1| format!("{v2}; {v1}")))
+    }
+
+    fn v2() -> Result<Self, String> {
+        let root = mount_point("cgroup2", |_| true).ok_or("no cgroup v2 hierarchy is mounted")?;
+        let controllers =
+            std::fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+        if !controllers.split_whitespace().any(|c| c == "cpu") {
+            return Err(format!(
+                "the cgroup v2 hierarchy at {} has no cpu controller",
+                root.display()
+            ));
+        }
+        std::fs::write(root.join("cgroup.subtree_control"), "+cpu")
+            .map_err(|e| format!("cannot enable cpu under {}: {e}", root.display()))?;
+        Self::make(
+            &root,
+            "cgroup v2 cpu.max 100000 100000 in ",
+            &[("cpu.max", "100000 100000")],
+        )
+    }
+
+    fn v1() -> Result<Self, String> {
+        let point = mount_point("cgroup", |o| o.split(',').any(|o| o == "cpu"))
             .ok_or("no cgroup v1 cpu hierarchy is mounted")?;
-        let dir = std::path::Path::new(point).join(format!("lameduck-test-{}", std::process::id()));
+        Self::make(
+            &point,
+            "cgroup v1 cpu.cfs_quota_us 100000 cpu.cfs_period_us 100000 in ",
+            &[
+                ("cpu.cfs_period_us", "100000"),
+                ("cpu.cfs_quota_us", "100000"),
+            ],
+        )
+    }
+
+    /// A child of `parent` with `files` written.
+    fn make(
+        parent: &std::path::Path,
+        expected: &'static str,
+        files: &[(&str, &str)],
+    ) -> Result<Self, String> {
+        let dir = parent.join(format!("lameduck-test-{}", std::process::id()));
         std::fs::create_dir(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
         let cgroup = RealCgroup {
             procs: dir.join("cgroup.procs"),
             dir,
+            expected,
         };
-        std::fs::write(cgroup.dir.join("cpu.cfs_period_us"), "100000")
-            .and_then(|()| std::fs::write(cgroup.dir.join("cpu.cfs_quota_us"), "100000"))
-            .map_err(|e| format!("cannot set the quota: {e}"))?;
+        for (name, value) in files {
+            std::fs::write(cgroup.dir.join(name), value)
+                .map_err(|e| format!("cannot write {name} in {}: {e}", cgroup.dir.display()))?;
+        }
         Ok(cgroup)
     }
 }
@@ -442,12 +491,8 @@ fn auto_follows_a_real_cgroup_cpu_quota() {
         Options::default(),
         Some(&cgroup.procs.display().to_string()),
     );
-    assert!(
-        line.contains(
-            "workers=1 source=\"auto: cgroup v1 cpu.cfs_quota_us 100000 cpu.cfs_period_us 100000 in "
-        ),
-        "{line}"
-    );
+    let expected = format!("workers=1 source=\"auto: {}", cgroup.expected);
+    assert!(line.contains(&expected), "{line}");
     assert!(line.contains(&cgroup.dir.display().to_string()), "{line}");
 }
 
