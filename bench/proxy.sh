@@ -41,6 +41,9 @@
 #                 cargo when missing or without a proxy subcommand, unless NO_BUILD=1)
 #   RESULTS_FILE (bench/RESULTS.md), NO_RESULTS=1 to leave it alone
 #   KEEP_H2LOAD_LOGS=1 keeps h2load's per-request logs (large)
+#   WORKERS_BENCH=1   also lameduck --workers 2 against HAProxy nbthread 2, both
+#                 unpinned, wrk only (bench/proxy/workers.sh; its own section)
+#   WORKERS_ONLY=1    that comparison alone; WORKERS_ROUNDS (3) rounds of it
 set -euo pipefail
 export LC_ALL=C
 
@@ -91,6 +94,11 @@ has() { local x=$1; shift; local y; for y in "$@"; do [[ $x == "$y" ]] && return
 # lameduck is needed when it is a target of either measurement.
 need_lameduck=0
 if has lameduck "${targets[@]}" || has lameduck "${idle_targets[@]}"; then need_lameduck=1; fi
+workers_bench=${WORKERS_BENCH:-0} workers_only=${WORKERS_ONLY:-0}
+((workers_only)) && workers_bench=1
+((workers_bench)) && need_lameduck=1
+# WORKERS_ONLY: none of the pinned runs, nor the idle-connection memory.
+if ((workers_only)); then targets=() clients=() idle_targets=(); fi
 
 # --- tools -------------------------------------------------------------------
 
@@ -643,6 +651,13 @@ cpu_model=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | h
 if [[ -n $h2_on ]]; then nginx_h2="\`listen 127.0.0.1:$ng_h2_port\` with \`$h2_on\`"; else nginx_h2="\`listen 127.0.0.1:$ng_h2_port $h2_listen_param\`"; fi
 ports_line="upstream $up_port (h2c on $up_h2_port), HAProxy $hp_port (h2c: \`bind 127.0.0.1:$hp_h2_port proto h2\`), nginx $ng_port (h2c: $nginx_h2), lameduck $ld_port (HTTP/1.1 and h2c)"
 
+# Its own section, between its own markers.
+if ((workers_bench)); then
+    # shellcheck source=bench/proxy/workers.sh
+    source "$here/proxy/workers.sh"
+fi
+((workers_only)) && exit 0
+
 section=$(
     cat <<EOF
 <!-- BEGIN bench/proxy.sh: generated, rerun the script to update -->
@@ -677,7 +692,7 @@ if [[ ${NO_RESULTS:-0} == 1 ]]; then
     log "NO_RESULTS=1: $results left alone (section in $raw/section.md)"
     exit 0
 fi
-begin='<!-- BEGIN bench/proxy.sh'
+begin='<!-- BEGIN bench/proxy.sh:'
 end='<!-- END bench/proxy.sh -->'
 if [[ -f $results ]] && grep -qF "$begin" "$results" && grep -qF "$end" "$results"; then
     # Replace the generated block, keep everything around it.

@@ -9,7 +9,7 @@ use lameduck::http::HttpServer;
 use lameduck::Timing;
 use lameduck_core::{parse_duration, Plan};
 pub use lameduck_proxy::ProxyDrainer;
-use lameduck_proxy::{Config, Mode, Upstream, UpstreamProtocol};
+use lameduck_proxy::{Config, Mode, Upstream, UpstreamProtocol, Workers};
 
 /// `--drain-delay`: a duration, or `auto`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +127,14 @@ pub struct ProxyArgs {
     /// MaxConnectionAgeGrace). Default: they finish.
     #[arg(long, env = "LAMEDUCK_MAX_CONNECTION_AGE_GRACE", value_parser = parse_age_grace, value_name = "DURATION")]
     pub max_connection_age_grace: Option<Duration>,
+
+    /// Threads serving the listener, each with its own listener on the same
+    /// address (SO_REUSEPORT) and its own idle upstream connections; one
+    /// drain, admin port, metrics and --max-upstream-connections for all.
+    /// `auto`: the container's CPU limit (cgroup cpu.max or CFS quota,
+    /// rounded up), else the cores. Default: 1. At most 1024.
+    #[arg(long, env = "LAMEDUCK_WORKERS", value_name = "N|auto")]
+    pub workers: Option<Workers>,
 }
 
 /// The shortest `--max-connection-age` taken, grpc-java's floor: shorter
@@ -195,6 +203,7 @@ impl ProxyArgs {
             connect_timeout: self.connect_timeout,
             max_upstream_connections: self.max_upstream_connections as usize,
             upstream_timeout: Some(self.upstream_timeout).filter(|t| !t.is_zero()),
+            workers: self.workers.clone().unwrap_or_default(),
         })
     }
 }

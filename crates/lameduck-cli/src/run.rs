@@ -139,8 +139,12 @@ pub struct RunArgs {
 /// Runs the supervisor; returns the status lameduck exits with.
 pub fn run(args: RunArgs) -> i32 {
     let proxy_wanted = args.proxy.listen.is_some();
-    if !proxy_wanted && (args.proxy.upstream.is_some() || args.proxy.admin.is_some()) {
-        return usage_error("--upstream and --admin need --listen (the drain proxy)");
+    if !proxy_wanted
+        && (args.proxy.upstream.is_some()
+            || args.proxy.admin.is_some()
+            || args.proxy.workers.is_some())
+    {
+        return usage_error("--upstream, --admin and --workers need --listen (the drain proxy)");
     }
     if !proxy_wanted && args.proxy.max_connection_age.is_some() {
         return usage_error("--max-connection-age needs --listen (the drain proxy)");

@@ -1,4 +1,4 @@
-//! The drain sequence of lameduck, with no I/O.
+//! The drain sequence of lameduck, with no sockets and no processes.
 //!
 //! Every part of lameduck (the supervisor, the drain proxy, the library for
 //! Rust services and the rehearsal) ends a pod the same way. This crate holds
@@ -12,7 +12,9 @@
 //! - [`DrainDelay`]: how long to keep accepting after the stop was asked for;
 //! - [`duration`]: durations written as `500ms`, `5s`, `2m`, all within one
 //!   bound, [`MAX_DURATION`];
-//! - [`Signal`]: signal names and numbers as users write them.
+//! - [`Signal`]: signal names and numbers as users write them;
+//! - [`cpus`]: how many CPUs the container may keep busy (its cgroup's CPU
+//!   limit), the one part that reads files.
 //!
 //! ```
 //! use std::time::Duration;
@@ -26,6 +28,7 @@
 #![deny(rust_2018_idioms)]
 
 mod budget;
+pub mod cpus;
 mod delay;
 pub mod duration;
 pub mod grace;
@@ -34,6 +37,7 @@ mod signal;
 pub mod timing;
 
 pub use budget::Budget;
+pub use cpus::Cpus;
 pub use delay::{AutoDelay, DrainDelay, DrainDelaySource};
 pub use duration::{
     format as format_duration, parse as parse_duration, DurationError, MAX_DURATION,

@@ -57,6 +57,8 @@ pub struct Config {
     /// How long the upstream may take to begin its answer once it has the
     /// whole request; `None` waits as long as the client does.
     pub upstream_timeout: Option<Duration>,
+    /// How many threads serve the listener, each with its own runtime.
+    pub workers: Workers,
 }
 
 /// The app's address, `host:port`: checked once, where it is parsed, and
@@ -144,6 +146,85 @@ impl fmt::Display for UpstreamProtocol {
     }
 }
 
+/// How many worker threads serve the listener, and where that number came
+/// from: `--workers N`, or `auto` (the container's CPU limit, see
+/// [`lameduck_core::cpus`]). Each worker is a single-threaded runtime on its
+/// own thread with its own `SO_REUSEPORT` listener and its own idle
+/// upstream connections; the drain, the admin port, the metrics and the
+/// upstream connection limit are one for all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workers {
+    count: usize,
+    source: String,
+}
+
+// === impl Workers ===
+
+impl Workers {
+    /// The most workers taken. Far above the cores any pod is given
+    /// (a worker past the cores only takes turns on them), low enough that a
+    /// typo such as `--workers 40000` is refused instead of starting forty
+    /// thousand threads, runtimes and listeners.
+    pub const MAX: usize = 1024;
+
+    /// `count` workers, with where the number came from for the start-up
+    /// log line; `None` outside `1..=MAX`.
+    pub fn new(count: usize, source: impl Into<String>) -> Option<Self> {
+        (1..=Self::MAX).contains(&count).then(|| Workers {
+            count,
+            source: source.into(),
+        })
+    }
+
+    /// As many as the container's CPU limit allows (`auto`).
+    pub fn auto() -> Self {
+        let cpus = lameduck_core::Cpus::detect();
+        Workers {
+            count: cpus.count.clamp(1, Self::MAX),
+            source: format!("auto: {cpus}"),
+        }
+    }
+
+    /// How many.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Where the number came from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+impl Default for Workers {
+    /// One worker: the proxy on one thread, as before `--workers`.
+    fn default() -> Self {
+        Workers {
+            count: 1,
+            source: "default".into(),
+        }
+    }
+}
+
+impl FromStr for Workers {
+    type Err = String;
+
+    /// `auto`, or a whole number from 1 to [`Workers::MAX`].
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "auto" {
+            return Ok(Workers::auto());
+        }
+        let max = Self::MAX;
+        let count = s.parse::<usize>().map_err(|_| {
+            format!("bad worker count {s:?}: give a number from 1 to {max}, or auto")
+        })?;
+        Workers::new(count, "--workers").ok_or_else(|| match count {
+            0 => "at least one worker must serve the listener".to_owned(),
+            _ => format!("at most {max} workers (each is a thread, a runtime and a listener)"),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +250,26 @@ mod tests {
         ] {
             assert!(bad.parse::<Upstream>().is_err(), "{bad:?} was taken");
         }
+    }
+
+    #[test]
+    fn workers_are_a_count_from_one_to_the_cap_or_auto() {
+        assert_eq!("2".parse::<Workers>().map(|w| w.count()), Ok(2));
+        assert_eq!("1024".parse::<Workers>().map(|w| w.count()), Ok(1024));
+        for bad in [
+            "0",
+            "1025",
+            "-1",
+            "abc",
+            "",
+            "2.5",
+            " 2",
+            "99999999999999999999999",
+        ] {
+            assert!(bad.parse::<Workers>().is_err(), "{bad:?} was taken");
+        }
+        let auto = "auto".parse::<Workers>().expect("auto");
+        assert!(auto.count() >= 1 && auto.source().starts_with("auto: "));
+        assert_eq!(Workers::default().count(), 1);
     }
 }

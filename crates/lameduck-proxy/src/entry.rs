@@ -10,13 +10,10 @@ use lameduck_supervisor::{Drainer, Waker};
 
 use crate::{Config, Error, Proxy};
 
-/// A tokio runtime for the proxy: one thread, as the proxy is meant to sit
-/// on one core beside the app.
+/// A tokio runtime for the proxy's first worker: one thread, as the proxy
+/// is meant to sit on one core beside the app unless `--workers` says more.
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(Error::Runtime)
+    crate::workers::runtime()
 }
 
 /// Runs the proxy alone, as a sidecar: binds, drains on SIGTERM or SIGINT (a
@@ -25,8 +22,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 pub fn run_sidecar(config: Config) -> Result<Report, Error> {
     runtime()?.block_on(async move {
         let proxy = Proxy::bind(config).await?;
-        proxy.drain().listen_for_signals().map_err(Error::Signals)?;
-        Ok(proxy.run().await)
+        let drain = proxy.drain();
+        drain.listen_for_signals().map_err(Error::Signals)?;
+        let report = proxy.run().await;
+        // The other workers' threads end too.
+        drain.finish();
+        Ok(report)
     })
 }
 

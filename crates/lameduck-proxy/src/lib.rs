@@ -21,17 +21,18 @@ pub mod h1;
 mod metrics;
 mod rewrite;
 mod upstream;
+mod workers;
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use lameduck::{accept_until_closing, tunnel, Drain, Report, TunnelEnd, TunnelKind, Watch};
+use lameduck::{tunnel, Drain, Report, TunnelEnd, TunnelKind, Watch};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{info, warn};
 
 pub use admin::Admin;
-pub use config::{Config, Mode, Upstream, UpstreamProtocol};
+pub use config::{Config, Mode, Upstream, UpstreamProtocol, Workers};
 pub use entry::{run_sidecar, ProxyDrainer};
 pub use front::{FrontConfig, HttpFront};
 pub use metrics::Metrics;
@@ -81,7 +82,10 @@ impl std::error::Error for Error {}
 #[derive(Debug)]
 pub struct Proxy {
     config: Config,
+    /// The first worker's listener, served on the caller's runtime.
     listener: TcpListener,
+    /// The other workers, bound and waiting on their threads.
+    workers: workers::Waiting,
     admin: Option<TcpListener>,
     drain: Drain,
     metrics: Arc<Metrics>,
@@ -91,15 +95,10 @@ pub struct Proxy {
 // === impl Proxy ===
 
 impl Proxy {
-    /// Binds the listener and the admin port. Call inside a tokio runtime.
+    /// Binds the listener (one per worker) and the admin port. Call inside
+    /// a tokio runtime: the first worker runs on it.
     pub async fn bind(config: Config) -> Result<Self, Error> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| Error::Bind {
-                what: "--listen",
-                addr: config.listen,
-                source,
-            })?;
+        let (listener, workers) = workers::bind(config.listen, config.workers.count()).await?;
         let admin = match config.admin {
             Some(addr) => Some(
                 TcpListener::bind(addr)
@@ -113,12 +112,14 @@ impl Proxy {
             None => None,
         };
         let drain = Drain::with_timing(config.timing);
+        let metrics = Arc::new(Metrics::with_workers(config.workers.count()));
         Ok(Proxy {
             config,
             listener,
+            workers,
             admin,
             drain,
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             readiness: Readiness::default(),
         })
     }
@@ -134,10 +135,14 @@ impl Proxy {
     }
 
     /// Serves until a drain was triggered and is over; returns what it found.
+    /// The other workers' threads keep finishing what is still open until
+    /// [`Drain::finish`] or the end of the process, as the caller's runtime
+    /// does for the first worker.
     pub async fn run(self) -> Report {
         let Proxy {
             config,
             listener,
+            workers,
             admin,
             drain,
             metrics,
@@ -155,8 +160,20 @@ impl Proxy {
             upstream = %config.upstream,
             upstream_protocol = %config.upstream_protocol,
             admin = ?config.admin,
+            workers = config.workers.count(),
+            source = config.workers.source(),
             "proxy listening"
         );
+        let workers_count = config.workers.count();
+        if workers_count > 1 {
+            let cores = lameduck_core::Cpus::detect().cores;
+            if workers_count > cores {
+                warn!(
+                    workers = workers_count,
+                    cores, "more workers than cores: they take turns on them"
+                );
+            }
+        }
         tokio::spawn({
             let readiness = readiness.clone();
             let connector = connector.clone();
@@ -173,37 +190,14 @@ impl Proxy {
                 .serve(admin),
             );
         }
-        let watch = drain.watch();
-        match config.mode {
-            Mode::Http => {
-                let front = Arc::new(HttpFront::new(
-                    connector,
-                    config.upstream_protocol,
-                    FrontConfig {
-                        authority: config.upstream.authority().clone(),
-                        http: config.http.clone(),
-                        upstream_timeout: config.upstream_timeout,
-                        drain: drain.clone(),
-                        metrics: metrics.clone(),
-                    },
-                ));
-                tokio::spawn(accept_until_closing(
-                    listener,
-                    watch,
-                    move |stream, peer, watch| front.serve(stream, peer, watch),
-                ));
-            }
-            Mode::Tcp => {
-                let metrics = metrics.clone();
-                tokio::spawn(accept_until_closing(
-                    listener,
-                    watch,
-                    move |stream, peer, watch| {
-                        serve_tcp(stream, peer, watch, connector.clone(), metrics.clone())
-                    },
-                ));
-            }
-        }
+        let common = Arc::new(workers::Common {
+            config,
+            connector,
+            drain: drain.clone(),
+            metrics: metrics.clone(),
+        });
+        workers.start(&common);
+        workers::serve(listener, 0, drain.watch(), &common);
         let report = drain.run().await;
         metrics.drained(report.duration.as_secs_f64());
         report

@@ -25,6 +25,8 @@ pub struct Metrics {
     cut: [Counter; Protocol::ALL.len()],
     upstream_connections: Gauge,
     drain_seconds: Gauge<f64, AtomicU64>,
+    /// Connections each worker accepted, by worker index.
+    worker_accepted: Vec<Counter>,
 }
 
 /// What a connection or request is, for metric labels.
@@ -75,6 +77,11 @@ struct PhaseLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ProtocolLabels {
     protocol: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WorkerLabels {
+    worker: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -140,8 +147,13 @@ impl Drop for GaugeGuard {
 // === impl Metrics ===
 
 impl Metrics {
-    /// Registers every metric.
+    /// Registers every metric, for one worker.
     pub fn new() -> Self {
+        Metrics::with_workers(1)
+    }
+
+    /// Registers every metric, for `workers` workers.
+    pub fn with_workers(workers: usize) -> Self {
         let mut registry = Registry::with_prefix("lameduck");
         let phase = Family::<PhaseLabels, Gauge>::default();
         registry.register(
@@ -189,6 +201,28 @@ impl Metrics {
             "How long the last drain took, from the trigger to idle or the deadline",
             drain_seconds.clone(),
         );
+        let worker_count = Gauge::<i64>::default();
+        worker_count.set(i64::try_from(workers).unwrap_or(i64::MAX));
+        registry.register(
+            "workers",
+            "Worker threads serving the listener (--workers)",
+            worker_count,
+        );
+        let by_worker = Family::<WorkerLabels, Counter>::default();
+        registry.register(
+            "worker_accepted_connections",
+            "Client connections accepted, by worker",
+            by_worker.clone(),
+        );
+        let worker_accepted = (0..workers.max(1))
+            .map(|w| {
+                by_worker
+                    .get_or_create(&WorkerLabels {
+                        worker: w.to_string(),
+                    })
+                    .clone()
+            })
+            .collect();
         let by_protocol = |family: &Family<ProtocolLabels, Gauge>| {
             Protocol::ALL.map(|p| {
                 family
@@ -225,6 +259,14 @@ impl Metrics {
             registry,
             phase,
             drain_seconds,
+            worker_accepted,
+        }
+    }
+
+    /// Counts a connection accepted by worker `worker`.
+    pub fn worker_accepted(&self, worker: usize) {
+        if let Some(counter) = self.worker_accepted.get(worker) {
+            counter.inc();
         }
     }
 

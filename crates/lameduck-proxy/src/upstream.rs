@@ -6,7 +6,7 @@ use std::any::Any;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -41,6 +41,13 @@ pub struct Connector {
     /// Who chooses the upstream of each request instead of the one
     /// address, and keeps its idle connections (a balancer).
     dial: Option<Arc<dyn Dial>>,
+    /// Bumped when every slot is taken: with `--workers`, other workers'
+    /// idle connections may hold slots, and they let them go (see
+    /// `workers::release_idle_on_pressure`).
+    pressure: Arc<tokio::sync::watch::Sender<u64>>,
+    /// How many connections wait for a slot right now: while any does, a
+    /// connection done with its exchange is closed rather than kept idle.
+    waiting: Arc<AtomicUsize>,
 }
 
 /// The upstream connection limit was reached and no connection came free
@@ -90,6 +97,8 @@ impl Connector {
             metrics,
             recycle: false,
             dial: None,
+            pressure: Arc::new(tokio::sync::watch::Sender::new(0)),
+            waiting: Arc::default(),
         }
     }
 
@@ -125,6 +134,11 @@ impl Connector {
         }
     }
 
+    /// Changes whenever a connection had to wait for a slot.
+    pub fn pressure(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.pressure.subscribe()
+    }
+
     /// An idle connection the engine kept, or else opens one TCP
     /// connection to the upstream, once a slot is free (the
     /// longest waiter first); fails with [`ConnectionLimit`] when none came
@@ -139,16 +153,24 @@ impl Connector {
     async fn open(&self) -> io::Result<UpstreamConn> {
         // No deadline when the timeout is beyond the clock's reach.
         let deadline = Instant::now().checked_add(self.timeout);
-        let slot = before(deadline, self.slots.clone().acquire_owned())
-            .await
-            .ok_or_else(|| io::Error::other(ConnectionLimit))?
-            .map_err(io::Error::other)?;
+        let slot = match self.slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                self.pressure.send_modify(|n| *n = n.wrapping_add(1));
+                let _waiting = SlotWaiter::new(&self.waiting);
+                before(deadline, self.slots.clone().acquire_owned())
+                    .await
+                    .ok_or_else(|| io::Error::other(ConnectionLimit))?
+                    .map_err(io::Error::other)?
+            }
+        };
         let stream = before(deadline, self.dial())
             .await
             .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
         Ok(UpstreamConn {
             stream,
             _slot: Some(slot),
+            waiting: Some(self.waiting.clone()),
             _open: self.metrics.upstream_connection(),
             tag: None,
         })
@@ -167,7 +189,32 @@ impl Connector {
     }
 }
 
+/// Counts a connection waiting for a slot while it lives (also when the
+/// wait is given up).
+struct SlotWaiter<'a>(&'a AtomicUsize);
+
+impl<'a> SlotWaiter<'a> {
+    fn new(waiting: &'a AtomicUsize) -> Self {
+        waiting.fetch_add(1, Ordering::AcqRel);
+        SlotWaiter(waiting)
+    }
+}
+
+impl Drop for SlotWaiter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl UpstreamConn {
+    /// Whether another connection waits for the slot this one holds: then
+    /// it is closed when done rather than kept idle.
+    pub fn is_wanted(&self) -> bool {
+        self.waiting
+            .as_ref()
+            .is_some_and(|w| w.load(Ordering::Acquire) > 0)
+    }
+
     /// The socket, for readiness-driven reads and writes.
     pub fn stream(&self) -> &TcpStream {
         &self.stream
@@ -181,6 +228,7 @@ impl UpstreamConn {
         UpstreamConn {
             stream,
             _slot: None,
+            waiting: None,
             _open: metrics.upstream_connection(),
             tag: Some(tag),
         }
@@ -208,6 +256,9 @@ async fn before<F: Future>(deadline: Option<Instant>, fut: F) -> Option<F::Outpu
 pub struct UpstreamConn {
     stream: TcpStream,
     _slot: Option<OwnedSemaphorePermit>,
+    /// The connector's count of connections waiting for a slot (none for a
+    /// connection a [`Dial`] opened: it holds no slot).
+    waiting: Option<Arc<AtomicUsize>>,
     _open: GaugeGuard,
     /// What a [`Dial`] tied to it.
     tag: Option<Box<dyn Any + Send + Sync>>,

@@ -238,6 +238,7 @@ async fn the_engine_is_as_strict_as_hyper_or_stricter_as_written_and_forwards_ex
         connect_timeout: Duration::from_secs(2),
         max_upstream_connections: 64,
         upstream_timeout: Some(Duration::from_secs(5)),
+        workers: Default::default(),
     };
     let proxy = Proxy::bind(config).await.expect("bind");
     let engine = proxy.local_addr().expect("addr");

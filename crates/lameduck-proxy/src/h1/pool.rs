@@ -55,8 +55,11 @@ pub fn take(address: &Arc<str>) -> Option<UpstreamConn> {
 }
 
 /// Keeps `conn` for the next request to `address`; closes those idle too
-/// long.
+/// long, and `conn` itself when another connection waits for its slot.
 pub fn put(address: &Arc<str>, conn: UpstreamConn) {
+    if conn.is_wanted() {
+        return;
+    }
     let now = Instant::now();
     IDLE.with(|idle| {
         let Ok(mut idle) = idle.try_borrow_mut() else {
@@ -78,6 +81,17 @@ pub fn put(address: &Arc<str>, conn: UpstreamConn) {
             kept.push_back((conn, now));
         }
     });
+}
+
+/// Closes every idle connection to `address` this thread keeps: another
+/// thread waits for the slots they hold.
+pub fn drop_idle(address: &Arc<str>) {
+    // Taken out of the list first, closed after the borrow ends.
+    let dropped = IDLE.with(|idle| {
+        let mut idle = idle.try_borrow_mut().ok()?;
+        kept(&mut idle, address).map(std::mem::take)
+    });
+    drop(dropped);
 }
 
 /// Whether the app still holds the connection open with nothing unasked
