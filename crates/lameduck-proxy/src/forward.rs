@@ -23,8 +23,8 @@ use tracing::{debug, info, warn};
 
 use crate::body::{BodyState, ClientBody};
 use crate::config::UpstreamProtocol;
-use crate::h1::streams::{self, StreamFailure};
 use crate::dial::may_resend;
+use crate::h1::streams::{self, StreamFailure};
 use crate::metrics::{GaugeGuard, Metrics, Outcome, Protocol};
 use crate::rewrite::{is_grpc, strip_hop_by_hop, to_upstream, upgrade_protocol, Peer};
 use crate::upstream::{is_connection_limit, Connector, UpstreamClient};

@@ -25,9 +25,9 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::runtime::Runtime;
 use tracing::debug;
 
+use crate::front::{FrontConfig, HttpFront};
 use crate::metrics::Metrics;
 use crate::upstream::Connector;
-use crate::front::{FrontConfig, HttpFront};
 use crate::{h1, serve_tcp, Config, Error, Mode};
 
 /// The backlog of each listener: what tokio's `TcpListener::bind` uses.

@@ -149,8 +149,7 @@ async fn request(conn: &mut Conn, head: RequestHead) -> io::Result<After> {
     } = conn;
     let _in_flight = engine.metrics.request(Protocol::Http1);
     // Past the age, the answer closes the connection as from Draining on.
-    let closing =
-        || engine.phase.get().is_stopping() || age.is_some_and(|at| Instant::now() >= at);
+    let closing = || engine.phase.get().is_stopping() || age.is_some_and(|at| Instant::now() >= at);
     tokio::select! {
         biased;
         after = exchange(engine, stream, buf, &head, peer.ip(), closing) => after,
@@ -234,7 +233,10 @@ async fn next_head(conn: &mut Conn, first: bool) -> Next {
             }
             Woke::Late => {
                 let aged = !begun && conn.age.is_some_and(|at| Instant::now() >= at);
-                debug!(begun, aged, "closing a connection: no request in time, or past its max age");
+                debug!(
+                    begun,
+                    aged, "closing a connection: no request in time, or past its max age"
+                );
                 return Next::Closed;
             }
         }
