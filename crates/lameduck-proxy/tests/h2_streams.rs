@@ -90,6 +90,7 @@ async fn setup() -> Setup {
         max_upstream_connections: 100,
         upstream_timeout: Some(Duration::from_secs(10)),
         http: HttpServer::default(),
+        workers: Default::default(),
     };
     let proxy = Proxy::bind(config).await.expect("test setup");
     let addr = proxy.local_addr().expect("test setup");
