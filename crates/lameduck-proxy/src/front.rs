@@ -217,6 +217,9 @@ mod sizes {
         };
         let task = front.serve(stream, peer, drain.watch());
         eprintln!("HttpFront::serve: {} bytes", std::mem::size_of_val(&task));
-        assert!(std::mem::size_of_val(&task) <= 1024);
+        // 352 bytes in a debug build (344 in release, in a 512-byte task
+        // cell): a timer or a finished request's result kept across the
+        // idle wait would show here.
+        assert!(std::mem::size_of_val(&task) <= 512);
     }
 }

@@ -29,7 +29,7 @@ use super::heads;
 use super::parse::{head_end, parse_request, Refusal, RequestHead};
 use super::Engine;
 use crate::forward::Forward;
-use crate::metrics::Protocol;
+use crate::metrics::{GaugeGuard, Protocol};
 use crate::upstream::UpstreamConn;
 
 /// What waiting for a request head came to.
@@ -84,35 +84,48 @@ pub fn serve(
                 Next::Closed => return ConnEnd::Closed,
             };
             first = false;
+            // Only the outcomes that keep serving are matched here: one
+            // awaited in an arm would keep the whole `io::Result<After>`
+            // (112 bytes) in the state of every idle connection too.
             match work.await {
                 Ok(After::KeepAlive) => conn.buf.release_if_empty(),
                 Ok(After::Close) => return ConnEnd::Closed,
                 Ok(After::Cut) => return ConnEnd::Cut,
-                Ok(After::Linger) => {
-                    drop(conn.buf);
-                    Box::pin(linger(conn.stream)).await;
-                    return ConnEnd::Closed;
-                }
-                Ok(After::Refused(status)) => {
-                    drop(conn.buf);
-                    Box::pin(linger(conn.stream)).await;
-                    return ConnEnd::BadRequest(status);
-                }
-                Ok(After::HandOver) => {
-                    drop(open);
-                    return Box::pin(hand_over(conn)).await;
-                }
-                Ok(After::Upgrade(upstream, leftover, kind)) => {
-                    drop(open);
-                    return Box::pin(upgraded(conn, leftover, upstream, kind)).await;
-                }
-                Err(e) => {
-                    debug!(peer = %conn.peer, error = %e, "client connection failed");
-                    return match e.get_ref().and_then(|e| e.downcast_ref::<Refusal>()) {
-                        Some(refusal) => ConnEnd::BadRequest(refusal.status),
-                        None => ConnEnd::Closed,
-                    };
-                }
+                after => return Box::pin(end(conn, open, after)).await,
+            }
+        }
+    }
+}
+
+/// Ends a connection whose last request did not leave it open as it was:
+/// lingers, hands it over to hyper, or tunnels.
+async fn end(conn: Conn, open: GaugeGuard, after: io::Result<After>) -> ConnEnd {
+    match after {
+        Ok(After::KeepAlive | After::Close) => ConnEnd::Closed,
+        Ok(After::Cut) => ConnEnd::Cut,
+        Ok(After::Linger) => {
+            drop(conn.buf);
+            linger(conn.stream).await;
+            ConnEnd::Closed
+        }
+        Ok(After::Refused(status)) => {
+            drop(conn.buf);
+            linger(conn.stream).await;
+            ConnEnd::BadRequest(status)
+        }
+        Ok(After::HandOver) => {
+            drop(open);
+            hand_over(conn).await
+        }
+        Ok(After::Upgrade(upstream, leftover, kind)) => {
+            drop(open);
+            upgraded(conn, leftover, upstream, kind).await
+        }
+        Err(e) => {
+            debug!(peer = %conn.peer, error = %e, "client connection failed");
+            match e.get_ref().and_then(|e| e.downcast_ref::<Refusal>()) {
+                Some(refusal) => ConnEnd::BadRequest(refusal.status),
+                None => ConnEnd::Closed,
             }
         }
     }
@@ -258,15 +271,16 @@ async fn next_head(conn: &mut Conn, first: bool) -> Next {
 
 /// Waits until the connection is readable (bytes already there are taken
 /// even at Closing), the drain reaches Closing, or `deadline` passes. The
-/// socket's readiness is kept in the socket itself, the drain's Closing in
-/// one notification for all connections: an idle connection holds no
-/// future of either (a watch's wait is 184 bytes, a readiness future 152).
+/// socket's readiness is kept in the socket itself, the drain's Closing
+/// and the time in one notification for all connections (woken at
+/// Closing and at every [`super::TICK`]): an idle connection holds no
+/// future of either (a watch's wait is 184 bytes, a readiness future 152,
+/// a timer 96), only the engine's `Notified` and its deadline.
 #[allow(clippy::manual_async_fn)] // an async fn would keep its arguments twice
 fn wait<'a>(conn: &'a Conn, deadline: &'a Option<Instant>) -> impl Future<Output = Woke> + 'a {
     async move {
         let mut notified = pin!(conn.engine.closing.notified());
         notified.as_mut().enable();
-        let mut late = pin!(deadline.map(sleep_until));
         poll_fn(|cx| {
             if let Poll::Ready(ready) = conn.stream.poll_read_ready(cx) {
                 return Poll::Ready(if ready.is_ok() {
@@ -275,12 +289,21 @@ fn wait<'a>(conn: &'a Conn, deadline: &'a Option<Instant>) -> impl Future<Output
                     Woke::Failed
                 });
             }
-            if notified.as_mut().poll(cx).is_ready() || conn.engine.phase.get() >= Phase::Closing {
-                return Poll::Ready(Woke::Closing);
-            }
-            match late.as_mut().as_pin_mut().map(|s| s.poll(cx)) {
-                Some(Poll::Ready(())) => Poll::Ready(Woke::Late),
-                _ => Poll::Pending,
+            loop {
+                // Enabled before the phase and the time are read: a tick
+                // or Closing after this is not missed.
+                let woken = notified.as_mut().poll(cx).is_ready();
+                if conn.engine.phase.get() >= Phase::Closing {
+                    return Poll::Ready(Woke::Closing);
+                }
+                if deadline.is_some_and(|at| Instant::now() >= at) {
+                    return Poll::Ready(Woke::Late);
+                }
+                if !woken {
+                    return Poll::Pending;
+                }
+                notified.set(conn.engine.closing.notified());
+                notified.as_mut().enable();
             }
         })
         .await

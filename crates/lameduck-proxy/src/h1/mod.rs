@@ -61,14 +61,33 @@ pub struct Engine {
     pub server: Arc<HttpServer>,
     /// hyper's forwarding service, for h2c upgrades.
     pub shared: Arc<Shared>,
-    /// Wakes idle connections at Closing: one wait on the drain for all
-    /// of them ([`close_idle`]) rather than a watch's future in each.
+    /// Wakes idle connections at Closing and at every [`TICK`]: one wait
+    /// on the drain and one timer for all of them ([`close_idle`]) rather
+    /// than a watch's future and a timer in each.
     pub closing: Notify,
 }
 
-/// Wakes the idle connections of `engine` when the drain reaches Closing:
-/// spawn it beside the listener.
+/// How often idle connections are woken to compare the time with their
+/// idle or header-read deadline: the precision of those timeouts (they
+/// end up to one tick late, never early; HAProxy's timers are coarse
+/// too). A tokio `Sleep` in each idle connection is 96 bytes; the tick
+/// costs a poll per idle connection per tick instead (10,000 idle
+/// connections at 4 ticks a second: 40,000 polls a second, measured at
+/// 2% of one core in a release build).
+pub const TICK: Duration = Duration::from_millis(250);
+
+/// Wakes the idle connections of `engine` at every [`TICK`], and when the
+/// drain reaches Closing: spawn it beside the listener.
 pub async fn close_idle(engine: Arc<Engine>) {
-    engine.drain.reached(Phase::Closing).await;
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut closing = std::pin::pin!(engine.drain.reached(Phase::Closing));
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut closing => break,
+            _ = tick.tick() => engine.closing.notify_waiters(),
+        }
+    }
     engine.closing.notify_waiters();
 }
