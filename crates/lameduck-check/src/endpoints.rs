@@ -8,11 +8,12 @@
 //! `--balancer lameduck`, to the real balancer's file.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use lameduck_balance::{Backend, Conditions, EndpointSet, Policy};
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 
 use crate::ledger::{Ledger, PodEventKind, PodId};
 use crate::real_balancer::{Listed, RealBalancer, Taken};
@@ -48,6 +49,11 @@ pub struct Endpoints {
     /// The real balancer the table is written out to (`--balancer
     /// lameduck`), as the EndpointSlice controller writes slices.
     mirror: OnceLock<Arc<RealBalancer>>,
+    /// The number given to the last change made: changes are applied in
+    /// the order they were made.
+    made: AtomicU64,
+    /// The number of the last change applied.
+    applied: watch::Sender<u64>,
 }
 
 impl Endpoints {
@@ -61,6 +67,8 @@ impl Endpoints {
             engine: EndpointSet::new(policy),
             ledger,
             mirror: OnceLock::new(),
+            made: AtomicU64::new(0),
+            applied: watch::Sender::new(0),
         })
     }
 
@@ -152,7 +160,8 @@ impl Endpoints {
     }
 
     fn want(self: &Arc<Self>, pod: PodId, routed: bool, terminating: bool) {
-        {
+        // Numbered under the table's lock: in the order the changes were made.
+        let turn = {
             let mut table = self.table();
             let Some(e) = table.iter_mut().find(|e| e.pod == pod) else {
                 return;
@@ -163,11 +172,21 @@ impl Endpoints {
                 return;
             }
             e.wanted = routed;
-        }
+            self.made.fetch_add(1, Ordering::SeqCst) + 1
+        };
         let this = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(this.lag).await;
-            if let Some(routed) = this.apply(pod) {
+            // Every change waits the same lag, so two made a moment apart
+            // (a new pod ready, then an old one deleted, in a rolling
+            // update) fall due together, and their timers may fire in
+            // either order: a balancer learns them in the order they were
+            // made, so they are applied in that order.
+            let mut applied = this.applied.subscribe();
+            let _ = applied.wait_for(|&last| last + 1 >= turn).await;
+            let change = this.apply(pod);
+            this.applied.send_modify(|last| *last = (*last).max(turn));
+            if let Some(routed) = change {
                 if let Some(mirror) = this.mirror.get() {
                     let taken = match routed {
                         true => Taken::Ready,
