@@ -49,7 +49,7 @@ pub struct Shared {
     pub client: UpstreamClient,
     /// The engine's way to an HTTP/1.1 upstream, for HTTP/2 streams that
     /// bring no body (`None` to an HTTP/2 upstream).
-    pub h1_upstream: Option<Connector>,
+    pub h1_upstream: Option<Arc<Connector>>,
     /// The HTTP spoken to the upstream.
     pub protocol: UpstreamProtocol,
     /// `host:port` of the upstream, the authority when a request has none.

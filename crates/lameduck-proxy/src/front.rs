@@ -66,7 +66,7 @@ impl HttpFront {
         } = config;
         let shared = Arc::new(Shared {
             client: upstream::client(connector.clone(), protocol),
-            h1_upstream: (protocol == UpstreamProtocol::Http1).then(|| connector.clone()),
+            h1_upstream: (protocol == UpstreamProtocol::Http1).then(|| Arc::new(connector.clone())),
             protocol,
             upstream: authority.clone(),
             drain: drain.clone(),

@@ -12,6 +12,7 @@
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -47,7 +48,7 @@ pub enum StreamFailure {
 /// answer's hop-by-hop fields are left out. `in_flight` is held until the
 /// body was sent.
 pub async fn forward(
-    connector: &Connector,
+    connector: &Arc<Connector>,
     parts: &Parts,
     limit: Option<Duration>,
     in_flight: GaugeGuard,
@@ -157,7 +158,7 @@ fn answer(
     res: ResponseHead,
     upstream: UpstreamConn,
     mut rbuf: Buffer,
-    connector: Connector,
+    connector: Arc<Connector>,
     in_flight: GaugeGuard,
 ) -> Result<Response<UpstreamBody>, StreamFailure> {
     let invalid = |_| {
@@ -219,8 +220,9 @@ pub struct UpstreamBody {
     buf: Buffer,
     state: State,
     reuse: bool,
-    /// Where the connection goes back to once the body ended.
-    connector: Connector,
+    /// Where the connection goes back to once the body ended (one
+    /// reference count per stream, not one per field of the connector).
+    connector: Arc<Connector>,
     /// The request stays in flight until its answer's body was sent.
     _in_flight: GaugeGuard,
 }
