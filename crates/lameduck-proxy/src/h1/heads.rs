@@ -11,9 +11,12 @@ use http::StatusCode;
 
 use super::parse::{Framing, RequestHead, ResponseHead};
 
-/// Appends `name` as HTTP/2 and hyper send it: lowercase.
+/// Appends `name` as HTTP/2 and hyper send it: lowercase (copied whole,
+/// then lowered in place: a byte-by-byte extend is several times slower).
 fn push_name(out: &mut Vec<u8>, name: &[u8]) {
-    out.extend(name.iter().map(u8::to_ascii_lowercase));
+    let start = out.len();
+    out.extend_from_slice(name);
+    out[start..].make_ascii_lowercase();
 }
 
 pub(super) fn push_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -81,10 +84,29 @@ pub fn upstream_request(
         out.extend_from_slice(prior);
         out.extend_from_slice(b", ");
     }
-    // Writing to a Vec cannot fail.
-    let _ = write!(out, "{peer_ip}");
+    push_ip(&mut out, peer_ip);
     out.extend_from_slice(b"\r\nx-forwarded-proto: http\r\n\r\n");
     out
+}
+
+/// Appends `ip` as `Display` writes it; an IPv4 address without the
+/// formatting machinery, which took a tenth of the engine's own time per
+/// request.
+fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                push_number(out, u64::from(octet));
+            }
+        }
+        // Writing to a Vec cannot fail.
+        IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 /// Whether a request of `method` states its length even when 0, as hyper's
@@ -189,3 +211,33 @@ pub fn short(status: StatusCode, body: &str, keep_alive: bool) -> Vec<u8> {
 
 /// The interim answer to `Expect: 100-continue`.
 pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        let ips = [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.200.3.255",
+            "::1",
+            "2001:db8::8:800:200c:417a",
+            "::ffff:1.2.3.4",
+        ];
+        for ip in ips {
+            let ip: IpAddr = ip.parse().expect("address");
+            let mut out = b"x".to_vec();
+            push_ip(&mut out, ip);
+            assert_eq!(out, format!("x{ip}").into_bytes());
+        }
+    }
+
+    #[test]
+    fn names_are_lowered() {
+        let mut out = b"Keep".to_vec();
+        push_name(&mut out, b"X-Forwarded-FOR");
+        assert_eq!(out, b"Keepx-forwarded-for");
+    }
+}
