@@ -12,7 +12,6 @@ use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::uri::Authority;
 use http::{Method, Request, Response, StatusCode, Uri, Version};
-use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Incoming};
 use hyper::service::Service;
@@ -29,11 +28,7 @@ use crate::metrics::{GaugeGuard, Metrics, Outcome, Protocol};
 use crate::rewrite::{is_grpc, strip_hop_by_hop, to_upstream, upgrade_protocol, Peer};
 use crate::upstream::{is_connection_limit, Connector, UpstreamClient};
 
-/// The body of every answer the proxy gives.
-pub type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
-
-/// What a body of an answer fails with: hyper's error, or the engine's.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::answer_body::{BoxError, ProxyBody};
 
 /// Forwards requests of one client connection to the upstream.
 #[derive(Clone, Debug)]
@@ -83,6 +78,17 @@ impl Service<Request<Incoming>> for Forward {
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         let shared = self.shared.clone();
         let peer = self.peer.clone();
+        // Most HTTP/2 requests: a future of their own, a fraction of the
+        // size of the general one (whose hyper client request alone is
+        // several hundred bytes), allocated and moved for every stream.
+        let stream = req.version() == Version::HTTP_2
+            && req.method() != Method::CONNECT
+            && req.body().is_end_stream();
+        if let Some(connector) = shared.h1_upstream.clone().filter(|_| stream) {
+            return Box::pin(
+                async move { Ok(shared.forward_stream(&connector, req, &peer).await) },
+            );
+        }
         Box::pin(async move { Ok(shared.forward(req, &peer).await) })
     }
 }
@@ -90,6 +96,46 @@ impl Service<Request<Incoming>> for Forward {
 // === impl Shared ===
 
 impl Shared {
+    /// An HTTP/2 request with no body, to an HTTP/1.1 app: through the
+    /// engine's upstream side (`h1::streams`), its head written straight
+    /// from the request.
+    async fn forward_stream(
+        self: Arc<Self>,
+        connector: &Arc<Connector>,
+        req: Request<Incoming>,
+        peer: &Peer,
+    ) -> Response<ProxyBody> {
+        let protocol = if is_grpc(req.headers()) {
+            Protocol::Grpc
+        } else {
+            Protocol::Http2
+        };
+        let in_flight = self.metrics.request(protocol);
+        let (parts, _) = req.into_parts();
+        let head = match streams::request_head(&parts, peer, &self.upstream) {
+            Ok(head) => head,
+            Err(why) => {
+                debug!(peer = %peer.ip, method = %parts.method, path = parts.uri.path(), why = why.trim_end(), "bad request: 400");
+                self.metrics.outcome(Outcome::Rejected);
+                return short(StatusCode::BAD_REQUEST, why);
+            }
+        };
+        // gRPC carries its own deadline (see `forward`).
+        let limit = self.upstream_timeout.filter(|_| protocol != Protocol::Grpc);
+        match streams::forward(connector, &parts.method, &head, limit, in_flight).await {
+            Ok(res) => {
+                self.count(res.status());
+                res.map(ProxyBody::Stream)
+            }
+            Err(StreamFailure::Timeout(limit)) => {
+                self.failed(Failure::Timeout(limit), None, &parts.method, &parts.uri)
+            }
+            Err(StreamFailure::Upstream(e)) => {
+                self.failed(Failure::Engine(e), None, &parts.method, &parts.uri)
+            }
+        }
+    }
+
     async fn forward(
         self: Arc<Self>,
         mut req: Request<Incoming>,
@@ -113,7 +159,6 @@ impl Shared {
                 "CONNECT is not supported: lameduck is a reverse proxy\n",
             );
         }
-        let from_h2 = req.version() == Version::HTTP_2;
         let upgrade = upgrade_protocol(&req);
         if upgrade.is_some() && self.protocol == UpstreamProtocol::Http2 {
             self.metrics.outcome(Outcome::Rejected);
@@ -139,23 +184,6 @@ impl Shared {
         // a server stream may send its headers only with its first message,
         // long after the call began: Envoy's route timeout is the known trap.
         let limit = self.upstream_timeout.filter(|_| protocol != Protocol::Grpc);
-        if let Some(connector) = self
-            .h1_upstream
-            .as_ref()
-            .filter(|_| from_h2 && body.is_end_stream())
-        {
-            let res = match streams::forward(connector, &parts, limit, in_flight).await {
-                Ok(res) => res,
-                Err(StreamFailure::Timeout(limit)) => {
-                    return self.failed(Failure::Timeout(limit), None, &method, &uri)
-                }
-                Err(StreamFailure::Upstream(e)) => {
-                    return self.failed(Failure::Engine(e), None, &method, &uri)
-                }
-            };
-            self.count(res.status());
-            return res.map(|b| b.boxed_unsync());
-        }
         // A request without a body can be sent again as it was.
         let again = body.is_end_stream().then(|| parts.clone());
         let (body, sent) = ClientBody::new(body);
@@ -196,13 +224,10 @@ impl Shared {
                     self.metrics.clone(),
                 ));
                 // The 101 goes back with its Upgrade and Connection intact.
-                return res.map(|b| b.map_err(BoxError::from).boxed_unsync());
+                return res.map(|b| ProxyBody::Boxed(b.map_err(BoxError::from).boxed_unsync()));
             }
         }
-        respond(
-            res.map(|b| b.map_err(BoxError::from).boxed_unsync()),
-            in_flight,
-        )
+        respond(res, in_flight)
     }
 
     /// Counts the answer by its status.
@@ -291,14 +316,14 @@ enum Failure {
 
 /// The answer with its hop-by-hop fields gone; the request stays in flight
 /// until its body is sent.
-fn respond(mut res: Response<ProxyBody>, in_flight: GaugeGuard) -> Response<ProxyBody> {
+fn respond(mut res: Response<Incoming>, in_flight: GaugeGuard) -> Response<ProxyBody> {
     strip_hop_by_hop(res.headers_mut());
     res.map(move |body| {
-        body.map_frame(move |f| {
+        let body = body.map_err(BoxError::from).map_frame(move |f| {
             let _ = &in_flight;
             f
-        })
-        .boxed_unsync()
+        });
+        ProxyBody::Boxed(body.boxed_unsync())
     })
 }
 
@@ -335,11 +360,11 @@ async fn splice(
 
 /// A short plain-text answer of the proxy's own.
 pub fn short(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
-    let mut res = Response::new(
+    let mut res = Response::new(ProxyBody::Boxed(
         Full::new(Bytes::from_static(body.as_bytes()))
             .map_err(|e| -> BoxError { match e {} })
             .boxed_unsync(),
-    );
+    ));
     *res.status_mut() = status;
     res.headers_mut().insert(
         header::CONTENT_TYPE,

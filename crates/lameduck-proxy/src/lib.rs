@@ -11,6 +11,7 @@
 #![deny(rust_2018_idioms)]
 
 mod admin;
+mod answer_body;
 mod body;
 mod config;
 pub mod dial;

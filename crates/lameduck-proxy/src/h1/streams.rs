@@ -19,6 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::header::{self, HeaderName, HeaderValue};
 use http::request::Parts;
+use http::uri::Authority;
 use http::{Method, Response};
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::timeout;
@@ -27,10 +28,11 @@ use tracing::debug;
 use super::buffers::{write_all, Buffer, SIZE};
 use super::chunked::{Decoder, Piece};
 use super::exchange::read_response;
-use super::heads::{push_field, push_number};
+use super::heads::push_field;
 use super::parse::{Framing, ResponseHead};
 use crate::dial::may_resend;
 use crate::metrics::GaugeGuard;
+use crate::rewrite::{connection_names, is_hop_by_hop, Peer, X_FORWARDED_FOR, X_FORWARDED_PROTO};
 use crate::upstream::{Connector, UpstreamConn};
 
 /// Why a stream got no answer from the upstream.
@@ -43,24 +45,24 @@ pub enum StreamFailure {
     Upstream(io::Error),
 }
 
-/// Sends the request `parts` (rewritten for the upstream already, with no
+/// Sends the request `head` (from [`request_head`]; the request has no
 /// body) and returns the answer, its body read as it is polled; the
 /// answer's hop-by-hop fields are left out. `in_flight` is held until the
 /// body was sent.
 pub async fn forward(
     connector: &Arc<Connector>,
-    parts: &Parts,
+    method: &Method,
+    head: &[u8],
     limit: Option<Duration>,
     in_flight: GaugeGuard,
 ) -> Result<Response<UpstreamBody>, StreamFailure> {
-    let head = request_head(parts);
-    let is_head = parts.method == Method::HEAD;
+    let is_head = method == Method::HEAD;
     let (mut upstream, _) = checkout(connector, false).await?;
     let mut resent = false;
     loop {
         let mut rbuf = Buffer::empty();
         let mut written = false;
-        match round_trip(&upstream, &head, &mut rbuf, is_head, limit, &mut written).await {
+        match round_trip(&upstream, head, &mut rbuf, is_head, limit, &mut written).await {
             Ok(res) => return answer(res, upstream, rbuf, connector.clone(), in_flight),
             // The connection closed before any byte of the answer (a kept
             // one the app closed just as it was taken, a new one a closing
@@ -69,7 +71,7 @@ pub async fn forward(
             Err(StreamFailure::Upstream(e))
                 if !resent
                     && rbuf.is_empty()
-                    && may_resend(parts.method.as_str().as_bytes(), false, written) =>
+                    && may_resend(method.as_str().as_bytes(), false, written) =>
             {
                 debug!(error = %e, "the upstream connection closed before answering: sending again on a new one");
                 resent = true;
@@ -123,33 +125,68 @@ async fn round_trip(
     Ok(res)
 }
 
-/// The request head as hyper's client writes it: the fields in order, a
-/// `Host` from the authority when the client gave none (HTTP/2 clients
-/// send `:authority`), `content-length: 0` for the methods that expect a
-/// body.
-fn request_head(parts: &Parts) -> Vec<u8> {
+/// The request head the HTTP/1.1 app gets for the HTTP/2 request `parts`
+/// from `peer`, written straight from the request as HTTP/2 brought it:
+/// what [`to_upstream`](crate::rewrite::to_upstream) and hyper's client
+/// would send, without rebuilding the request's URI and fields first.
+/// The fields in order, less the hop-by-hop ones and `Expect`; a `Host`
+/// from the authority when the client gave none (HTTP/2 clients send
+/// `:authority`); `X-Forwarded-For` and `-Proto` last; `content-length: 0`
+/// for the methods that expect a body. Refused (400) as `to_upstream`
+/// refuses: two `Host` fields, or a bad one when there is no `:authority`.
+pub fn request_head(
+    parts: &Parts,
+    peer: &Peer,
+    default_authority: &Authority,
+) -> Result<Vec<u8>, &'static str> {
+    let mut hosts = parts.headers.get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err("more than one Host header\n");
+    }
+    if let (None, Some(host)) = (parts.uri.authority(), host) {
+        Authority::try_from(host.as_bytes()).map_err(|_| "bad Host header\n")?;
+    }
+    // HTTP/2 forbids `Connection` (RFC 9113 §8.2.2): this is nearly always
+    // empty, and then costs nothing.
+    let named = connection_names(&parts.headers);
     let mut out = Vec::with_capacity(256);
     out.extend_from_slice(parts.method.as_str().as_bytes());
     out.push(b' ');
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     out.extend_from_slice(path.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    if !parts.headers.contains_key(header::HOST) {
-        if let Some(authority) = parts.uri.authority() {
-            push_field(&mut out, b"host", authority.as_str().as_bytes());
-        }
+    if host.is_none() {
+        let authority = parts.uri.authority().unwrap_or(default_authority);
+        push_field(&mut out, b"host", authority.as_str().as_bytes());
     }
     for (name, value) in &parts.headers {
-        push_field(&mut out, name.as_str().as_bytes(), value.as_bytes());
+        let dropped = is_hop_by_hop(name)
+            || name == header::EXPECT
+            || name == X_FORWARDED_FOR
+            || name == X_FORWARDED_PROTO
+            || named.contains(name);
+        if !dropped {
+            push_field(&mut out, name.as_str().as_bytes(), value.as_bytes());
+        }
     }
+    out.extend_from_slice(b"x-forwarded-for: ");
+    if let Some(prior) = parts
+        .headers
+        .get(X_FORWARDED_FOR)
+        .filter(|v| v.to_str().is_ok())
+    {
+        out.extend_from_slice(prior.as_bytes());
+        out.extend_from_slice(b", ");
+    }
+    out.extend_from_slice(peer.ip.as_bytes());
+    out.extend_from_slice(b"\r\nx-forwarded-proto: http\r\n");
     let expects_body = matches!(parts.method, Method::POST | Method::PUT | Method::PATCH);
     if expects_body && !parts.headers.contains_key(header::CONTENT_LENGTH) {
-        out.extend_from_slice(b"content-length: ");
-        push_number(&mut out, 0);
-        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(b"content-length: 0\r\n");
     }
     out.extend_from_slice(b"\r\n");
-    out
+    Ok(out)
 }
 
 /// The answer for hyper's server: the fields that are not hop-by-hop, the
@@ -337,5 +374,64 @@ impl Drop for UpstreamBody {
         if matches!(self.state, State::Length(0)) {
             self.finish();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::{Request, Version};
+
+    use super::*;
+
+    fn head(req: http::request::Builder) -> Result<String, &'static str> {
+        let (parts, ()) = req
+            .version(Version::HTTP_2)
+            .body(())
+            .expect("request")
+            .into_parts();
+        let peer = Peer::new([10, 0, 0, 9].into());
+        let out = request_head(&parts, &peer, &Authority::from_static("app:80"))?;
+        Ok(String::from_utf8(out).expect("ascii"))
+    }
+
+    #[test]
+    fn the_authority_becomes_host_and_the_forwarded_fields_come_last() {
+        let got = head(
+            Request::get("http://example.test/a?b=1")
+                .header("accept", "*/*")
+                .header("x-forwarded-for", "192.0.2.1")
+                .header("x-forwarded-proto", "https")
+                .header("te", "trailers")
+                .header("expect", "100-continue"),
+        );
+        assert_eq!(
+            got.as_deref(),
+            Ok(
+                "GET /a?b=1 HTTP/1.1\r\nhost: example.test\r\naccept: */*\r\n\
+                x-forwarded-for: 192.0.2.1, 10.0.0.9\r\nx-forwarded-proto: http\r\n\r\n"
+            )
+        );
+    }
+
+    #[test]
+    fn a_host_field_is_kept_and_a_body_method_states_its_length() {
+        let got = head(Request::post("/").header("host", "h.test:8080"));
+        assert_eq!(
+            got.as_deref(),
+            Ok(
+                "POST / HTTP/1.1\r\nhost: h.test:8080\r\nx-forwarded-for: 10.0.0.9\r\n\
+                x-forwarded-proto: http\r\ncontent-length: 0\r\n\r\n"
+            )
+        );
+        let got = head(Request::get("/"));
+        assert!(got.is_ok_and(|h| h.starts_with("GET / HTTP/1.1\r\nhost: app:80\r\n")));
+    }
+
+    #[test]
+    fn two_hosts_or_a_bad_one_are_refused_as_hypers_path_refuses_them() {
+        let two = Request::get("/").header("host", "a").header("host", "b");
+        assert_eq!(head(two), Err("more than one Host header\n"));
+        let bad = Request::get("/").header("host", "a b");
+        assert_eq!(head(bad), Err("bad Host header\n"));
     }
 }
