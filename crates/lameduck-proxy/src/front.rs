@@ -90,11 +90,12 @@ impl HttpFront {
                 },
                 server: server.clone(),
                 shared: shared.clone(),
-                closing: Default::default(),
+                wake: Default::default(),
+                ticks: Default::default(),
             })
         });
         if let Some(engine) = &engine {
-            tokio::spawn(h1::close_idle(engine.clone()));
+            tokio::spawn(h1::tick(engine.clone()));
         }
         HttpFront {
             server,

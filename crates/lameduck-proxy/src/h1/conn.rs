@@ -27,6 +27,7 @@ use super::buffers::{write_all, Buffer};
 use super::exchange::{exchange, After};
 use super::heads;
 use super::parse::{head_end, parse_request, Refusal, RequestHead};
+use super::wake::Wakeup;
 use super::Engine;
 use crate::forward::Forward;
 use crate::metrics::{GaugeGuard, Protocol};
@@ -73,13 +74,19 @@ pub fn serve(
         grace,
     };
     async move {
+        // The connection's one registration for the engine's wake-ups,
+        // kept from its first wait to its end (its own reference to the
+        // engine: `conn` is lent to each wait and request).
+        let engine = conn.engine.clone();
+        let notified = pin!(engine.wake.notified());
+        let mut wake = Wakeup::new(&engine.wake, notified);
         let mut first = true;
         loop {
             // Decided before anything else is awaited: the head is not
             // kept in the state of every idle connection, only in `work`.
-            let work: Work<'_> = match next_head(&mut conn, first).await {
+            let work: Work<'_> = match next_head(&mut conn, first, &mut wake).await {
                 Next::Head(head) if head.h2c => Box::pin(async { Ok(After::HandOver) }),
-                Next::Head(head) => Box::pin(request(&mut conn, head)),
+                Next::Head(head) => Box::pin(request(&mut conn, head, &mut wake)),
                 Next::Refused(refusal) => Box::pin(refuse(&mut conn, refusal)),
                 Next::Closed => return ConnEnd::Closed,
             };
@@ -150,23 +157,29 @@ struct Conn {
 }
 
 /// One request forwarded, and its answer; cut at the drain's deadline.
-async fn request(conn: &mut Conn, head: RequestHead) -> io::Result<After> {
+async fn request(
+    conn: &mut Conn,
+    head: RequestHead,
+    wake: &mut Wakeup<'_, '_>,
+) -> io::Result<After> {
     let Conn {
         engine,
         stream,
         peer,
-        watch,
         buf,
         age,
         grace,
+        ..
     } = conn;
     let _in_flight = engine.metrics.request(Protocol::Http1);
     // Past the age, the answer closes the connection as from Draining on.
     let closing = || engine.phase.get().is_stopping() || age.is_some_and(|at| Instant::now() >= at);
+    // Stopping, and the ticks the exchange's own deadline is read on, come
+    // through the connection's wake-ups.
     tokio::select! {
         biased;
         after = exchange(engine, stream, buf, &head, peer.ip(), closing) => after,
-        () = watch.reached(Phase::Stopping) => {
+        () = stopping(engine, wake) => {
             engine.metrics.cut(Protocol::Http1);
             Ok(After::Cut)
         }
@@ -206,20 +219,23 @@ enum Woke {
 /// Waits for the next request head: with no buffer while the connection
 /// is idle, within the idle timeout (or until the connection's age), then
 /// the header read timeout.
-async fn next_head(conn: &mut Conn, first: bool) -> Next {
+async fn next_head(conn: &mut Conn, first: bool, wake: &mut Wakeup<'_, '_>) -> Next {
     let server = &conn.engine.server;
-    let in_time = |d| Instant::now().checked_add(d);
+    let ticks = &conn.engine.ticks;
     // The first head of a connection was begun when the engine got it.
     let mut begun = first || !conn.buf.is_empty();
     let mut deadline = if begun {
-        in_time(server.header_read_timeout)
+        ticks.after(server.header_read_timeout)
     } else {
+        let idle = ticks.after(server.idle_timeout);
         // Past its age, a connection idle for IDLE_AFTER_AGE goes: one
         // busy with requests gets its `Connection: close` on an answer.
-        let aged = conn.age.map(|at| at.max(Instant::now() + IDLE_AFTER_AGE));
-        match (in_time(server.idle_timeout), aged) {
-            (Some(idle), Some(at)) => Some(idle.min(at)),
-            (idle, at) => idle.or(at),
+        match conn.age {
+            Some(at) => {
+                let left = at.saturating_duration_since(Instant::now());
+                idle.min(ticks.after(left.max(IDLE_AFTER_AGE)))
+            }
+            None => idle,
         }
     };
     let mut searched = 0u32;
@@ -236,7 +252,7 @@ async fn next_head(conn: &mut Conn, first: bool) -> Next {
             }
         }
         searched = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-        match wait(conn, &deadline).await {
+        match wait(conn, wake, deadline).await {
             Woke::Readable => {}
             Woke::Failed => return Next::Closed,
             Woke::Closing => {
@@ -260,7 +276,10 @@ async fn next_head(conn: &mut Conn, first: bool) -> Next {
             Ok(0) => return Next::Closed,
             Ok(_) if !begun => {
                 begun = true;
-                deadline = in_time(conn.engine.server.header_read_timeout);
+                deadline = conn
+                    .engine
+                    .ticks
+                    .after(conn.engine.server.header_read_timeout);
             }
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -270,44 +289,48 @@ async fn next_head(conn: &mut Conn, first: bool) -> Next {
 }
 
 /// Waits until the connection is readable (bytes already there are taken
-/// even at Closing), the drain reaches Closing, or `deadline` passes. The
-/// socket's readiness is kept in the socket itself, the drain's Closing
-/// and the time in one notification for all connections (woken at
-/// Closing and at every [`super::TICK`]): an idle connection holds no
-/// future of either (a watch's wait is 184 bytes, a readiness future 152,
-/// a timer 96), only the engine's `Notified` and its deadline.
+/// even at Closing), the drain reaches Closing, or the tick `deadline`
+/// comes. The socket's readiness is kept in the socket itself, the
+/// drain's Closing and the time come through the connection's wake-ups:
+/// an idle connection holds no future of either (a watch's wait is 184
+/// bytes, a readiness future 152, a timer 96).
 #[allow(clippy::manual_async_fn)] // an async fn would keep its arguments twice
-fn wait<'a>(conn: &'a Conn, deadline: &'a Option<Instant>) -> impl Future<Output = Woke> + 'a {
-    async move {
-        let mut notified = pin!(conn.engine.closing.notified());
-        notified.as_mut().enable();
-        poll_fn(|cx| {
-            if let Poll::Ready(ready) = conn.stream.poll_read_ready(cx) {
-                return Poll::Ready(if ready.is_ok() {
-                    Woke::Readable
-                } else {
-                    Woke::Failed
-                });
-            }
-            loop {
-                // Enabled before the phase and the time are read: a tick
-                // or Closing after this is not missed.
-                let woken = notified.as_mut().poll(cx).is_ready();
-                if conn.engine.phase.get() >= Phase::Closing {
-                    return Poll::Ready(Woke::Closing);
-                }
-                if deadline.is_some_and(|at| Instant::now() >= at) {
-                    return Poll::Ready(Woke::Late);
-                }
-                if !woken {
-                    return Poll::Pending;
-                }
-                notified.set(conn.engine.closing.notified());
-                notified.as_mut().enable();
-            }
-        })
-        .await
-    }
+fn wait<'a, 'n, 'p>(
+    conn: &'a Conn,
+    wake: &'a mut Wakeup<'n, 'p>,
+    deadline: u64,
+) -> impl Future<Output = Woke> + use<'a, 'n, 'p> {
+    poll_fn(move |cx| {
+        if let Poll::Ready(ready) = conn.stream.poll_read_ready(cx) {
+            return Poll::Ready(if ready.is_ok() {
+                Woke::Readable
+            } else {
+                Woke::Failed
+            });
+        }
+        wake.poll_woken(cx);
+        if conn.engine.phase.get() >= Phase::Closing {
+            Poll::Ready(Woke::Closing)
+        } else if conn.engine.ticks.reached(deadline) {
+            Poll::Ready(Woke::Late)
+        } else {
+            Poll::Pending
+        }
+    })
+}
+
+/// Resolves when the drain reaches Stopping, as the connection's
+/// wake-ups tell.
+async fn stopping(engine: &Engine, wake: &mut Wakeup<'_, '_>) {
+    poll_fn(|cx| {
+        wake.poll_woken(cx);
+        if engine.phase.get() >= Phase::Stopping {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
 }
 
 /// Resolves when the grace after the connection's age is over; never

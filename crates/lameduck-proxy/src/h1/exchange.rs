@@ -13,13 +13,13 @@ use std::time::Duration;
 use http::StatusCode;
 use lameduck::TunnelKind;
 use tokio::net::TcpStream;
-use tokio::time::{sleep_until, Instant};
 use tracing::{debug, warn};
 
 use super::buffers::{write_all, Buffer};
 use super::heads::{self, Outgoing};
 use super::parse::{parse_response, Framing, RequestHead, ResponseHead};
 use super::transfer::{copy_chunked, copy_length, copy_until_close, BodyError};
+use super::wake::reached;
 use super::Engine;
 use crate::dial::may_resend;
 use crate::metrics::Outcome;
@@ -222,9 +222,11 @@ impl<C: Fn() -> bool> Trip<'_, C> {
                     sent = &mut body, if !body_done => {
                         body_done = true;
                         body_whole = body_sent(sent)?;
-                        deadline = self.limit.and_then(|l| Instant::now().checked_add(l));
+                        deadline = self.limit.map(|l| self.engine.ticks.after(l));
                     }
-                    () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    // Read on the connection's wake-ups (`wake`), which the
+                    // caller keeps registered: no timer per request.
+                    () = reached(&self.engine.ticks, deadline.unwrap_or(u64::MAX)), if deadline.is_some() => {
                         return Err(Failure::Timeout(self.limit.unwrap_or_default()));
                     }
                 }

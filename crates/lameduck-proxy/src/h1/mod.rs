@@ -24,6 +24,7 @@ pub mod parse;
 pub(crate) mod pool;
 pub(crate) mod streams;
 mod transfer;
+mod wake;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +35,7 @@ use lameduck::{Drain, Phase, PhaseView};
 use tokio::sync::Notify;
 
 pub use conn::serve;
+pub use wake::TICK;
 
 use crate::forward::Shared;
 use crate::metrics::Metrics;
@@ -61,33 +63,35 @@ pub struct Engine {
     pub server: Arc<HttpServer>,
     /// hyper's forwarding service, for h2c upgrades.
     pub shared: Arc<Shared>,
-    /// Wakes idle connections at Closing and at every [`TICK`]: one wait
-    /// on the drain and one timer for all of them ([`close_idle`]) rather
-    /// than a watch's future and a timer in each.
-    pub closing: Notify,
+    /// Wakes the connections that wait (idle, or with a request in
+    /// flight) at every [`TICK`], at Closing and at Stopping: one wait on
+    /// the drain and one timer for all of them ([`tick`]) rather than a
+    /// watch's future and a timer in each (see `wake`).
+    pub wake: Notify,
+    /// The coarse clock of every deadline of the engine's connections.
+    pub ticks: wake::Ticks,
 }
 
-/// How often idle connections are woken to compare the time with their
-/// idle or header-read deadline: the precision of those timeouts (they
-/// end up to one tick late, never early; HAProxy's timers are coarse
-/// too). A tokio `Sleep` in each idle connection is 96 bytes; the tick
-/// costs a poll per idle connection per tick instead (10,000 idle
-/// connections at 4 ticks a second: 40,000 polls a second, measured at
-/// 2% of one core in a release build).
-pub const TICK: Duration = Duration::from_millis(250);
-
-/// Wakes the idle connections of `engine` at every [`TICK`], and when the
-/// drain reaches Closing: spawn it beside the listener.
-pub async fn close_idle(engine: Arc<Engine>) {
+/// Advances the coarse clock of `engine` and wakes its waiting
+/// connections at every [`TICK`], and at Closing and Stopping: spawn it
+/// beside the listener. It ends at Stopping, when every connection was
+/// told to end.
+pub async fn tick(engine: Arc<Engine>) {
     let mut tick = tokio::time::interval(TICK);
+    // Late ticks are delayed rather than caught up: ticks stay at least a
+    // TICK apart, which keeps deadlines from passing early.
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut closing = std::pin::pin!(engine.drain.reached(Phase::Closing));
+    let mut stopping = std::pin::pin!(engine.drain.reached(Phase::Stopping));
+    let mut closed = false;
     loop {
         tokio::select! {
             biased;
-            () = &mut closing => break,
-            _ = tick.tick() => engine.closing.notify_waiters(),
+            () = &mut stopping => break,
+            () = &mut closing, if !closed => closed = true,
+            _ = tick.tick() => engine.ticks.advance(),
         }
+        engine.wake.notify_waiters();
     }
-    engine.closing.notify_waiters();
+    engine.wake.notify_waiters();
 }
