@@ -58,6 +58,9 @@ one() { # client target seconds -> "rps p99_ms"
         awk '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
             printf "%.0f %.3f\n", v["rps"], v["p99_us"] / 1000 }' "$f"
     else
+        # h2load appends to its log: a run's percentiles are its own only
+        # from an empty file.
+        rm -f "$dir/h2.log"
         taskset -c "$lcpu" h2load -t1 -c10 -m10 -D "$3" --log-file="$dir/h2.log" "http://127.0.0.1:${h2[$2]}/" >"$f" 2>&1
         local rps p99
         rps=$(sed -n 's/^finished in [^,]*, \([0-9.]*\) req\/s.*/\1/p' "$f")
