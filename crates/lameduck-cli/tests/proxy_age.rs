@@ -253,6 +253,21 @@ fn an_answer_past_the_age_says_close_and_an_idle_connection_is_closed() {
 }
 
 #[test]
+fn the_proxys_own_answer_past_the_age_says_close_too() {
+    let app = ProxiedApp::start(
+        "http_upstream.py",
+        &[],
+        &["--max-connection-age", "1s", "--upstream-timeout", "2s"],
+    );
+    // Begun before the age (at most 1.1s), its 504 given after it (2s).
+    let mut busy = keep_alive_get(app.listen, "/slow?ms=8000");
+    let head = read_answer(&mut busy);
+    assert!(head.starts_with("http/1.1 504"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    assert!(closed_by_server(&mut busy), "closed after that answer");
+}
+
+#[test]
 fn with_a_grace_a_request_still_in_flight_after_it_is_cut() {
     let app = ProxiedApp::start(
         "http_upstream.py",

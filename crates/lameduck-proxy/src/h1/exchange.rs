@@ -81,7 +81,7 @@ pub async fn exchange(
     let has_body = head.body != Framing::Length(0);
     let mut upstream = match checkout(engine, false).await {
         Ok((conn, _)) => conn,
-        Err(failure) => return failed(engine, client, head, failure, method).await,
+        Err(failure) => return failed(engine, client, head, failure, method, &closing).await,
     };
     let mut resent = false;
     if head.expect_continue && has_body && buf.is_empty() {
@@ -131,11 +131,13 @@ pub async fn exchange(
                 resent = true;
                 upstream = match checkout(engine, true).await {
                     Ok((conn, _)) => conn,
-                    Err(failure) => return failed(engine, client, head, failure, method).await,
+                    Err(failure) => {
+                        return failed(engine, client, head, failure, method, &closing).await
+                    }
                 };
             }
             Err(Failure::Answered) => return Ok(After::Close),
-            Err(failure) => return failed(engine, client, head, failure, method).await,
+            Err(failure) => return failed(engine, client, head, failure, method, &closing).await,
         }
     }
 }
@@ -373,6 +375,7 @@ async fn failed(
     head: &RequestHead,
     failure: Failure,
     method: &str,
+    closing: &impl Fn() -> bool,
 ) -> io::Result<After> {
     let phase = engine.drain.phase();
     let path = head.path.path();
@@ -414,8 +417,9 @@ async fn failed(
     };
     engine.metrics.outcome(outcome);
     // The body may be unread: the connection cannot be trusted further
-    // unless the request had none.
-    let keep_alive = head.keep_alive && head.body == Framing::Length(0) && !phase.is_stopping();
+    // unless the request had none. Past the connection's age (or from
+    // Draining on) the proxy's own answers close it as the app's do.
+    let keep_alive = head.keep_alive && head.body == Framing::Length(0) && !closing();
     let answer = heads::short(status, body, keep_alive);
     write_all(client, &mut [IoSlice::new(&answer)]).await?;
     Ok(if keep_alive {
