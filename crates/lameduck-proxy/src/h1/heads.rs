@@ -90,8 +90,8 @@ pub fn upstream_request(
 }
 
 /// Appends `ip` as `Display` writes it; an IPv4 address without the
-/// formatting machinery, which took a tenth of the engine's own time per
-/// request.
+/// formatting machinery (0.7% of the proxy's samples per request in a
+/// profile, about 3% of its time in user space).
 fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => {
