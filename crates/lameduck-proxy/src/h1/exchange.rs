@@ -19,6 +19,7 @@ use super::buffers::{write_all, Buffer};
 use super::heads::{self, Outgoing};
 use super::parse::{parse_response, Framing, RequestHead, ResponseHead};
 use super::transfer::{copy_chunked, copy_length, copy_until_close, BodyError};
+use super::turn;
 use super::wake::reached;
 use super::Engine;
 use crate::dial::may_resend;
@@ -199,6 +200,8 @@ impl<C: Fn() -> bool> Trip<'_, C> {
                 _ => &[],
             };
             let taken = first.len();
+            // With the other requests of this turn (`turn`).
+            turn::next_turn().await;
             write_all(up, &mut [IoSlice::new(self.request), IoSlice::new(first)])
                 .await
                 .map_err(|e| {

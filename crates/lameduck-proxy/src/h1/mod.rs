@@ -24,6 +24,7 @@ pub mod parse;
 pub(crate) mod pool;
 pub(crate) mod streams;
 mod transfer;
+mod turn;
 mod wake;
 
 use std::sync::Arc;

@@ -30,6 +30,7 @@ use super::chunked::{Decoder, Piece};
 use super::exchange::read_response;
 use super::heads::push_field;
 use super::parse::{Framing, ResponseHead};
+use super::turn;
 use crate::dial::may_resend;
 use crate::metrics::GaugeGuard;
 use crate::rewrite::{connection_names, is_hop_by_hop, Peer, X_FORWARDED_FOR, X_FORWARDED_PROTO};
@@ -103,6 +104,8 @@ async fn round_trip(
     written: &mut bool,
 ) -> Result<ResponseHead, StreamFailure> {
     let up = upstream.stream();
+    // With the other requests of this turn (`turn`).
+    turn::next_turn().await;
     write_all(up, &mut [IoSlice::new(head)])
         .await
         .map_err(StreamFailure::Upstream)?;
