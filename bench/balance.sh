@@ -32,8 +32,9 @@
 #   WRK_THREADS (2), WRK_CONNS (50)
 #   IDLE_CONNS (5000) connections for the memory measurement (0: skip it)
 #   PROXY_CPU (0), LOAD_CPU (1), PORT_BASE (19000)
-#   LAMEDUCK_BIN (${CARGO_TARGET_DIR:-target}/release/lameduck; built when
-#                 missing or without a balance subcommand, unless NO_BUILD=1)
+#   LAMEDUCK_BIN (${CARGO_TARGET_DIR:-target}/release/lameduck, brought up to
+#                 date with cargo first unless NO_BUILD=1; a LAMEDUCK_BIN given is
+#                 used as it is)
 #   RESULTS_FILE (bench/RESULTS.md), NO_RESULTS=1 to leave it alone
 set -euo pipefail
 export LC_ALL=C
@@ -94,11 +95,12 @@ taskset -c "$proxy_cpu" true 2>/dev/null || die "cannot pin to CPU $proxy_cpu"
 taskset -c "$load_cpu" true 2>/dev/null || die "cannot pin to CPU $load_cpu"
 
 has_balance() { "$lameduck_bin" balance --help >/dev/null 2>&1; }
-if [[ ! -x $lameduck_bin ]] || ! has_balance; then
-    [[ ${NO_BUILD:-0} == 1 ]] && die "$lameduck_bin is missing or has no balance subcommand, and NO_BUILD=1"
+# The binary of these sources: cargo does nothing when it is up to date.
+if [[ -z ${LAMEDUCK_BIN:-} && ${NO_BUILD:-0} != 1 ]]; then
     log "building lameduck (release)"
     cargo build --release -q -p lameduck-cli --manifest-path "$repo/Cargo.toml"
 fi
+[[ -x $lameduck_bin ]] || die "$lameduck_bin was not built (set LAMEDUCK_BIN?)"
 has_balance || die "$lameduck_bin has no balance subcommand"
 unset KUBERNETES_SERVICE_HOST
 while read -r var; do unset "$var"; done < <(compgen -e | grep -E '^LAMEDUCK_' || true)

@@ -37,8 +37,9 @@
 #                 upstream connection for many h2load requests
 #   PROXY_CPU (0), LOAD_CPU (1)
 #   PORT_BASE (18000) the script listens on PORT_BASE+10 .. PORT_BASE+61
-#   LAMEDUCK_BIN (${CARGO_TARGET_DIR:-target}/release/lameduck; built with
-#                 cargo when missing or without a proxy subcommand, unless NO_BUILD=1)
+#   LAMEDUCK_BIN (${CARGO_TARGET_DIR:-target}/release/lameduck, brought up to
+#                 date with cargo first unless NO_BUILD=1; a LAMEDUCK_BIN given is
+#                 used as it is)
 #   RESULTS_FILE (bench/RESULTS.md), NO_RESULTS=1 to leave it alone
 #   KEEP_H2LOAD_LOGS=1 keeps h2load's per-request logs (large)
 #   WORKERS_BENCH=1   also lameduck --workers 2 against HAProxy nbthread 2, both
@@ -170,8 +171,9 @@ fi
 
 has_proxy() { "$lameduck_bin" proxy --help >/dev/null 2>&1; }
 if ((need_lameduck)); then
-    if [[ ! -x $lameduck_bin ]] || ! has_proxy; then
-        [[ ${NO_BUILD:-0} == 1 ]] && die "$lameduck_bin is missing or has no proxy subcommand, and NO_BUILD=1"
+    # The binary of these sources, not one left from an earlier build:
+    # cargo does nothing when it is already up to date.
+    if [[ -z ${LAMEDUCK_BIN:-} && ${NO_BUILD:-0} != 1 ]]; then
         log "building lameduck (release)"
         cargo build --release -q -p lameduck-cli --manifest-path "$repo/Cargo.toml"
     fi

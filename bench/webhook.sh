@@ -30,7 +30,8 @@
 # Knobs (environment): DURATION (10) seconds per run, ROUNDS (3), RATE (1000),
 # CONNS (10), STREAMS (10), WARMUP (2) seconds, WEBHOOK_CPU (0), LOAD_CPU (1),
 # PORT_BASE (18500), LAMEDUCK_BIN (${CARGO_TARGET_DIR:-target}/release/lameduck,
-# built when missing unless NO_BUILD=1), RESULTS_FILE (bench/RESULTS.md),
+# brought up to date with cargo first unless NO_BUILD=1; one given is used as
+# it is), RESULTS_FILE (bench/RESULTS.md),
 # NO_RESULTS=1 to leave it alone.
 set -euo pipefail
 export LC_ALL=C
@@ -86,7 +87,8 @@ taskset -c "$webhook_cpu" true 2>/dev/null || die "cannot pin to CPU $webhook_cp
 taskset -c "$load_cpu" true 2>/dev/null || die "cannot pin to CPU $load_cpu"
 
 bin=${LAMEDUCK_BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/lameduck}
-if [[ ${NO_BUILD:-0} != 1 ]] && ! "$bin" webhook --help >/dev/null 2>&1; then
+# The binary of these sources: cargo does nothing when it is up to date.
+if [[ -z ${LAMEDUCK_BIN:-} && ${NO_BUILD:-0} != 1 ]]; then
     log "building lameduck (release)"
     (cd "$repo" && cargo build --release --locked -p lameduck-cli)
 fi
