@@ -75,18 +75,31 @@ pub fn upstream_request(
         out.extend_from_slice(b"connection: upgrade\r\n");
         push_field(&mut out, b"upgrade", &buf[head.fields[i].value.clone()]);
     }
-    out.extend_from_slice(b"x-forwarded-for: ");
     let prior = head
         .forwarded_for
         .map(|i| &buf[head.fields[i].value.clone()])
         .filter(|v| v.iter().all(|b| (b' '..=b'~').contains(b) || *b == b'\t'));
+    push_forwarded(&mut out, prior, |out| push_ip(out, peer_ip));
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Appends `X-Forwarded-For` (the client's `prior` value, if it sent a
+/// usable one, then the client's address as `push_client` writes it) and
+/// `X-Forwarded-Proto`: the fields every request to the app ends with,
+/// whichever side of the proxy read it.
+pub(super) fn push_forwarded(
+    out: &mut Vec<u8>,
+    prior: Option<&[u8]>,
+    push_client: impl FnOnce(&mut Vec<u8>),
+) {
+    out.extend_from_slice(b"x-forwarded-for: ");
     if let Some(prior) = prior {
         out.extend_from_slice(prior);
         out.extend_from_slice(b", ");
     }
-    push_ip(&mut out, peer_ip);
-    out.extend_from_slice(b"\r\nx-forwarded-proto: http\r\n\r\n");
-    out
+    push_client(out);
+    out.extend_from_slice(b"\r\nx-forwarded-proto: http\r\n");
 }
 
 /// Appends `ip` as `Display` writes it; an IPv4 address without the
@@ -111,7 +124,7 @@ fn push_ip(out: &mut Vec<u8>, ip: IpAddr) {
 
 /// Whether a request of `method` states its length even when 0, as hyper's
 /// client does: the methods whose requests are expected to carry a body.
-fn needs_length(method: &[u8]) -> bool {
+pub(super) fn needs_length(method: &[u8]) -> bool {
     matches!(method, b"POST" | b"PUT" | b"PATCH")
 }
 

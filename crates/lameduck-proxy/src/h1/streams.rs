@@ -28,7 +28,7 @@ use tracing::debug;
 use super::buffers::{write_all, Buffer, SIZE};
 use super::chunked::{Decoder, Piece};
 use super::exchange::read_response;
-use super::heads::push_field;
+use super::heads::{needs_length, push_field, push_forwarded};
 use super::parse::{Framing, ResponseHead};
 use super::turn;
 use crate::dial::may_resend;
@@ -173,19 +173,17 @@ pub fn request_head(
             push_field(&mut out, name.as_str().as_bytes(), value.as_bytes());
         }
     }
-    out.extend_from_slice(b"x-forwarded-for: ");
-    if let Some(prior) = parts
+    let prior = parts
         .headers
         .get(X_FORWARDED_FOR)
         .filter(|v| v.to_str().is_ok())
+        .map(HeaderValue::as_bytes);
+    push_forwarded(&mut out, prior, |out| {
+        out.extend_from_slice(peer.ip.as_bytes())
+    });
+    if needs_length(parts.method.as_str().as_bytes())
+        && !parts.headers.contains_key(header::CONTENT_LENGTH)
     {
-        out.extend_from_slice(prior.as_bytes());
-        out.extend_from_slice(b", ");
-    }
-    out.extend_from_slice(peer.ip.as_bytes());
-    out.extend_from_slice(b"\r\nx-forwarded-proto: http\r\n");
-    let expects_body = matches!(parts.method, Method::POST | Method::PUT | Method::PATCH);
-    if expects_body && !parts.headers.contains_key(header::CONTENT_LENGTH) {
         out.extend_from_slice(b"content-length: 0\r\n");
     }
     out.extend_from_slice(b"\r\n");
