@@ -191,3 +191,98 @@ async fn with_a_grace_an_http2_stream_still_open_after_it_is_cut() {
         "{took:?}"
     );
 }
+
+/// Reads from `stream` into `buf` until `done` says what it holds is
+/// enough; fails the test when the connection ends first.
+async fn read_until(stream: &mut TcpStream, buf: &mut Vec<u8>, done: impl Fn(&[u8]) -> bool) {
+    use tokio::io::AsyncReadExt;
+    while !done(buf) {
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await.expect("read");
+        assert!(
+            n > 0,
+            "connection ended early: {:?}",
+            String::from_utf8_lossy(buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// The end of the first HTTP/1.1 head in `buf`.
+fn head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|at| at + 4)
+}
+
+/// The length of the HTTP/2 frame `buf` begins with, its 9-byte header
+/// included, once the header is there.
+fn frame_len(buf: &[u8]) -> Option<usize> {
+    let head = buf.get(..3)?;
+    let payload = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+    (buf.len() >= 9).then_some(9 + payload)
+}
+
+/// An HTTP/1.1 connection upgraded to h2c keeps the age it was given when
+/// accepted; it is not drawn again at the upgrade. Time is the runtime's
+/// paused clock, so the 25 seconds between the two requests (within the
+/// header read timeout that ends an idle HTTP/1.1 connection) cost nothing, and
+/// the age's window is exact.
+#[tokio::test(start_paused = true)]
+async fn an_h2c_upgrade_keeps_the_age_of_its_http1_connection() {
+    use tokio::io::AsyncWriteExt;
+    let addr = start(aged(Duration::from_secs(100), None)).await;
+    let accepted = tokio::time::Instant::now();
+    let mut stream = TcpStream::connect(&addr).await.expect("connect");
+    let mut buf = Vec::new();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: age\r\n\r\n")
+        .await
+        .expect("write");
+    read_until(&mut stream, &mut buf, |b| b.ends_with(b"hello\n")).await;
+    buf.clear();
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    stream
+        .write_all(
+            b"GET / HTTP/1.1\r\nhost: age\r\nconnection: Upgrade, HTTP2-Settings\r\n\
+            upgrade: h2c\r\nhttp2-settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n",
+        )
+        .await
+        .expect("write");
+    read_until(&mut stream, &mut buf, |b| head_end(b).is_some()).await;
+    assert!(
+        buf.starts_with(b"HTTP/1.1 101 "),
+        "{:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    buf.drain(..head_end(&buf).unwrap_or(0));
+    // The client's preface and an empty SETTINGS frame.
+    let mut preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    preface.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    stream.write_all(&preface).await.expect("write");
+    // Frames until the GOAWAY; PINGs are answered, as a live client does.
+    loop {
+        read_until(&mut stream, &mut buf, |b| {
+            frame_len(b).is_some_and(|n| b.len() >= n)
+        })
+        .await;
+        let len = frame_len(&buf).unwrap_or(0);
+        let frame: Vec<u8> = buf.drain(..len).collect();
+        let (kind, flags) = (frame[3], frame[4]);
+        if kind == 0x6 && flags & 0x1 == 0 {
+            let mut ack = frame.clone();
+            ack[4] = 0x1;
+            stream.write_all(&ack).await.expect("write");
+        }
+        if kind == 0x7 {
+            break;
+        }
+    }
+    // Drawn at accept: 90s to 110s. Drawn again at the upgrade, it would
+    // be 115s to 135s.
+    let at = accepted.elapsed();
+    assert!(
+        at >= Duration::from_secs(90) && at <= Duration::from_secs(111),
+        "GOAWAY {at:?} after the connection was accepted"
+    );
+}

@@ -351,6 +351,7 @@ async fn hand_over(conn: Conn) -> ConnEnd {
         peer,
         watch,
         buf,
+        age,
         ..
     } = conn;
     let _open = engine.metrics.connection(Protocol::Http1);
@@ -359,7 +360,7 @@ async fn hand_over(conn: Conn) -> ConnEnd {
     let service = Forward::new(engine.shared.clone(), peer);
     engine
         .server
-        .serve_http1_after(stream, read, service, watch)
+        .serve_http1_after(stream, read, service, watch, age)
         .await
 }
 

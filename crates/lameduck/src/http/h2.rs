@@ -12,7 +12,7 @@ use hyper::server::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use lameduck_core::Phase;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::time::sleep;
+use tokio::time::{sleep, Instant};
 use tracing::debug;
 
 use super::age::{next_event, AgeEvent, AgeTimer};
@@ -21,7 +21,15 @@ use super::{ended, next_phase, until, ConnEnd, HttpServer, HttpService};
 use crate::drain::Watch;
 
 impl HttpServer {
-    pub(crate) async fn serve_http2<I, S, B>(&self, io: I, service: S, watch: Watch) -> ConnEnd
+    /// Serves one HTTP/2 connection that reaches its max age at `age` (an
+    /// `h2c` upgrade keeps the age its HTTP/1.1 connection had).
+    pub(crate) async fn serve_http2<I, S, B>(
+        &self,
+        io: I,
+        service: S,
+        watch: Watch,
+        age: Option<Instant>,
+    ) -> ConnEnd
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         S: HttpService<B>,
@@ -57,9 +65,7 @@ impl HttpServer {
         // at once: it holds nothing, and one that answers no PING would keep
         // the graceful GOAWAY waiting to the deadline.
         let mut close_if_unused = false;
-        let mut age_timer = self
-            .age_deadline()
-            .map(|at| AgeTimer::new(at, self.max_connection_age_grace));
+        let mut age_timer = age.map(|at| AgeTimer::new(at, self.max_connection_age_grace));
         loop {
             // `conn` is polled first on every turn, so by the time a phase
             // change is handled the handshake is done (the preface was

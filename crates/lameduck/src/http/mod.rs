@@ -238,8 +238,14 @@ impl HttpServer {
     {
         let _ = stream.set_nodelay(true);
         match protocol {
-            Protocol::Http1 => self.serve_http1(stream, service, watch).await,
-            Protocol::Http2 => self.serve_http2(stream, service, watch).await,
+            Protocol::Http1 => {
+                self.serve_http1(stream, service, watch, self.age_deadline())
+                    .await
+            }
+            Protocol::Http2 => {
+                self.serve_http2(stream, service, watch, self.age_deadline())
+                    .await
+            }
         }
     }
 
@@ -263,12 +269,17 @@ impl HttpServer {
     /// Serves an HTTP/1.1 connection of which `read` was already read from
     /// `stream` by another HTTP/1.1 reader (the drain proxy's engine hands
     /// an `Upgrade: h2c` request over this way): hyper reads `read` first.
+    ///
+    /// `age` is when the connection reaches its max age, drawn by
+    /// [`HttpServer::age_deadline`] when it was accepted: handing it over
+    /// does not make it younger.
     pub async fn serve_http1_after<S, B>(
         &self,
         stream: TcpStream,
         read: bytes::Bytes,
         service: S,
         watch: Watch,
+        age: Option<Instant>,
     ) -> ConnEnd
     where
         S: HttpService<B>,
@@ -281,10 +292,17 @@ impl HttpServer {
             prefix: read,
             io: stream,
         };
-        self.serve_http1(io, service, watch).await
+        self.serve_http1(io, service, watch, age).await
     }
 
-    async fn serve_http1<I, S, B>(&self, stream: I, service: S, watch: Watch) -> ConnEnd
+    /// Serves one HTTP/1.1 connection that reaches its max age at `age`.
+    async fn serve_http1<I, S, B>(
+        &self,
+        stream: I,
+        service: S,
+        watch: Watch,
+        age: Option<Instant>,
+    ) -> ConnEnd
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         S: HttpService<B>,
@@ -293,7 +311,6 @@ impl HttpServer {
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
         let state = Arc::new(ConnState::new());
-        let age = self.age_deadline();
         let service = Tracked {
             inner: service,
             state: state.clone(),

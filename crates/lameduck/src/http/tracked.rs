@@ -213,6 +213,7 @@ where
                     server.clone(),
                     self.inner.clone(),
                     self.view.watch(),
+                    self.age,
                 ));
                 let mut res = Response::new(());
                 *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -325,6 +326,7 @@ fn serve_upgraded_h2c<S, B>(
     server: Arc<HttpServer>,
     service: S,
     watch: Watch,
+    age: Option<Instant>,
 ) -> Pin<Box<dyn Future<Output = ()> + Send>>
 where
     S: HttpService<B>,
@@ -348,7 +350,7 @@ where
             Err(_) => return debug!("h2c upgrade: no preface within the header read timeout"),
         };
         server
-            .serve_http2(Prefixed { prefix, io }, service, watch)
+            .serve_http2(Prefixed { prefix, io }, service, watch, age)
             .await;
     })
 }
