@@ -86,9 +86,7 @@ impl Service<Request<Incoming>> for Forward {
             && req.method() != Method::CONNECT
             && req.body().is_end_stream();
         if let Some(connector) = shared.h1_upstream.clone().filter(|_| stream) {
-            return Box::pin(
-                async move { Ok(shared.forward_stream(&connector, req, &peer).await) },
-            );
+            return shared.forward_stream(connector, req, &peer);
         }
         Box::pin(async move { Ok(shared.forward(req, &peer).await) })
     }
@@ -100,12 +98,18 @@ impl Shared {
     /// An HTTP/2 request with no body, to an HTTP/1.1 app: through the
     /// engine's upstream side (`h1::streams`), its head written straight
     /// from the request.
-    async fn forward_stream(
+    ///
+    /// The head is written here, before the future: the future then holds
+    /// the head and what a failure's log line needs, not the request, and
+    /// stays small enough for the allocator's per-thread cache (it was
+    /// 2 KiB, which glibc serves from its arena, consolidating free chunks
+    /// first).
+    fn forward_stream(
         self: Arc<Self>,
-        connector: &Arc<Connector>,
+        connector: Arc<Connector>,
         req: Request<Incoming>,
         peer: &Peer,
-    ) -> Response<ProxyBody> {
+    ) -> <Forward as Service<Request<Incoming>>>::Future {
         let protocol = if is_grpc(req.headers()) {
             Protocol::Grpc
         } else {
@@ -118,23 +122,27 @@ impl Shared {
             Err(why) => {
                 debug!(peer = %peer.ip, method = %parts.method, path = parts.uri.path(), why = why.trim_end(), "bad request: 400");
                 self.metrics.outcome(Outcome::Rejected);
-                return short(StatusCode::BAD_REQUEST, why);
+                return Box::pin(std::future::ready(Ok(short(StatusCode::BAD_REQUEST, why))));
             }
         };
         // gRPC carries its own deadline (see `forward`).
         let limit = self.upstream_timeout.filter(|_| protocol != Protocol::Grpc);
-        match streams::forward(connector, &parts.method, &head, limit, in_flight).await {
-            Ok(res) => {
-                self.count(res.status());
-                res.map(ProxyBody::Stream)
-            }
-            Err(StreamFailure::Timeout(limit)) => {
-                self.failed(Failure::Timeout(limit), None, &parts.method, &parts.uri)
-            }
-            Err(StreamFailure::Upstream(e)) => {
-                self.failed(Failure::Engine(e), None, &parts.method, &parts.uri)
-            }
-        }
+        let http::request::Parts { method, uri, .. } = parts;
+        Box::pin(async move {
+            let res = streams::forward(&connector, &method, &head, limit, in_flight).await;
+            Ok(match res {
+                Ok(res) => {
+                    self.count(res.status());
+                    res.map(ProxyBody::Stream)
+                }
+                Err(StreamFailure::Timeout(limit)) => {
+                    self.failed(Failure::Timeout(limit), None, &method, &uri)
+                }
+                Err(StreamFailure::Upstream(e)) => {
+                    self.failed(Failure::Engine(e), None, &method, &uri)
+                }
+            })
+        })
     }
 
     async fn forward(

@@ -122,7 +122,10 @@ impl Connector {
                 return Ok((idle, true));
             }
         }
-        self.open().await.map(|conn| (conn, false))
+        // Boxed: opening is most of this future's size, and a kept
+        // connection the common case. Every request's future holds this
+        // one, and stays small without it.
+        Box::pin(self.open()).await.map(|conn| (conn, false))
     }
 
     /// Keeps `conn`, which finished an exchange cleanly, for the next
