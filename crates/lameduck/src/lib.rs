@@ -37,6 +37,7 @@
 
 mod accept;
 pub mod admin;
+pub mod buffers;
 mod drain;
 #[cfg(feature = "tonic")]
 pub mod grpc;

@@ -1,29 +1,22 @@
-//! Buffers lent per thread, held only while bytes move.
+//! A connection's read buffer, held only while bytes move.
 //!
 //! hyper gives each connection a read buffer and a write buffer for its
 //! whole life (about 16 KiB, and no way to give them back while the
 //! connection is idle: hyperium/hyper#2303), so 10,000 idle keep-alive
 //! connections cost 13 KiB each. Here a connection waits for readiness
-//! with no buffer, borrows one from its thread's free list when bytes
-//! arrive and returns it when the exchange is over, as HAProxy does with
-//! its buffer pool.
+//! with no buffer, borrows one from its thread's free list
+//! ([`lameduck::buffers`], which the tunnels share) when bytes arrive and
+//! returns it when the exchange is over, as HAProxy does with its buffer
+//! pool.
 
-use std::cell::RefCell;
 use std::io;
 
+use lameduck::buffers;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
 /// The size of a lent buffer: a typical head and a good share of a body.
-pub const SIZE: usize = 16 * 1024;
-/// The most free buffers a thread keeps (1 MiB): beyond, they are freed,
-/// and the allocator can reuse their memory for anything else (a kept
-/// buffer is only ever a buffer). An exchange holds one buffer at a time.
-const KEEP: usize = 64;
-
-thread_local! {
-    static FREE: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
-}
+pub use lameduck::buffers::SIZE;
 
 /// A lent buffer: `data[start..]` holds bytes read and not yet used.
 #[derive(Debug, Default)]
@@ -64,18 +57,8 @@ impl Buffer {
     /// left unused in it.
     pub fn release_if_empty(&mut self) {
         if self.is_empty() && self.data.capacity() > 0 {
-            let mut data = std::mem::take(&mut self.data);
             self.start = 0;
-            if data.capacity() == SIZE {
-                data.clear();
-                FREE.with(|f| {
-                    if let Ok(mut f) = f.try_borrow_mut() {
-                        if f.len() < KEEP {
-                            f.push(data);
-                        }
-                    }
-                });
-            }
+            buffers::give_back(std::mem::take(&mut self.data));
         }
     }
 
@@ -84,9 +67,7 @@ impl Buffer {
     /// the front, or grows (a large head).
     fn reserve(&mut self, limit: usize) {
         if self.data.capacity() == 0 {
-            self.data = FREE
-                .with(|f| f.try_borrow_mut().ok().and_then(|mut f| f.pop()))
-                .unwrap_or_else(|| Vec::with_capacity(SIZE));
+            self.data = buffers::take();
             return;
         }
         if self.data.len() == self.data.capacity() {
@@ -189,7 +170,6 @@ mod tests {
         b.consume(1);
         b.release_if_empty();
         assert_eq!(b.data.capacity(), 0);
-        let reused = FREE.with(|f| f.borrow().len());
-        assert!(reused >= 1);
+        assert!(buffers::kept() >= 1);
     }
 }
