@@ -666,7 +666,7 @@ section=$(
 ## Proxy: throughput, latency and idle-connection memory
 
 Reproduce: \`bench/proxy.sh\` (installs wrk, nghttp2-client, haproxy and nginx from
-Debian when missing, builds lameduck in release mode when its binary is missing,
+Debian when missing, brings lameduck's release build up to date with cargo,
 raw data in \`bench/out/proxy/\`).
 
 - Machine: $(nproc) CPUs, $cpu_model, kernel $(uname -r) ($(uname -m)); run on $started_at, load average $load1 (1 min) / $load5 (5 min) at the start.
