@@ -5,16 +5,41 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use super::{python, tempdir, wait_until, Lameduck, EVENT_TIMEOUT};
 
-/// A loopback port nobody listens on right now.
+/// The lowest port the ports of [`free_port`] are taken from.
+const LOWEST_PORT: u32 = 10_000;
+
+/// A loopback port nobody listens on right now, for a process the test
+/// starts to bind.
+///
+/// Not one the kernel picks (`bind` to port 0): those come from its
+/// ephemeral range, where every client connection of the tests running
+/// beside this one takes its source port too, and one of them took such a
+/// port before the proxy could bind it ("Address already in use", once in
+/// three full runs of the suite). These come from below that range, one after the
+/// other within the test binary (which runs its tests in parallel; cargo
+/// runs the binaries one at a time), from a start that differs by process.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    let span = ephemeral.saturating_sub(LOWEST_PORT).max(1_000);
+    let start = std::process::id().wrapping_mul(7_919) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(LOWEST_PORT + (start + n) % span).expect("a port number");
+        // Nobody listens on it now (a daemon, or a test's own listener).
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below {ephemeral}")
 }
 
 /// A test app under `tests/apps/`.
