@@ -4,8 +4,9 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::Duration;
 
 use support::net::{exchange, free_port, metric, status, ProxiedApp};
 use support::{wait_until, Lameduck, EVENT_TIMEOUT};
@@ -252,4 +253,89 @@ fn an_http2_connection_without_a_request_does_not_hold_the_drain() {
     app.lameduck.wait_log("stop passed on");
     let log = app.lameduck.log();
     assert!(!log.contains("deadline reached"), "{log}");
+}
+
+/// The client connection preface of HTTP/2 (RFC 9113 §3.4).
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Context switches of every thread of process `pid` so far: each is a
+/// wake-up (a wait in `epoll_wait` that ended) or a preemption.
+fn switches(pid: i32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the process's threads");
+    let count = |status: String| -> u64 {
+        status
+            .lines()
+            .filter(|l| {
+                l.starts_with("voluntary_ctxt_switches")
+                    || l.starts_with("nonvoluntary_ctxt_switches")
+            })
+            .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum()
+    };
+    tasks
+        .flatten()
+        .map(|task| count(std::fs::read_to_string(task.path().join("status")).unwrap_or_default()))
+        .sum()
+}
+
+#[test]
+fn a_client_that_sends_part_of_the_http2_preface_and_stops_costs_no_wake_ups() {
+    // The proxy ends the connection at the client timeout: the event the
+    // test waits for. Until then the client holds 16 bytes of the preface.
+    let app = ProxiedApp::start("http_upstream.py", &[], &["--client-timeout", "1s"]);
+    let mut conn = TcpStream::connect(app.listen).expect("connect");
+    conn.set_read_timeout(Some(EVENT_TIMEOUT)).expect("timeout");
+    let before = switches(app.lameduck.pid);
+    conn.write_all(&PREFACE[..16]).expect("part of the preface");
+    let mut rest = Vec::new();
+    match conn.read_to_end(&mut rest) {
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("the proxy did not end the connection at its client timeout: {e}"),
+    }
+    let woke = switches(app.lameduck.pid) - before;
+    // Pausing 1 ms between peeks, as detection once did, woke it about
+    // 500 times in that second.
+    assert!(
+        woke < 50,
+        "the proxy woke {woke} times while a client held part of the preface"
+    );
+}
+
+#[test]
+fn part_of_the_http2_preface_then_the_clients_end_is_closed_at_once() {
+    // A client timeout the test does not outlast: only the client's end
+    // can close this connection in time.
+    let app = ProxiedApp::start("http_upstream.py", &[], &["--client-timeout", "300s"]);
+    let mut conn = TcpStream::connect(app.listen).expect("connect");
+    conn.set_read_timeout(Some(EVENT_TIMEOUT)).expect("timeout");
+    conn.write_all(&PREFACE[..16]).expect("part of the preface");
+    conn.shutdown(Shutdown::Write).expect("the client's end");
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest)
+        .expect("the proxy closes the connection when the client ends");
+    // Not HTTP/2: the HTTP/1.1 side closes the unfinished head unanswered.
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    assert_eq!(status(app.listen, "/"), 200);
+}
+
+#[test]
+fn an_http2_preface_sent_in_pieces_is_still_http2() {
+    let app = ProxiedApp::start("http_upstream.py", &[], &[]);
+    let mut conn = TcpStream::connect(app.listen).expect("connect");
+    conn.set_read_timeout(Some(EVENT_TIMEOUT)).expect("timeout");
+    conn.set_nodelay(true).expect("nodelay");
+    for piece in [&PREFACE[..1], &PREFACE[1..16], &PREFACE[16..]] {
+        conn.write_all(piece).expect("a piece of the preface");
+        // A slow client: the pieces arrive apart. This shapes the input;
+        // nothing waits on it.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // An empty SETTINGS frame; the server's first frame is its SETTINGS.
+    conn.write_all(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .expect("settings");
+    let mut head = [0u8; 9];
+    conn.read_exact(&mut head)
+        .expect("the server's first frame");
+    assert_eq!(head[3], 0x4, "not an HTTP/2 SETTINGS frame: {head:?}");
 }

@@ -33,6 +33,7 @@ use hyper::server::conn::http1;
 use hyper::service::Service;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use lameduck_core::Phase;
+use tokio::io::Interest;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::{sleep, Instant};
@@ -186,6 +187,7 @@ impl HttpServer {
     pub async fn detect(&self, stream: &TcpStream, watch: &Watch) -> io::Result<Option<Protocol>> {
         let peek = async {
             let mut buf = [0u8; 24];
+            let mut ended = false;
             loop {
                 let n = stream.peek(&mut buf).await?;
                 if n == 0 {
@@ -197,9 +199,12 @@ impl HttpServer {
                 if n == H2_PREFACE.len() {
                     return Ok(Some(Protocol::Http2));
                 }
-                // Part of the preface came: peek returns at once while
-                // bytes wait, so pause rather than spin.
-                tokio::time::sleep(Duration::from_millis(1)).await;
+                if ended {
+                    // Part of the preface, then the client's end: not
+                    // HTTP/2. The HTTP/1 server takes what came.
+                    return Ok(Some(Protocol::Http1));
+                }
+                ended = more_or_end(stream).await?;
             }
         };
         let mut closing = watch.clone();
@@ -449,6 +454,23 @@ fn ended(result: Result<(), hyper::Error>, state: &ConnState) -> ConnEnd {
             }
         }
     }
+}
+
+/// Waits until bytes come after those already peeked, or the client ends
+/// its side (`true`). A peek sees the same bytes again at once, so it
+/// cannot wait for more itself: the socket's readiness is cleared first,
+/// and the next readiness event is either new bytes or the end (the
+/// end's flag stays set, so it is seen even if it came earlier). Before,
+/// this paused 1 ms between peeks: a client that sent part of the preface
+/// and stopped woke the runtime a thousand times a second until the
+/// header read timeout, and one that closed its side was still held to
+/// that timeout.
+async fn more_or_end(stream: &TcpStream) -> io::Result<bool> {
+    let _ = stream.try_io(Interest::READABLE, || {
+        Err::<(), _>(io::ErrorKind::WouldBlock.into())
+    });
+    let ready = stream.ready(Interest::READABLE).await?;
+    Ok(ready.is_read_closed())
 }
 
 #[cfg(test)]
