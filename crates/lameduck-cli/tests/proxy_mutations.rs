@@ -1,5 +1,5 @@
 //! The drain proxy and the balancer's HTTP mode under a stream of mutated
-//! requests, HTTP/1.1 and HTTP/2, each from a fixed seed
+//! requests, HTTP/1.1 and HTTP/2, each a fixed series
 //! (`tests/apps/mutating_client.py`): every connection ends once its
 //! client ends its side, the server still answers, and afterwards its
 //! drain holds nothing (SIGTERM ends it with 0).
@@ -19,15 +19,15 @@ use balance_support::{slice_yaml, Balance, Pod, Ports, READY};
 use support::net::{app, status, ProxiedApp};
 use support::{python, tempdir, Lameduck};
 
-/// Sends `cases` inputs of `mode` (`h1`, `h2`) from `seed` to `listen`;
+/// Sends `cases` inputs of `mode` (`h1`, `h2`) of `series` to `listen`;
 /// fails on any connection kept open after its client ended its side.
-fn mutated(listen: SocketAddr, mode: &str, seed: u32, cases: u32) {
+fn mutated(listen: SocketAddr, mode: &str, series: u32, cases: u32) {
     let out = Command::new(python())
         .arg(app("mutating_client.py"))
         .args([
             &listen.to_string(),
             mode,
-            &seed.to_string(),
+            &series.to_string(),
             &cases.to_string(),
         ])
         .output()

@@ -1,6 +1,6 @@
 """A client that sends mutated requests and checks that each connection ends.
 
-Usage: mutating_client.py HOST:PORT h1|h2 SEED CASES
+Usage: mutating_client.py HOST:PORT h1|h2 SERIES CASES
 
 Each case opens a connection, sends one input in random fragments, ends its
 side (a half-close), and reads until the server closes. Inputs:
@@ -15,7 +15,7 @@ side (a half-close), and reads until the server closes. Inputs:
 A connection the server has not closed `DEADLINE` seconds after the client
 ended its side is a hang. Prints `cases=N ended=N` (closed or reset by the
 server), then one line per input that hung (the first five, as Python byte
-literals). The same SEED gives the same inputs.
+literals). The same SERIES number gives the same inputs.
 """
 
 import random
@@ -27,7 +27,7 @@ import h2.config
 import h2.connection
 
 host, port = sys.argv[1].rsplit(":", 1)
-mode, seed, cases = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+mode, series, cases = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 DEADLINE = 5.0
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -152,7 +152,7 @@ def one(data, rng):
         sock.close()
 
 
-rng = random.Random(seed)
+rng = random.Random(series)
 hangs, ended = [], 0
 for _ in range(cases):
     data = mutate_h1(rng.choice(H1), rng) if mode == "h1" else h2_flow(rng)

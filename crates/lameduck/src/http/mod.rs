@@ -458,13 +458,15 @@ fn ended(result: Result<(), hyper::Error>, state: &ConnState) -> ConnEnd {
 
 /// Waits until bytes come after those already peeked, or the client ends
 /// its side (`true`). A peek sees the same bytes again at once, so it
-/// cannot wait for more itself: the socket's readiness is cleared first,
-/// and the next readiness event is either new bytes or the end (the
-/// end's flag stays set, so it is seen even if it came earlier). Before,
-/// this paused 1 ms between peeks: a client that sent part of the preface
-/// and stopped woke the runtime a thousand times a second until the
-/// header read timeout, and one that closed its side was still held to
-/// that timeout.
+/// cannot wait for more itself, and pausing between peeks wakes the
+/// runtime for a client that sent part of the preface and stopped.
+///
+/// The socket's readiness is cleared by hand although the peeked bytes
+/// are still unread (tokio warns that a reader would then wait for an
+/// event that never comes): this returns only after a new event set it
+/// again, so whoever reads next finds the socket readable. The event is
+/// new bytes or the end; the end's flag survives the clearing, so an end
+/// that came before is seen at once.
 async fn more_or_end(stream: &TcpStream) -> io::Result<bool> {
     let _ = stream.try_io(Interest::READABLE, || {
         Err::<(), _>(io::ErrorKind::WouldBlock.into())
