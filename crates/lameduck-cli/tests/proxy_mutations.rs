@@ -15,7 +15,7 @@ mod support;
 use std::net::SocketAddr;
 use std::process::Command;
 
-use balance_support::{slice_yaml, Balance, Pod, Ports, READY};
+use balance_support::{slice_yaml, write_atomic, Balance, Pod, Ports, READY};
 use support::net::{app, status, ProxiedApp};
 use support::{python, tempdir, Lameduck};
 
@@ -82,7 +82,7 @@ fn the_balancers_http_mode_ends_mutated_connections_with_their_clients() {
     let _pod = Pod::start(dir.path(), "web-a", "127.0.0.1", ports);
     let slices = dir.path().join("slices.yaml");
     let slice = slice_yaml("web-1", ports, &[("web-a", "127.0.0.1", READY)]);
-    std::fs::write(&slices, slice).expect("write the slices");
+    write_atomic(&slices, &slice);
     let source = format!("file:{}", slices.display());
     let balance = Balance::start(&source, &["--mode", "http", "--port", "http"], &[], true);
     mutated(balance.listen, "h1", 3, 2000);
